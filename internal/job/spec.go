@@ -1,0 +1,58 @@
+package job
+
+import (
+	"fmt"
+	"net/url"
+)
+
+// Limits bound what a client may submit.
+type Limits struct {
+	MaxInputBytes     int64
+	MaxRequestIDLen   int
+	MaxCallbackURLLen int
+}
+
+// DefaultLimits are the limits a server starts with.
+func DefaultLimits() Limits {
+	return Limits{MaxInputBytes: 25 << 20, MaxRequestIDLen: 128, MaxCallbackURLLen: 2048}
+}
+
+// FieldError names the request field that is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string // a machine-readable reason, e.g. FIELD_REQUIRED
+	Msg    string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// ContentTypes are the image types the engine accepts.
+func ContentTypes() []string { return []string{"image/jpeg", "image/png"} }
+
+// Validate checks a submission against the rules of the domain and the limits.
+// It reports the first problem; the image bytes are checked by the caller, which knows the
+// transport's limits.
+func (s Spec) Validate(l Limits) *FieldError {
+	switch {
+	case !s.Method.Valid():
+		return &FieldError{Field: "method", Reason: "INVALID_METHOD",
+			Msg: fmt.Sprintf("%q is not one of blur, pixelate, blacken, detect", s.Method)}
+	case !s.Targets.Any():
+		return &FieldError{Field: "face", Reason: "NO_TARGET",
+			Msg: "at least one of face, license_plate, person, vehicle must be true"}
+	case len(s.RequestID) > l.MaxRequestIDLen:
+		return &FieldError{Field: "request_id", Reason: "TOO_LONG",
+			Msg: fmt.Sprintf("is %d bytes, the limit is %d", len(s.RequestID), l.MaxRequestIDLen)}
+	case len(s.CallbackURL) > l.MaxCallbackURLLen:
+		return &FieldError{Field: "callback_url", Reason: "TOO_LONG",
+			Msg: fmt.Sprintf("is %d bytes, the limit is %d", len(s.CallbackURL), l.MaxCallbackURLLen)}
+	}
+	if s.CallbackURL != "" {
+		u, err := url.Parse(s.CallbackURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return &FieldError{Field: "callback_url", Reason: "INVALID_URL",
+				Msg: "must be an absolute http or https URL"}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/anonjob/anonjob/internal/job"
+)
+
+// assignXID makes a write transaction take its transaction id before it takes a revision.
+// The watch reader relies on this order to know when a revision it has not seen can no longer
+// commit (see EventsAfter).
+const assignXID = `SELECT pg_current_xact_id()`
+
+// createJob inserts the job, its input and its CREATED event in one statement. With a
+// request_id already taken it inserts nothing and returns no row.
+const createJob = `
+WITH ins AS (
+    INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle,
+                      request_id, request_hash, callback_url, content_type, input_size)
+    VALUES ($1, 'QUEUED', nextval('job_revision_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+    RETURNING *
+), input AS (
+    INSERT INTO job_inputs (job_id, data) SELECT id, $12 FROM ins
+), event AS (
+    INSERT INTO job_events (revision, job_id, type, job, create_time)
+    SELECT revision, id, 'CREATED', to_jsonb(ins) - 'request_hash', create_time FROM ins
+)
+SELECT ` + jobColumns + ` FROM ins`
+
+// CreateJob stores a new QUEUED job with its input. When spec.RequestID names an existing job
+// made from the same request, that job is returned with created false; from a different
+// request, the error is job.ErrRequestIDReused.
+func (s *Store) CreateJob(ctx context.Context, spec job.Spec, input []byte) (j job.Job, created bool, err error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("new job id: %w", err)
+	}
+	hash := requestHash(spec, input)
+	b := &pgx.Batch{}
+	b.Queue(assignXID)
+	var row jobRow
+	found := false
+	b.Queue(createJob, id, string(spec.Method), spec.Face, spec.LicensePlate, spec.Person,
+		spec.Vehicle, nullIfEmpty(spec.RequestID), hash, nullIfEmpty(spec.CallbackURL),
+		spec.ContentType, int64(len(input)), input).
+		QueryRow(func(r pgx.Row) error {
+			err := r.Scan(row.scanTargets()...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		})
+	// A batch without BEGIN runs as one implicit transaction.
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return job.Job{}, false, fmt.Errorf("insert job: %w", err)
+	}
+	if found {
+		s.onCommit()
+		return row.toJob(), true, nil
+	}
+	return s.existingRequest(ctx, spec.RequestID, hash)
+}
+
+func (s *Store) existingRequest(ctx context.Context, requestID string, hash []byte) (job.Job, bool, error) {
+	var row jobRow
+	var got []byte
+	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+`, request_hash FROM jobs WHERE request_id = $1`,
+		requestID).Scan(append(row.scanTargets(), &got)...)
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("read job of request_id: %w", err)
+	}
+	if string(got) != string(hash) {
+		return row.toJob(), false, job.ErrRequestIDReused
+	}
+	return row.toJob(), false, nil
+}
+
+// requestHash fingerprints everything a CreateJob request carries, so that a reused request_id
+// can be told apart from a retry.
+func requestHash(spec job.Spec, input []byte) []byte {
+	h := sha256.New()
+	for _, f := range []string{string(spec.Method), spec.CallbackURL, spec.ContentType} {
+		_ = binary.Write(h, binary.BigEndian, uint32(len(f)))
+		h.Write([]byte(f))
+	}
+	for _, b := range []bool{spec.Face, spec.LicensePlate, spec.Person, spec.Vehicle} {
+		_ = binary.Write(h, binary.BigEndian, b)
+	}
+	h.Write(input)
+	return h.Sum(nil)
+}
+
+// GetJob returns one job, or job.ErrNotFound.
+func (s *Store) GetJob(ctx context.Context, id string) (job.Job, error) {
+	var row jobRow
+	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id).
+		Scan(row.scanTargets()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return job.Job{}, job.ErrNotFound
+	}
+	if err != nil {
+		return job.Job{}, fmt.Errorf("read job: %w", err)
+	}
+	return row.toJob(), nil
+}
+
+// ListQuery selects a page of jobs, newest first.
+type ListQuery struct {
+	Statuses      []job.Status
+	CreatedAfter  time.Time // inclusive; zero means no bound
+	CreatedBefore time.Time // exclusive; zero means no bound
+	After         *Cursor   // continue after this job
+	Limit         int
+}
+
+// Cursor is the position of a job in the newest-first order.
+type Cursor struct {
+	CreateTime time.Time
+	ID         string
+}
+
+const listJobs = `
+SELECT ` + jobColumns + ` FROM jobs
+WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
+  AND ($2::timestamptz IS NULL OR create_time >= $2)
+  AND ($3::timestamptz IS NULL OR create_time < $3)
+  AND ($4::timestamptz IS NULL OR (create_time, id) < ($4, $5::uuid))
+ORDER BY create_time DESC, id DESC
+LIMIT $6`
+
+// ListJobs returns up to q.Limit jobs in newest-first order.
+func (s *Store) ListJobs(ctx context.Context, q ListQuery) ([]job.Job, error) {
+	statuses := make([]string, len(q.Statuses))
+	for i, st := range q.Statuses {
+		statuses[i] = string(st)
+	}
+	var afterTime *time.Time
+	var afterID *string
+	if q.After != nil {
+		afterTime, afterID = &q.After.CreateTime, &q.After.ID
+	}
+	rows, err := s.pool.Query(ctx, listJobs, statuses, nullTime(q.CreatedAfter),
+		nullTime(q.CreatedBefore), afterTime, afterID, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []job.Job
+	for rows.Next() {
+		var row jobRow
+		if err := rows.Scan(row.scanTargets()...); err != nil {
+			return nil, fmt.Errorf("scan job: %w", err)
+		}
+		out = append(out, row.toJob())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return out, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

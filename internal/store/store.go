@@ -1,0 +1,90 @@
+// Package store keeps jobs, their inputs and their event history in PostgreSQL. All SQL of the
+// service lives here.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/anonjob/anonjob/migrations"
+)
+
+// Store is the PostgreSQL job store. Its methods are safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	// onCommit is called after every committed change, to wake watchers without a NOTIFY in
+	// the write transaction.
+	onCommit func()
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithCommitHook sets a function called after each committed job change. It must not block.
+func WithCommitHook(f func()) Option { return func(s *Store) { s.onCommit = f } }
+
+// New wraps an open pool.
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool, onCommit: func() {}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Pool returns the underlying pool, for listeners that need a dedicated connection.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Connect opens a pool to the database URL.
+func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("reach database: %w", err)
+	}
+	return pool, nil
+}
+
+// Migrate applies every pending migration. Replicas starting together are serialized by a
+// PostgreSQL advisory lock, so each migration runs once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer func() { _ = db.Close() }()
+	return migrateDB(ctx, db, log)
+}
+
+func migrateDB(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	for _, r := range results {
+		log.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	return nil
+}
