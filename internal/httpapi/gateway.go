@@ -1,0 +1,76 @@
+// Package httpapi is the HTTP face of the API: the grpc-gateway translation of every RPC to
+// REST, including the provider webhook, with its marshalers, error statuses and body limits.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/apierr"
+)
+
+// New returns the HTTP handler serving the REST API through conn, a client connection to the
+// gRPC server. Going through gRPC (rather than calling the handlers in process) is what lets
+// server-streaming calls and interceptors work.
+func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, log *slog.Logger) (http.Handler, error) {
+	opts := append(marshalerOptions(),
+		runtime.SetQueryParameterParser(&queryParser{}),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithStreamErrorHandler(streamErrorHandler),
+		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),
+	)
+	mux := runtime.NewServeMux(opts...)
+	if err := anonjobv1.RegisterJobServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register job gateway: %w", err)
+	}
+	if err := anonjobv1.RegisterWebhookServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register webhook gateway: %w", err)
+	}
+	reject := func(w http.ResponseWriter, r *http.Request, why string) {
+		err := apierr.New(codes.InvalidArgument, apierr.UnsupportedMedia,
+			"image.content_type: the body must be the image itself, sent with Content-Type image/jpeg or image/png",
+			nil, "image.content_type")
+		if why == "size" {
+			err = tooLarge(stateOf(r.Context()).limit)
+		}
+		_, outbound := runtime.MarshalerForRequest(mux, r)
+		runtime.HTTPError(r.Context(), mux, outbound, w, r, err)
+	}
+	return accessLog(log, guard(limits, reject, mux)), nil
+}
+
+func tooLarge(limit int64) error {
+	return apierr.New(codes.ResourceExhausted, apierr.BodyTooLarge,
+		fmt.Sprintf("request body: exceeds the limit of %d bytes", limit),
+		map[string]string{"limit_bytes": fmt.Sprint(limit)}, "body")
+}
+
+// errorHandler writes gRPC errors as the default handler does, with more precise HTTP
+// statuses for some reasons and 413 for a body cut off at its limit.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if st := stateOf(r.Context()); st != nil {
+		if st.overLimit {
+			err = tooLarge(st.limit)
+		}
+		st.code = apierr.HTTPStatus(status.Convert(err))
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// streamErrorHandler sets the HTTP status of a stream that fails before its first message.
+func streamErrorHandler(ctx context.Context, err error) *status.Status {
+	st := runtime.DefaultStreamErrorHandler(ctx, err)
+	if rs := stateOf(ctx); rs != nil {
+		rs.code = apierr.HTTPStatus(st)
+	}
+	return st
+}

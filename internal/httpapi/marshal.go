@@ -1,0 +1,103 @@
+package httpapi
+
+import (
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+)
+
+// bodyMarshaler writes JSON (and HttpBody responses verbatim) and reads JSON, except that a
+// request body bound to a google.api.HttpBody field is taken raw, with the request's media type:
+// that is how POST /v1/jobs takes the image itself as its body, and the webhook its payload.
+type bodyMarshaler struct {
+	*runtime.HTTPBodyMarshaler
+	contentType string // the media type this instance is registered for
+}
+
+func newBodyMarshaler(contentType string) *bodyMarshaler {
+	return &bodyMarshaler{
+		HTTPBodyMarshaler: &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}},
+		contentType: contentType,
+	}
+}
+
+// NewDecoder reads HttpBody targets raw and everything else as JSON.
+func (m *bodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		var target **httpbody.HttpBody
+		switch b := v.(type) {
+		case **httpbody.HttpBody:
+			target = b
+		case *httpbody.HttpBody:
+			data, err := io.ReadAll(r)
+			if err != nil {
+				return err
+			}
+			b.ContentType, b.Data = m.contentType, data
+			return nil
+		default:
+			return m.HTTPBodyMarshaler.NewDecoder(r).Decode(v)
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		*target = &httpbody.HttpBody{ContentType: m.contentType, Data: data}
+		return nil
+	})
+}
+
+// marshalerOptions registers the body marshaler for every media type a raw body may have.
+func marshalerOptions() []runtime.ServeMuxOption {
+	opts := []runtime.ServeMuxOption{runtime.WithMarshalerOption(runtime.MIMEWildcard, newBodyMarshaler(""))}
+	for _, mt := range []string{"application/json", "image/jpeg", "image/png",
+		"application/x-www-form-urlencoded", "text/plain", "application/octet-stream"} {
+		opts = append(opts, runtime.WithMarshalerOption(mt, newBodyMarshaler(mt)))
+	}
+	return opts
+}
+
+// queryParser accepts job statuses in query strings the way people write them (done, DONE)
+// as well as the enum's full name (JOB_STATUS_DONE).
+type queryParser struct{ runtime.DefaultQueryParser }
+
+func (p *queryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
+	if vs, ok := values["status"]; ok {
+		fixed := make([]string, 0, len(vs))
+		for _, v := range vs {
+			for _, s := range strings.Split(v, ",") {
+				fixed = append(fixed, statusName(s))
+			}
+		}
+		values = cloneValues(values)
+		values["status"] = fixed
+	}
+	return p.DefaultQueryParser.Parse(msg, values, filter)
+}
+
+func statusName(s string) string {
+	up := strings.ToUpper(strings.TrimSpace(s))
+	if _, ok := anonjobv1.JobStatus_value["JOB_STATUS_"+up]; ok {
+		return "JOB_STATUS_" + up
+	}
+	return s
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = vs
+	}
+	return out
+}

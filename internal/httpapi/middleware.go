@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Limits bound request bodies per route.
+type Limits struct {
+	MaxImageBytes   int64 // POST /v1/jobs
+	MaxWebhookBytes int64 // provider webhooks
+	MaxBodyBytes    int64 // every other request
+}
+
+// requestState is per-request information the gateway's error handlers need but cannot get
+// from a gRPC status: the HTTP status to use, and whether the body ran over its limit.
+type requestState struct {
+	code      int
+	overLimit bool
+	limit     int64
+}
+
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *requestState {
+	s, _ := ctx.Value(stateKey{}).(*requestState)
+	return s
+}
+
+// codeWriter applies the HTTP status chosen by an error handler.
+type codeWriter struct {
+	http.ResponseWriter
+	state *requestState
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	if w.state.code != 0 && code >= 400 {
+		code = w.state.code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach Flush for streams.
+func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// limitedBody fails reads past the limit and remembers that it did.
+type limitedBody struct {
+	io.ReadCloser
+	left  int64
+	state *requestState
+}
+
+var errOverLimit = errors.New("request body is larger than the limit")
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body exactly at the limit from a longer one.
+		var one [1]byte
+		if n, _ := b.ReadCloser.Read(one[:]); n > 0 {
+			b.state.overLimit = true
+			return 0, errOverLimit
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+// guard installs the request state, bounds the body and rejects what the gateway would
+// otherwise misread: a body declared larger than the limit, or an image upload whose
+// Content-Type is not an image type the engine takes.
+func guard(limits Limits, reject func(w http.ResponseWriter, r *http.Request, reason string), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &requestState{}
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		w = &codeWriter{ResponseWriter: w, state: st}
+		st.limit = limits.MaxBodyBytes
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/jobs":
+			st.limit = limits.MaxImageBytes
+			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if !slices.Contains([]string{"image/jpeg", "image/png"}, mt) {
+				reject(w, r, "content-type")
+				return
+			}
+		case r.URL.Path == "/v1/webhooks/celantur":
+			st.limit = limits.MaxWebhookBytes
+		}
+		if r.ContentLength > st.limit {
+			st.overLimit = true
+			reject(w, r, "size")
+			return
+		}
+		if r.Body != nil {
+			r.Body = &limitedBody{ReadCloser: r.Body, left: st.limit, state: st}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs each request without its query string, which may carry tokens.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rw, r)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rw.code), slog.Duration("took", time.Since(start)))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

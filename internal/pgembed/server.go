@@ -1,0 +1,226 @@
+package pgembed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Config says where and how to run the server.
+type Config struct {
+	DataDir  string // required; the cluster and its log live below it
+	BinDir   string // PostgreSQL binaries; empty means search
+	Database string // created on first start; default "anonjob"
+	// NoSync trades durability for speed (fsync off): for tests only.
+	NoSync bool
+	Log    *slog.Logger
+}
+
+// Server is a running PostgreSQL child process.
+type Server struct {
+	cluster   string
+	socketDir string
+	database  string
+	cmd       *exec.Cmd
+	done      chan struct{} // closed when the process has exited
+	waitErr   error
+	log       *slog.Logger
+}
+
+// Start initializes the cluster if needed, starts the server and creates the database.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Database == "" {
+		cfg.Database = "anonjob"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	binDir, err := findBinDir(cfg.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	own, err := serverOwner()
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	s := &Server{cluster: own.clusterDir(dataDir), database: cfg.Database, done: make(chan struct{}), log: cfg.Log}
+	if err := s.initCluster(ctx, binDir, own, cfg.NoSync); err != nil {
+		return nil, err
+	}
+	// A short private socket folder: socket paths are limited to about 100 bytes.
+	if s.socketDir, err = os.MkdirTemp("", "anonjob-pg-"); err != nil {
+		return nil, fmt.Errorf("socket dir: %w", err)
+	}
+	if err := own.mkdirOwned(s.socketDir); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dataDir, "postgres.log")
+	if err := s.start(binDir, own, logPath, cfg.NoSync); err != nil {
+		_ = os.RemoveAll(s.socketDir)
+		return nil, err
+	}
+	if err := s.waitReady(ctx, logPath); err != nil {
+		_ = s.Stop(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	cfg.Log.Info("embedded PostgreSQL running", "cluster", s.cluster, "socket_dir", s.socketDir, "log", logPath)
+	return s, nil
+}
+
+func (s *Server) initCluster(ctx context.Context, binDir string, own owner, noSync bool) error {
+	want, err := serverVersion(binDir)
+	if err != nil {
+		return err
+	}
+	if v, err := os.ReadFile(filepath.Join(s.cluster, "PG_VERSION")); err == nil {
+		if got := strings.TrimSpace(string(v)); got != want {
+			return fmt.Errorf("the cluster in %s is PostgreSQL %s but the binaries in %s are %s; "+
+				"use binaries of version %s (--pg-bin-dir) or move the cluster away", s.cluster, got, binDir, want, got)
+		}
+		return nil
+	}
+	if err := own.mkdirOwned(s.cluster); err != nil {
+		return err
+	}
+	args := []string{"-D", s.cluster, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C"}
+	if noSync {
+		args = append(args, "--no-sync")
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: own.credential()}
+	cmd.Dir = s.cluster
+	cmd.Env = []string{"LC_ALL=C", "PATH=" + os.Getenv("PATH")}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb %s: %w\n%s", s.cluster, err, out)
+	}
+	return nil
+}
+
+// start runs postgres in the foreground as a child that the kernel stops when this process
+// dies (Pdeathsig), so a kill -9 of anonjobd leaves no orphaned server. Pdeathsig follows the
+// thread that started the child, so that goroutine keeps its thread until the child exits.
+func (s *Server) start(binDir string, own owner, logPath string, noSync bool) error {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open server log: %w", err)
+	}
+	args := []string{"-D", s.cluster, "-k", s.socketDir, "-c", "listen_addresses=", "-p", "5432",
+		"-c", "max_connections=200", "-c", "logging_collector=off"}
+	if noSync {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	s.cmd = exec.Command(filepath.Join(binDir, "postgres"), args...)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: own.credential(),
+		Pdeathsig:  syscall.SIGINT, // fast shutdown
+		Setpgid:    true,           // a terminal's Ctrl-C goes to anonjobd, which stops us cleanly
+	}
+	s.cmd.Dir = s.cluster
+	s.cmd.Env = []string{"LC_ALL=C", "PATH=" + os.Getenv("PATH")}
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		defer func() { _ = logFile.Close() }()
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.waitErr = s.cmd.Wait()
+		close(s.done)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) waitReady(ctx context.Context, logPath string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		conn, err := pgx.Connect(ctx, s.url("postgres"))
+		if err == nil {
+			defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+			return s.createDatabase(ctx, conn)
+		}
+		select {
+		case <-s.done:
+			tail, _ := os.ReadFile(logPath)
+			if len(tail) > 2000 {
+				tail = tail[len(tail)-2000:]
+			}
+			return fmt.Errorf("postgres exited at start (%v); its log %s ends with:\n%s", s.waitErr, logPath, tail)
+		case <-ctx.Done():
+			return fmt.Errorf("postgres did not accept connections: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) createDatabase(ctx context.Context, conn *pgx.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`,
+		s.database).Scan(&exists); err != nil {
+		return fmt.Errorf("look for database: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.database}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", s.database, err)
+	}
+	return nil
+}
+
+func (s *Server) url(database string) string {
+	q := url.Values{"host": {s.socketDir}, "user": {"postgres"}, "sslmode": {"disable"}}
+	return (&url.URL{Scheme: "postgres", Path: "/" + database, RawQuery: q.Encode()}).String()
+}
+
+// URL is the connection string of the server's database.
+func (s *Server) URL() string { return s.url(s.database) }
+
+// AdminURL is the connection string of the server's maintenance database.
+func (s *Server) AdminURL() string { return s.url("postgres") }
+
+// Stop shuts the server down (fast shutdown: sessions are ended, data is checkpointed) and
+// waits for it, killing it if ctx ends first.
+func (s *Server) Stop(ctx context.Context) error {
+	defer func() { _ = os.RemoveAll(s.socketDir) }()
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal postgres: %w", err)
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		return fmt.Errorf("postgres did not stop in time: %w", ctx.Err())
+	}
+}

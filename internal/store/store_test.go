@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgtest"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+var harness *pgtest.Harness
+
+func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := store.Connect(ctx, harness.NewDatabase(t), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return store.New(pool)
+}
+
+var png1x1 = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+func spec(requestID string) job.Spec {
+	return job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true}, RequestID: requestID, ContentType: "image/png"}
+}
+
+func TestCreateAndTransition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	j, created, err := s.CreateJob(ctx, spec(""), png1x1)
+	if err != nil || !created {
+		t.Fatalf("CreateJob = %v, %v", created, err)
+	}
+	if j.Status != job.StatusQueued || j.Revision == 0 || j.InputSize != int64(len(png1x1)) {
+		t.Fatalf("created job = %+v", j)
+	}
+	p, prev, err := s.Transition(ctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: "f-1"})
+	if err != nil || prev != job.StatusQueued || p.ProviderFileID != "f-1" || p.Revision <= j.Revision {
+		t.Fatalf("Transition = %+v, %v, %v", p, prev, err)
+	}
+	_, _, err = s.Transition(ctx, j.ID, store.Change{To: job.StatusQueued})
+	var te *job.TransitionError
+	if !errors.As(err, &te) || te.From != job.StatusProcessing {
+		t.Fatalf("disallowed transition err = %v", err)
+	}
+	got, _ := s.GetJob(ctx, j.ID)
+	if got.Revision != p.Revision || got.Status != job.StatusProcessing {
+		t.Fatalf("disallowed transition changed the job: %+v", got)
+	}
+	tail, err := s.EventsAfter(ctx, 0, 10)
+	if err != nil || len(tail.Events) != 2 || tail.Events[1].PreviousStatus != job.StatusQueued ||
+		tail.Events[1].Job.ProviderFileID != "f-1" || tail.XMin == 0 {
+		t.Fatalf("EventsAfter = %+v, %v", tail, err)
+	}
+	_ = slog.Default()
+}

@@ -1,0 +1,319 @@
+// Package watch fans committed job events out to many watchers. One Hub per process reads the
+// event history in revision order and hands each batch to every subscription; a subscription
+// that resumes from an older revision first replays it from the database.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// Source is the event history the hub reads.
+type Source interface {
+	Head(ctx context.Context) (int64, error)
+	EventsAfter(ctx context.Context, after int64, limit int) (store.Tail, error)
+	EventsBetween(ctx context.Context, after, upTo int64, limit int) ([]job.Event, error)
+	TxMarker(ctx context.Context) (int64, error)
+}
+
+// Config tunes a Hub. Zero values take the defaults noted.
+type Config struct {
+	// Fallback is how often the hub reads the history with no wake-up (default 1s): it bounds
+	// the delay when a notification is lost.
+	Fallback time.Duration
+	// GapRetry is how soon the hub reads again while a revision below a visible one is still
+	// unaccounted for (default 5ms).
+	GapRetry time.Duration
+	// PageSize is the most events read at once (default 1000).
+	PageSize int
+	// RingSize is how many recent events are kept in memory for resuming watchers (default 8192).
+	RingSize int
+	// Buffer is how many batches a watcher may fall behind before it is cut off (default 32).
+	Buffer int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Fallback <= 0 {
+		c.Fallback = time.Second
+	}
+	if c.GapRetry <= 0 {
+		c.GapRetry = 5 * time.Millisecond
+	}
+	if c.PageSize <= 0 {
+		c.PageSize = 1000
+	}
+	if c.RingSize <= 0 {
+		c.RingSize = 8192
+	}
+	if c.Buffer <= 0 {
+		c.Buffer = 32
+	}
+	return c
+}
+
+// Batch is a run of events in revision order. Revision is the position after the batch: every
+// event up to it has been delivered.
+type Batch struct {
+	Events   []job.Event
+	Revision int64
+}
+
+// Errors a watcher can get. All of them are resumable except ErrCompacted, which means the
+// watcher must re-list.
+var (
+	ErrCompacted = errors.New("revision is older than the kept event history")
+	ErrTooSlow   = errors.New("watcher fell too far behind")
+	ErrClosed    = errors.New("watch hub is shutting down")
+)
+
+// Hub reads the event history and fans it out. Create it with NewHub and start Run.
+type Hub struct {
+	src  Source
+	cfg  Config
+	log  *slog.Logger
+	wake chan struct{}
+
+	ready chan struct{} // closed once pos is known
+
+	mu        sync.Mutex
+	pos       int64       // every event up to pos has been published
+	ring      []job.Event // recent events, ascending
+	ringFloor int64       // ring holds every event in (ringFloor, pos]
+	compacted int64
+	subs      map[*Subscription]struct{}
+	closed    bool
+
+	marker *marker // only touched by Run's goroutine
+}
+
+// marker proves revisions settled: once the database's xmin passes xid, every revision up to
+// ceiling has committed or never will.
+type marker struct {
+	xid     int64
+	ceiling int64
+}
+
+// NewHub makes a hub reading from src.
+func NewHub(src Source, cfg Config, log *slog.Logger) *Hub {
+	return &Hub{
+		src:   src,
+		cfg:   cfg.withDefaults(),
+		log:   log,
+		wake:  make(chan struct{}, 1),
+		ready: make(chan struct{}),
+		subs:  make(map[*Subscription]struct{}),
+	}
+}
+
+// Poke tells the hub that new events may have committed. It never blocks.
+func (h *Hub) Poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is closed once the hub knows its starting position and accepts watchers.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+// Pos returns the revision up to which every event has been published.
+func (h *Hub) Pos() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pos
+}
+
+// Run reads and publishes events until ctx ends, then cuts every watcher off with ErrClosed.
+func (h *Hub) Run(ctx context.Context) error {
+	defer h.shutdown()
+	if err := h.start(ctx); err != nil {
+		return err
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.wake:
+		case <-timer.C:
+		}
+		wait, err := h.catchUp(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			h.log.Warn("read event history", "err", err)
+			wait = h.cfg.Fallback
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// start sets pos to the newest revision handed out, once all revisions up to it are settled.
+func (h *Hub) start(ctx context.Context) error {
+	for {
+		head, err := h.src.Head(ctx)
+		if err == nil {
+			var xid int64
+			if xid, err = h.src.TxMarker(ctx); err == nil {
+				h.marker = &marker{xid: xid, ceiling: head}
+				err = h.settle(ctx)
+			}
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		h.log.Warn("start watch hub", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(h.cfg.Fallback):
+		}
+	}
+	h.mu.Lock()
+	h.pos, h.ringFloor = h.marker.ceiling, h.marker.ceiling
+	h.marker = nil
+	h.mu.Unlock()
+	close(h.ready)
+	return nil
+}
+
+// settle waits until the marker has passed.
+func (h *Hub) settle(ctx context.Context) error {
+	for {
+		t, err := h.src.EventsAfter(ctx, h.marker.ceiling, 0)
+		if err != nil {
+			return err
+		}
+		if t.XMin > h.marker.xid {
+			h.mu.Lock()
+			h.compacted = t.Compacted
+			h.mu.Unlock()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(h.cfg.GapRetry):
+		}
+	}
+}
+
+// catchUp publishes everything readable and says how long to wait before reading again.
+func (h *Hub) catchUp(ctx context.Context) (time.Duration, error) {
+	for {
+		full, gap, err := h.poll(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if gap {
+			return h.cfg.GapRetry, nil
+		}
+		if !full {
+			return h.cfg.Fallback, nil
+		}
+	}
+}
+
+// poll reads one page after pos and publishes the settled prefix of it. A revision that is
+// missing below a visible one is either in flight or will never commit (its transaction rolled
+// back, or a conflict consumed it); the marker tells which without waiting on a clock.
+func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
+	h.mu.Lock()
+	pos := h.pos
+	h.mu.Unlock()
+	t, err := h.src.EventsAfter(ctx, pos, h.cfg.PageSize)
+	if err != nil {
+		return false, false, err
+	}
+	evs := t.Events
+	next := pos
+	var out []job.Event
+	if m := h.marker; m != nil && t.XMin > m.xid {
+		for len(evs) > 0 && evs[0].Revision <= m.ceiling {
+			out, next, evs = append(out, evs[0]), evs[0].Revision, evs[1:]
+		}
+		next = max(next, m.ceiling)
+		h.marker = nil
+	}
+	for len(evs) > 0 && evs[0].Revision == next+1 {
+		out, next, evs = append(out, evs[0]), evs[0].Revision, evs[1:]
+	}
+	if m := h.marker; m != nil && m.ceiling <= next {
+		h.marker = nil // the gap it was for has filled
+	}
+	gap = len(evs) > 0
+	if gap && h.marker == nil {
+		// Take the marker after the read: every transaction holding a revision below the
+		// newest visible one had its transaction id before that read.
+		xid, err := h.src.TxMarker(ctx)
+		if err != nil {
+			return false, false, fmt.Errorf("gap at revision %d: %w", next+1, err)
+		}
+		h.marker = &marker{xid: xid, ceiling: evs[len(evs)-1].Revision}
+	}
+	h.publish(out, next, t.Compacted)
+	return len(t.Events) == h.cfg.PageSize, gap, nil
+}
+
+func (h *Hub) publish(evs []job.Event, next, compacted int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.compacted = compacted
+	if next == h.pos {
+		return
+	}
+	h.pos = next
+	h.ring = append(h.ring, evs...)
+	if over := len(h.ring) - h.cfg.RingSize; over > h.cfg.RingSize/4 {
+		h.ringFloor = h.ring[over-1].Revision
+		h.ring = append([]job.Event(nil), h.ring[over:]...)
+	}
+	if len(evs) == 0 {
+		return // only revisions that will never commit were passed
+	}
+	b := Batch{Events: evs, Revision: next}
+	for s := range h.subs {
+		select {
+		case s.ch <- b:
+		default:
+			h.drop(s, ErrTooSlow)
+		}
+	}
+}
+
+// drop removes a subscription and ends its channel with err. h.mu must be held.
+func (h *Hub) drop(s *Subscription, err error) {
+	if _, ok := h.subs[s]; !ok {
+		return
+	}
+	delete(h.subs, s)
+	s.err = err
+	close(s.ch)
+}
+
+func (h *Hub) shutdown() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		h.drop(s, ErrClosed)
+	}
+}

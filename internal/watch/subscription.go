@@ -1,0 +1,162 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/job"
+)
+
+// Subscription is one watcher's view of the hub: it replays history after its start revision,
+// then follows live batches. It is used by one goroutine.
+type Subscription struct {
+	hub   *Hub
+	since int64 // every event up to since has been returned
+	live  bool
+	ch    chan Batch
+	err   error // why ch was closed; written under hub.mu before the close
+}
+
+// Subscribe starts a watch after revision since; 0 means from the current position on.
+// A revision older than the kept history fails with ErrCompacted.
+func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error) {
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if since == 0 {
+		since = h.pos
+	}
+	if since < h.compacted {
+		return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, since, h.compacted)
+	}
+	return &Subscription{hub: h, since: since, ch: make(chan Batch, h.cfg.Buffer)}, nil
+}
+
+// Revision returns the position of the subscription: every event up to it has been returned.
+func (s *Subscription) Revision() int64 { return s.since }
+
+// Next returns the next batch. When nothing happens for idle, it returns an empty batch (a
+// heartbeat) carrying the current position. After an error the subscription is finished; its
+// revision is where a new one should resume.
+func (s *Subscription) Next(ctx context.Context, idle time.Duration) (Batch, error) {
+	for !s.live {
+		b, err := s.replay(ctx)
+		if err != nil {
+			return Batch{}, err
+		}
+		if len(b.Events) > 0 {
+			return b, nil
+		}
+	}
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	for {
+		select {
+		case b, ok := <-s.ch:
+			if !ok {
+				return Batch{}, s.err
+			}
+			if b = s.after(b); len(b.Events) > 0 {
+				return b, nil
+			}
+		case <-timer.C:
+			if b, ok := s.heartbeat(); ok {
+				return b, nil
+			}
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		}
+	}
+}
+
+// after trims events already returned, and advances the position.
+func (s *Subscription) after(b Batch) Batch {
+	i := 0
+	for i < len(b.Events) && b.Events[i].Revision <= s.since {
+		i++
+	}
+	b.Events = b.Events[i:]
+	s.since = max(s.since, b.Revision)
+	return b
+}
+
+// heartbeat reports the hub position, unless a batch is already waiting: the position must
+// never run ahead of events not yet returned.
+func (s *Subscription) heartbeat() (Batch, bool) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(s.ch) > 0 {
+		return Batch{}, false
+	}
+	if _, ok := h.subs[s]; !ok {
+		return Batch{}, false // closed: the channel reports why
+	}
+	s.since = max(s.since, h.pos)
+	return Batch{Revision: s.since}, true
+}
+
+// replay returns settled history after since. Once the in-memory ring covers since, the
+// subscription goes live and the ring's events are queued as its first batch.
+func (s *Subscription) replay(ctx context.Context) (Batch, error) {
+	h := s.hub
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return Batch{}, ErrClosed
+	}
+	if s.since >= h.ringFloor {
+		var evs []job.Event
+		for i := len(h.ring) - 1; i >= 0 && h.ring[i].Revision > s.since; i-- {
+			evs = h.ring[i:]
+		}
+		if len(evs) > 0 {
+			s.ch <- Batch{Events: append([]job.Event(nil), evs...), Revision: h.pos}
+		}
+		h.subs[s] = struct{}{}
+		s.live = true
+		h.mu.Unlock()
+		return Batch{}, nil
+	}
+	upTo := h.pos
+	h.mu.Unlock()
+	evs, err := h.src.EventsBetween(ctx, s.since, upTo, h.cfg.PageSize)
+	if err != nil {
+		return Batch{}, fmt.Errorf("replay events after %d: %w", s.since, err)
+	}
+	b := Batch{Events: evs, Revision: upTo}
+	if len(evs) == h.cfg.PageSize {
+		b.Revision = evs[len(evs)-1].Revision
+	}
+	if s.since < h.compactedNow() && len(evs) > 0 && evs[0].Revision > s.since+1 {
+		// History was pruned under the replay.
+		return Batch{}, fmt.Errorf("%w: revision %d", ErrCompacted, s.since)
+	}
+	s.since = b.Revision
+	return b, nil
+}
+
+func (h *Hub) compactedNow() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.compacted
+}
+
+// Close ends the subscription and releases its place in the hub.
+func (s *Subscription) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}

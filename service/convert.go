@@ -1,0 +1,88 @@
+package service
+
+import (
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/job"
+)
+
+func statusToProto(s job.Status) anonjobv1.JobStatus {
+	switch s {
+	case job.StatusQueued:
+		return anonjobv1.JobStatus_JOB_STATUS_QUEUED
+	case job.StatusProcessing:
+		return anonjobv1.JobStatus_JOB_STATUS_PROCESSING
+	case job.StatusDone:
+		return anonjobv1.JobStatus_JOB_STATUS_DONE
+	case job.StatusFailed:
+		return anonjobv1.JobStatus_JOB_STATUS_FAILED
+	case job.StatusCancelled:
+		return anonjobv1.JobStatus_JOB_STATUS_CANCELLED
+	}
+	return anonjobv1.JobStatus_JOB_STATUS_UNSPECIFIED
+}
+
+func statusFromProto(s anonjobv1.JobStatus) (job.Status, bool) {
+	for _, st := range job.Statuses() {
+		if statusToProto(st) == s {
+			return st, true
+		}
+	}
+	return "", false
+}
+
+func jobToProto(j job.Job) *anonjobv1.Job {
+	p := &anonjobv1.Job{
+		Id:             j.ID,
+		Status:         statusToProto(j.Status),
+		Revision:       j.Revision,
+		Method:         string(j.Method),
+		Face:           j.Face,
+		LicensePlate:   j.LicensePlate,
+		Person:         j.Person,
+		Vehicle:        j.Vehicle,
+		RequestId:      j.RequestID,
+		CallbackUrl:    j.CallbackURL,
+		ContentType:    j.ContentType,
+		InputSizeBytes: j.InputSize,
+		ProviderFileId: j.ProviderFileID,
+		CreateTime:     timestamppb.New(j.CreateTime),
+		UpdateTime:     timestamppb.New(j.UpdateTime),
+	}
+	if j.Error != nil {
+		p.Error = &anonjobv1.JobError{Code: j.Error.Code, Message: j.Error.Message}
+	}
+	if r := j.Results; r != nil {
+		p.Results = &anonjobv1.JobResults{
+			OriginalLink:     r.OriginalLink,
+			AnonymizedLink:   r.AnonymizedLink,
+			BinaryMaskLink:   r.BinaryMaskLink,
+			InstanceMaskLink: r.InstanceMaskLink,
+			MetadataLink:     r.MetadataLink,
+		}
+	}
+	return p
+}
+
+func eventTypeToProto(t job.EventType) anonjobv1.JobEventType {
+	switch t {
+	case job.EventCreated:
+		return anonjobv1.JobEventType_JOB_EVENT_TYPE_CREATED
+	case job.EventStatusChanged:
+		return anonjobv1.JobEventType_JOB_EVENT_TYPE_STATUS_CHANGED
+	case job.EventUpdated:
+		return anonjobv1.JobEventType_JOB_EVENT_TYPE_UPDATED
+	}
+	return anonjobv1.JobEventType_JOB_EVENT_TYPE_UNSPECIFIED
+}
+
+func eventToProto(e job.Event) *anonjobv1.JobEvent {
+	return &anonjobv1.JobEvent{
+		Revision:       e.Revision,
+		Type:           eventTypeToProto(e.Type),
+		Job:            jobToProto(e.Job),
+		PreviousStatus: statusToProto(e.PreviousStatus),
+		EventTime:      timestamppb.New(e.Time),
+	}
+}

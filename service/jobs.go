@@ -1,0 +1,227 @@
+// Package service implements the gRPC API: it turns requests into domain calls, validates
+// input and maps outcomes to canonical status codes. It holds no business state.
+package service
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"image"
+	_ "image/jpeg" // decoders for image.DecodeConfig
+	_ "image/png"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc/codes"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/apierr"
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pagetoken"
+	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/watch"
+)
+
+// Store is what the job API needs from storage.
+type Store interface {
+	CreateJob(ctx context.Context, spec job.Spec, input []byte) (job.Job, bool, error)
+	GetJob(ctx context.Context, id string) (job.Job, error)
+	ListJobs(ctx context.Context, q store.ListQuery) ([]job.Job, error)
+	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
+}
+
+// Watcher is what WatchJobs needs from the watch hub.
+type Watcher interface {
+	Subscribe(ctx context.Context, since int64) (*watch.Subscription, error)
+}
+
+// Paging limits of ListJobs.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+	// maxPixels bounds decoded image size, so a small file cannot claim a huge canvas.
+	maxPixels = 100_000_000
+)
+
+// JobServer implements anonjob.v1.JobService.
+type JobServer struct {
+	anonjobv1.UnimplementedJobServiceServer
+	store     Store
+	hub       Watcher
+	limits    job.Limits
+	heartbeat time.Duration
+	log       *slog.Logger
+}
+
+// NewJobServer builds the job API. heartbeat is how often an idle watch stream gets a message.
+func NewJobServer(s Store, hub Watcher, limits job.Limits, heartbeat time.Duration, log *slog.Logger) *JobServer {
+	return &JobServer{store: s, hub: hub, limits: limits, heartbeat: heartbeat, log: log}
+}
+
+// CreateJob validates and stores a new job.
+func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobRequest) (*anonjobv1.CreateJobResponse, error) {
+	spec := job.Spec{
+		Method: job.Method(req.GetMethod()),
+		Targets: job.Targets{Face: req.GetFace(), LicensePlate: req.GetLicensePlate(),
+			Person: req.GetPerson(), Vehicle: req.GetVehicle()},
+		RequestID:   req.GetRequestId(),
+		CallbackURL: req.GetCallbackUrl(),
+	}
+	if spec.Method == "" {
+		spec.Method = job.MethodBlur
+	}
+	if fe := spec.Validate(s.limits); fe != nil {
+		return nil, toStatus(ctx, s.log, fe)
+	}
+	ct, err := s.checkImage(req.GetImage())
+	if err != nil {
+		return nil, err
+	}
+	spec.ContentType = ct
+	j, _, err := s.store.CreateJob(ctx, spec, req.GetImage().GetData())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &anonjobv1.CreateJobResponse{Job: jobToProto(j)}, nil
+}
+
+// checkImage accepts a JPEG or PNG within the limits and returns its content type.
+func (s *JobServer) checkImage(img *httpbody.HttpBody) (string, error) {
+	data := img.GetData()
+	if len(data) == 0 {
+		return "", invalidField("image", "EMPTY_IMAGE", "the request carries no image bytes")
+	}
+	if int64(len(data)) > s.limits.MaxInputBytes {
+		return "", statusError(codes.ResourceExhausted, apierr.ImageTooLarge,
+			fmt.Sprintf("image: is %d bytes, the limit is %d bytes", len(data), s.limits.MaxInputBytes),
+			map[string]string{"limit_bytes": fmt.Sprint(s.limits.MaxInputBytes)}, "image")
+	}
+	sniffed := http.DetectContentType(data)
+	declared := sniffed
+	if img.GetContentType() != "" {
+		mt, _, err := mime.ParseMediaType(img.GetContentType())
+		if err != nil || !slices.Contains(job.ContentTypes(), mt) {
+			return "", statusError(codes.InvalidArgument, apierr.UnsupportedMedia,
+				fmt.Sprintf("image.content_type: %q is not supported; send image/jpeg or image/png",
+					img.GetContentType()), nil, "image.content_type")
+		}
+		declared = mt
+	}
+	if !slices.Contains(job.ContentTypes(), sniffed) {
+		return "", invalidField("image", "NOT_AN_IMAGE",
+			fmt.Sprintf("the bytes are not a JPEG or PNG image (they look like %s)", sniffed))
+	}
+	if sniffed != declared {
+		return "", invalidField("image.content_type", "CONTENT_TYPE_MISMATCH",
+			fmt.Sprintf("is %s but the bytes are %s", declared, sniffed))
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", invalidField("image", "NOT_AN_IMAGE", "cannot be decoded: "+err.Error())
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return "", invalidField("image", "BAD_DIMENSIONS",
+			fmt.Sprintf("is %dx%d pixels; it must have at most %d pixels", cfg.Width, cfg.Height, maxPixels))
+	}
+	return declared, nil
+}
+
+// GetJob returns one job.
+func (s *JobServer) GetJob(ctx context.Context, req *anonjobv1.GetJobRequest) (*anonjobv1.GetJobResponse, error) {
+	if !job.ValidID(req.GetId()) {
+		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
+	}
+	j, err := s.store.GetJob(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &anonjobv1.GetJobResponse{Job: jobToProto(j)}, nil
+}
+
+// ListJobs pages through jobs, newest first.
+func (s *JobServer) ListJobs(ctx context.Context, req *anonjobv1.ListJobsRequest) (*anonjobv1.ListJobsResponse, error) {
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, invalidField("page_size", "INVALID_PAGE_SIZE", "must not be negative")
+	case size == 0:
+		size = DefaultPageSize
+	case size > MaxPageSize:
+		size = MaxPageSize
+	}
+	q := store.ListQuery{Limit: size + 1}
+	for _, st := range req.GetStatus() {
+		ds, ok := statusFromProto(st)
+		if !ok {
+			return nil, invalidField("status", "INVALID_STATUS", fmt.Sprintf("%v is not a job status", st))
+		}
+		q.Statuses = append(q.Statuses, ds)
+	}
+	if t := req.GetCreateTimeAfter(); t != nil {
+		q.CreatedAfter = t.AsTime()
+	}
+	if t := req.GetCreateTimeBefore(); t != nil {
+		q.CreatedBefore = t.AsTime()
+	}
+	filter := filterHash(q)
+	if req.GetPageToken() != "" {
+		tok, err := pagetoken.Decode(req.GetPageToken())
+		if err != nil {
+			return nil, statusError(codes.InvalidArgument, apierr.InvalidPageToken,
+				"page_token: "+err.Error(), nil, "page_token")
+		}
+		if tok.Filter != filter {
+			return nil, statusError(codes.InvalidArgument, apierr.InvalidPageToken,
+				"page_token: was made for a request with other filters", nil, "page_token")
+		}
+		q.After = &store.Cursor{CreateTime: tok.CreateTime, ID: tok.ID}
+	}
+	jobs, err := s.store.ListJobs(ctx, q)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	resp := &anonjobv1.ListJobsResponse{}
+	if len(jobs) > size {
+		jobs = jobs[:size]
+		last := jobs[size-1]
+		resp.NextPageToken = pagetoken.Encode(pagetoken.Token{CreateTime: last.CreateTime, ID: last.ID, Filter: filter})
+	}
+	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, jobToProto(j))
+	}
+	return resp, nil
+}
+
+// filterHash fingerprints the filters of a list request, so a page token cannot be replayed
+// with other filters.
+func filterHash(q store.ListQuery) uint64 {
+	h := fnv.New64a()
+	st := make([]string, len(q.Statuses))
+	for i, s := range q.Statuses {
+		st[i] = string(s)
+	}
+	slices.Sort(st)
+	st = slices.Compact(st)
+	_, _ = fmt.Fprintf(h, "%v|%d|%d", st, q.CreatedAfter.UnixMicro(), q.CreatedBefore.UnixMicro())
+	return h.Sum64()
+}
+
+// CancelJob cancels a job that has not ended. Cancelling a cancelled job returns it unchanged.
+func (s *JobServer) CancelJob(ctx context.Context, req *anonjobv1.CancelJobRequest) (*anonjobv1.CancelJobResponse, error) {
+	if !job.ValidID(req.GetId()) {
+		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
+	}
+	j, _, err := s.store.Transition(ctx, req.GetId(), store.Change{To: job.StatusCancelled})
+	if te, ok := err.(*job.TransitionError); ok && te.From == job.StatusCancelled {
+		j, err = te.Current, nil
+	}
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &anonjobv1.CancelJobResponse{Job: jobToProto(j)}, nil
+}

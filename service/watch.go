@@ -1,0 +1,64 @@
+package service
+
+import (
+	"slices"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/watch"
+)
+
+// WatchJobs replays events after since_revision, then streams live ones. The first message is
+// a heartbeat carrying the revision the stream starts from.
+func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.JobService_WatchJobsServer) error {
+	ctx := stream.Context()
+	if req.GetSinceRevision() < 0 {
+		return invalidField("since_revision", "INVALID_REVISION", "must not be negative")
+	}
+	if req.GetJobId() != "" && !job.ValidID(req.GetJobId()) {
+		return invalidField("job_id", "INVALID_ID", "must be a job id (a UUID)")
+	}
+	var statuses []job.Status
+	for _, st := range req.GetStatus() {
+		ds, ok := statusFromProto(st)
+		if !ok {
+			return invalidField("status", "INVALID_STATUS", st.String()+" is not a job status")
+		}
+		statuses = append(statuses, ds)
+	}
+	match := func(e job.Event) bool {
+		return (req.GetJobId() == "" || e.Job.ID == req.GetJobId()) &&
+			(len(statuses) == 0 || slices.Contains(statuses, e.Job.Status))
+	}
+	sub, err := s.hub.Subscribe(ctx, req.GetSinceRevision())
+	if err != nil {
+		return watchStatus(ctx, s.log, err, req.GetSinceRevision())
+	}
+	defer sub.Close()
+	if err := stream.Send(&anonjobv1.WatchJobsResponse{Revision: sub.Revision()}); err != nil {
+		return err
+	}
+	for {
+		b, err := sub.Next(ctx, s.heartbeat)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // the client went away
+			}
+			return watchStatus(ctx, s.log, err, sub.Revision())
+		}
+		msg := &anonjobv1.WatchJobsResponse{Revision: b.Revision}
+		for _, e := range b.Events {
+			if match(e) {
+				msg.Events = append(msg.Events, eventToProto(e))
+			}
+		}
+		if len(b.Events) > 0 && len(msg.Events) == 0 {
+			continue // nothing for this watcher; a heartbeat will carry the revision
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+}
+
+var _ Watcher = (*watch.Hub)(nil)

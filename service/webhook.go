@@ -1,0 +1,88 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/apierr"
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/providerhook"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// WebhookServer implements anonjob.v1.WebhookService.
+type WebhookServer struct {
+	anonjobv1.UnimplementedWebhookServiceServer
+	store  Store
+	signer providerhook.Signer
+	log    *slog.Logger
+}
+
+// NewWebhookServer builds the webhook receiver; signer checks the per-job callback tokens.
+func NewWebhookServer(s Store, signer providerhook.Signer, log *slog.Logger) *WebhookServer {
+	return &WebhookServer{store: s, signer: signer, log: log}
+}
+
+// HandleCelanturWebhook applies a provider completion webhook. The token is checked before
+// anything is read, and a bad one answers exactly like an unknown job.
+func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv1.HandleCelanturWebhookRequest) (*anonjobv1.HandleCelanturWebhookResponse, error) {
+	if !job.ValidID(req.GetJobId()) || !s.signer.Verify(req.GetJobId(), req.GetToken()) {
+		return nil, statusError(codes.NotFound, apierr.JobNotFound, "job not found", nil, "")
+	}
+	p, err := providerhook.Parse(req.GetPayload().GetContentType(), req.GetPayload().GetData())
+	var fe *providerhook.FieldError
+	if errors.As(err, &fe) {
+		return nil, invalidField(fe.Field, "INVALID_PAYLOAD", fe.Msg)
+	}
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	cur, err := s.store.GetJob(ctx, req.GetJobId())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	if cur.ProviderFileID == "" {
+		return nil, statusError(codes.FailedPrecondition, apierr.InvalidTransition,
+			"job has not been handed to the engine yet", map[string]string{"status": string(cur.Status)}, "")
+	}
+	if p.FileID != cur.ProviderFileID {
+		return nil, invalidField("file_id", "FILE_ID_MISMATCH", "does not name this job's file at the engine")
+	}
+	var change store.Change
+	switch p.FileStatus {
+	case "done":
+		change = store.Change{To: job.StatusDone, Results: &job.Results{
+			OriginalLink: p.OriginalLink, AnonymizedLink: p.AnonymizedLink,
+			BinaryMaskLink: p.BinaryMaskLink, InstanceMaskLink: p.InstanceMaskLink,
+			MetadataLink: p.MetadataLink,
+		}}
+	case "failed":
+		change = store.Change{To: job.StatusFailed, Error: &job.Error{
+			Code: "PROVIDER_FAILED", Message: "the anonymization engine reported file_status failed"}}
+	case "new", "queued", "processing":
+		return &anonjobv1.HandleCelanturWebhookResponse{
+			Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_NOT_FINAL, Job: jobToProto(cur)}, nil
+	default:
+		return nil, invalidField("file_status", "INVALID_PAYLOAD",
+			"must be one of new, queued, processing, done, failed")
+	}
+	j, _, err := s.store.Transition(ctx, cur.ID, change)
+	outcome := anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_APPLIED
+	var te *job.TransitionError
+	if errors.As(err, &te) && te.From.Terminal() {
+		// A repeated or late webhook: the job's end stands.
+		j, err, outcome = te.Current, nil, anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_IGNORED
+		if te.From == change.To {
+			outcome = anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_DUPLICATE
+		}
+	}
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	s.log.InfoContext(ctx, "provider webhook", "job_id", j.ID, "file_status", p.FileStatus, "outcome", outcome.String())
+	return &anonjobv1.HandleCelanturWebhookResponse{Outcome: outcome, Job: jobToProto(j)}, nil
+}
