@@ -58,7 +58,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	// Searchable by others so that the server's own user reaches its folder inside; what is
+	// inside protects itself.
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	s := &Server{cluster: own.clusterDir(dataDir), database: cfg.Database, done: make(chan struct{}), log: cfg.Log}

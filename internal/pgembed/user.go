@@ -39,9 +39,13 @@ func (o owner) credential() *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(o.uid), Gid: uint32(o.gid)}
 }
 
-// mkdirOwned makes dir (mode 0700) and hands it to the owner.
+// mkdirOwned makes dir (mode 0700) and hands it to the owner; missing parents are made
+// searchable so the owner can reach it.
 func (o owner) mkdirOwned(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(dir), err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {

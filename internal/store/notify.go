@@ -8,6 +8,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // channel is the LISTEN/NOTIFY channel that tells replicas new events may be readable.
@@ -18,15 +19,15 @@ const channel = "anonjob_events"
 // Notifier sends at most one NOTIFY per interval, outside every write transaction: NOTIFY
 // takes a cluster-wide lock at commit, so sending one per write would serialize the writers.
 type Notifier struct {
-	store    *Store
+	pool     *pgxpool.Pool
 	interval time.Duration
 	poke     chan struct{}
 	log      *slog.Logger
 }
 
 // NewNotifier makes a notifier; run it with Run.
-func NewNotifier(s *Store, interval time.Duration, log *slog.Logger) *Notifier {
-	return &Notifier{store: s, interval: interval, poke: make(chan struct{}, 1), log: log}
+func NewNotifier(pool *pgxpool.Pool, interval time.Duration, log *slog.Logger) *Notifier {
+	return &Notifier{pool: pool, interval: interval, poke: make(chan struct{}, 1), log: log}
 }
 
 // Poke asks for a NOTIFY soon. It never blocks; pokes during an interval are merged.
@@ -47,7 +48,7 @@ func (n *Notifier) Run(ctx context.Context) {
 			return
 		case <-n.poke:
 		}
-		if _, err := n.store.pool.Exec(ctx, `SELECT pg_notify($1, '')`, channel); err != nil && ctx.Err() == nil {
+		if _, err := n.pool.Exec(ctx, `SELECT pg_notify($1, '')`, channel); err != nil && ctx.Err() == nil {
 			n.log.Warn("notify replicas", "err", err)
 		}
 		t.Reset(n.interval)

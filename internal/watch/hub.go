@@ -75,7 +75,7 @@ var (
 
 // Hub reads the event history and fans it out. Create it with NewHub and start Run.
 type Hub struct {
-	src  Source
+	src  Source // set by Run before ready is closed
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{}
@@ -100,10 +100,9 @@ type marker struct {
 	ceiling int64
 }
 
-// NewHub makes a hub reading from src.
-func NewHub(src Source, cfg Config, log *slog.Logger) *Hub {
+// NewHub makes a hub; Run starts it on a source.
+func NewHub(cfg Config, log *slog.Logger) *Hub {
 	return &Hub{
-		src:   src,
 		cfg:   cfg.withDefaults(),
 		log:   log,
 		wake:  make(chan struct{}, 1),
@@ -130,8 +129,10 @@ func (h *Hub) Pos() int64 {
 	return h.pos
 }
 
-// Run reads and publishes events until ctx ends, then cuts every watcher off with ErrClosed.
-func (h *Hub) Run(ctx context.Context) error {
+// Run reads and publishes the events of src until ctx ends, then cuts every watcher off with
+// ErrClosed. It must be called once.
+func (h *Hub) Run(ctx context.Context, src Source) error {
+	h.src = src // published to Subscribe by closing ready
 	defer h.shutdown()
 	if err := h.start(ctx); err != nil {
 		return err

@@ -1,0 +1,78 @@
+// Command anonjobd is the anonjob server: the job API over gRPC and REST, the provider webhook
+// receiver, and (with no --database-url) its own embedded PostgreSQL.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/anonjob/anonjob/internal/server"
+)
+
+type cli struct {
+	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"ANONJOB_LOG_LEVEL"`
+	LogFormat string     `help:"Log format: text or json." default:"text" enum:"text,json" env:"ANONJOB_LOG_FORMAT"`
+
+	Serve serveCmd `cmd:"" default:"withargs" help:"Run the server (the default command)."`
+}
+
+type serveCmd struct {
+	GRPCAddr    string `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"ANONJOB_GRPC_ADDR"`
+	HTTPAddr    string `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address." default:":8080" env:"ANONJOB_HTTP_ADDR"`
+	DatabaseURL string `name:"database-url" help:"PostgreSQL URL; empty runs an embedded PostgreSQL in --data-dir." env:"DATABASE_URL"`
+	DataDir     string `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	PGBinDir    string `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
+	PublicURL   string `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
+	ProviderURL string `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine." env:"ANONJOB_PROVIDER_URL"`
+
+	MaxUploadBytes  int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
+	MaxDBConns      int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
+	Heartbeat       time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"ANONJOB_HEARTBEAT"`
+	EventRetention  time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"168h" env:"ANONJOB_EVENT_RETENTION"`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
+}
+
+func (c *serveCmd) Run(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := server.Defaults()
+	cfg.GRPCAddr, cfg.HTTPAddr = c.GRPCAddr, c.HTTPAddr
+	cfg.DatabaseURL, cfg.DataDir, cfg.PGBinDir = c.DatabaseURL, c.DataDir, c.PGBinDir
+	cfg.PublicURL, cfg.ProviderURL = c.PublicURL, c.ProviderURL
+	cfg.MaxUploadBytes, cfg.MaxDBConns = c.MaxUploadBytes, c.MaxDBConns
+	cfg.Heartbeat, cfg.EventRetention, cfg.ShutdownTimeout = c.Heartbeat, c.EventRetention, c.ShutdownTimeout
+	cfg.Log = log
+	srv, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	err = srv.Wait(ctx)
+	log.Info("shutting down")
+	srv.Close()
+	return err
+}
+
+func main() {
+	var c cli
+	k := kong.Parse(&c, kong.Name("anonjobd"),
+		kong.Description("anonjob tracks image-anonymization jobs: gRPC and REST API, PostgreSQL job table, resumable watch streams."),
+		kong.UsageOnError())
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	log := slog.New(h)
+	if err := k.Run(log); err != nil {
+		log.Error("anonjobd failed", "err", err)
+		fmt.Fprintln(os.Stderr, "anonjobd:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/httpapi"
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgembed"
+	"github.com/anonjob/anonjob/internal/providerhook"
+	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/watch"
+	"github.com/anonjob/anonjob/service"
+)
+
+// Server is a running anonjobd.
+type Server struct {
+	cfg      Config
+	embedded *pgembed.Server
+	pool     *pgxpool.Pool
+	Store    *store.Store
+	Hub      *watch.Hub
+	Signer   providerhook.Signer
+
+	grpc     *grpc.Server
+	health   *health.Server
+	http     *http.Server
+	gwConn   *grpc.ClientConn
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	notifier *store.Notifier
+	stopHub  context.CancelFunc
+	stopBg   context.CancelFunc
+	bg       sync.WaitGroup
+	hubDone  chan struct{}
+	serveErr chan error
+}
+
+// Start brings everything up and returns once both listeners accept connections.
+// Close (or Shutdown) must be called to release it.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			s.release(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := s.openDatabase(ctx); err != nil {
+		return nil, err
+	}
+	if s.cfg.PublicURL == "" {
+		s.cfg.PublicURL = defaultPublicURL(cfg.HTTPAddr)
+	}
+	if _, err := url.Parse(s.cfg.PublicURL); err != nil {
+		return nil, fmt.Errorf("--public-url: %w", err)
+	}
+	key, err := s.Store.Secret(ctx, "provider_callback_key", 32)
+	if err != nil {
+		return nil, err
+	}
+	s.Signer = providerhook.NewSigner(key)
+	if err := s.listen(ctx); err != nil {
+		return nil, err
+	}
+	s.startBackground()
+	go func() { s.serveErr <- s.grpc.Serve(s.grpcLis) }()
+	go func() { s.serveErr <- s.http.Serve(s.httpLis) }()
+	go func() {
+		select {
+		case <-s.Hub.Ready():
+			s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		case <-s.hubDone:
+		}
+	}()
+	cfg.Log.Info("anonjobd listening", "grpc", s.grpcLis.Addr().String(), "http", s.httpLis.Addr().String(),
+		"public_url", s.cfg.PublicURL)
+	return s, nil
+}
+
+func (s *Server) openDatabase(ctx context.Context) error {
+	dbURL := s.cfg.DatabaseURL
+	if dbURL == "" {
+		pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: s.cfg.DataDir, BinDir: s.cfg.PGBinDir, Log: s.cfg.Log})
+		if err != nil {
+			return fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		s.embedded, dbURL = pg, pg.URL()
+	}
+	pool, err := store.Connect(ctx, dbURL, s.cfg.MaxDBConns)
+	if err != nil {
+		return err
+	}
+	s.pool = pool
+	if err := store.Migrate(ctx, pool, s.cfg.Log); err != nil {
+		return err
+	}
+	s.Hub = watch.NewHub(watch.Config{}, s.cfg.Log)
+	s.notifier = store.NewNotifier(pool, s.cfg.NotifyInterval, s.cfg.Log)
+	// Local watchers wake at once; other replicas through a batched NOTIFY.
+	s.Store = store.New(pool, store.WithCommitHook(func() {
+		s.Hub.Poke()
+		s.notifier.Poke()
+	}))
+	return nil
+}
+
+func (s *Server) listen(ctx context.Context) error {
+	var err error
+	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	if s.httpLis, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	// A gRPC message carries the image plus a little framing.
+	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log)),
+		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log)),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	limits := job.DefaultLimits()
+	limits.MaxInputBytes = s.cfg.MaxUploadBytes
+	anonjobv1.RegisterJobServiceServer(s.grpc, service.NewJobServer(s.Store, s.Hub, limits, s.cfg.Heartbeat, s.cfg.Log))
+	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Signer, s.cfg.Log))
+	s.health = health.NewServer()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	// The gateway dials the gRPC server: the in-process handler cannot stream.
+	s.gwConn, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
+	if err != nil {
+		return fmt.Errorf("dial own gRPC server: %w", err)
+	}
+	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Limits{
+		MaxImageBytes: s.cfg.MaxUploadBytes, MaxWebhookBytes: 64 << 10, MaxBodyBytes: 1 << 20,
+	}, s.cfg.Log)
+	if err != nil {
+		return err
+	}
+	s.http = &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // a 25 MiB upload on a slow link
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: watch streams stay open.
+	}
+	return nil
+}
+
+func (s *Server) startBackground() {
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	s.stopHub, s.stopBg = stopHub, stopBg
+	go func() {
+		defer close(s.hubDone)
+		_ = s.Hub.Run(hubCtx, s.Store)
+	}()
+	s.bg.Add(3)
+	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
+	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
+	go func() { defer s.bg.Done(); s.compactLoop(bgCtx) }()
+}
+
+// compactLoop prunes event history older than the retention, hourly.
+func (s *Server) compactLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if rev, err := s.Store.Compact(ctx, time.Now().Add(-s.cfg.EventRetention)); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("compact event history", "err", err)
+		} else if err == nil && rev > 0 {
+			s.cfg.Log.Debug("compacted event history", "revision", rev)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// GRPCAddr is the address the gRPC server listens on.
+func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
+
+// HTTPAddr is the address the HTTP gateway listens on.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
+
+// PublicURL is the base URL callbacks are built on.
+func (s *Server) PublicURL() string { return s.cfg.PublicURL }
+
+// Wait blocks until a listener fails or ctx ends.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-s.serveErr:
+		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+			return nil
+		}
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// Shutdown stops accepting work, ends watch streams with a resumable UNAVAILABLE, lets
+// in-flight calls finish until ctx ends, and releases everything.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.health.Shutdown()
+	s.stopHub() // ends every watch stream, so neither server waits on them
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := s.http.Shutdown(ctx); err != nil {
+			_ = s.http.Close()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.grpc.Stop()
+		}
+	}()
+	wg.Wait()
+	s.release(ctx)
+}
+
+// Close shuts down with the configured timeout.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.Shutdown(ctx)
+}
+
+// release frees what Start acquired; it is safe on a partly started server.
+func (s *Server) release(ctx context.Context) {
+	if s.stopHub != nil {
+		s.stopHub()
+		<-s.hubDone
+	}
+	if s.stopBg != nil {
+		s.stopBg()
+		s.bg.Wait()
+	}
+	if s.gwConn != nil {
+		_ = s.gwConn.Close()
+	}
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+		if l != nil {
+			_ = l.Close() // already closed by a served server; harmless
+		}
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	if s.embedded != nil {
+		if err := s.embedded.Stop(ctx); err != nil {
+			s.cfg.Log.Warn("stop embedded PostgreSQL", "err", err)
+		}
+	}
+}
+
+// dialTarget turns a listening address into one to dial: a wildcard host becomes loopback.
+func dialTarget(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
+	}
+	return tcp.String()
+}
+
+func defaultPublicURL(httpAddr string) string {
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
