@@ -1,0 +1,218 @@
+// Package engine is anonjob's built-in anonymization engine: an HTTP server
+// speaking the Celantur v1 protocol (sign-in, upload, status, downloads,
+// list, delete, completion webhooks) that detects and hides faces and
+// licence plates itself, so anonjob works with no hosted provider.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/anonymize"
+	"github.com/anonjob/anonjob/internal/detect"
+)
+
+// Config configures an Engine. DataDir, Username, Password and PublicURL
+// are required.
+type Config struct {
+	DataDir   string // where files are kept
+	Username  string // sign-in credentials accepted by POST /v1/signin
+	Password  string
+	PublicURL string // base URL used in *_link fields, e.g. "http://127.0.0.1:8090"
+	// Workers is the number of images processed at once; 0 means
+	// runtime.GOMAXPROCS(0).
+	Workers int
+	// QueueSize is how many accepted uploads may wait for a worker before
+	// uploads are refused with 429; 0 means 16 per worker.
+	QueueSize int
+	// MaxUploadBytes bounds an upload body; 0 means 25 MiB.
+	MaxUploadBytes int64
+	Logger         *slog.Logger
+
+	// Retention is how long files are kept (their delete_time); 0 means 24h.
+	Retention time.Duration
+	// Detector finds faces and plates; nil loads the Haar cascade detector
+	// from DetectorDir (detect.DefaultDir when empty).
+	Detector    anonymize.Detector
+	DetectorDir string
+	// WebhookClient posts completion webhooks; nil means a client with a
+	// 10 s timeout that does not follow redirects.
+	WebhookClient *http.Client
+	// WebhookAttempts is the number of delivery attempts; 0 means 5.
+	WebhookAttempts uint
+	// WebhookInitialInterval is the first retry delay, doubling after each
+	// attempt; 0 means 1 s.
+	WebhookInitialInterval time.Duration
+}
+
+// Engine is a running engine. Create it with New and stop it with Close.
+type Engine struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *store
+	auth     *tokens
+	detector anonymize.Detector
+	queue    chan string
+
+	ctx    context.Context // cancelled by Close: stops webhooks and detection
+	cancel context.CancelFunc
+
+	mu      sync.Mutex // guards closed and sends on queue
+	closed  bool
+	stop    chan struct{} // closed by Close: workers take no new job
+	workers sync.WaitGroup
+	hooks   sync.WaitGroup // webhook deliveries and background resumption
+}
+
+// New opens (or creates) the data directory, loads the detector and starts
+// the worker pool. Files left queued or processing by a previous run are
+// processed again; ctx bounds the engine's background work like Close.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.DataDir == "" || cfg.Username == "" || cfg.Password == "" || cfg.PublicURL == "" {
+		return nil, errors.New("engine: DataDir, Username, Password and PublicURL are required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 16 * cfg.Workers
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = 25 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 24 * time.Hour
+	}
+	if cfg.WebhookClient == nil {
+		cfg.WebhookClient = &http.Client{
+			Timeout: 10 * time.Second,
+			// A redirect could send the payload somewhere the caller did
+			// not choose; the callback URL is used exactly as given.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.WebhookAttempts == 0 {
+		cfg.WebhookAttempts = 5
+	}
+	if cfg.WebhookInitialInterval <= 0 {
+		cfg.WebhookInitialInterval = time.Second
+	}
+	det := cfg.Detector
+	if det == nil {
+		dc := detect.DefaultConfig()
+		dc.Dir = cfg.DetectorDir
+		d, err := detect.New(dc)
+		if err != nil {
+			return nil, fmt.Errorf("engine: load detector: %w", err)
+		}
+		det = d
+	}
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "engine"),
+		store:    st,
+		auth:     newTokens(),
+		detector: det,
+		queue:    make(chan string, cfg.QueueSize),
+		stop:     make(chan struct{}),
+	}
+	e.ctx, e.cancel = context.WithCancel(ctx)
+	for range cfg.Workers {
+		e.workers.Go(e.work)
+	}
+	e.hooks.Go(e.resume)
+	e.hooks.Go(e.janitor)
+	return e, nil
+}
+
+// Close stops taking uploads, lets each worker finish the image it is on,
+// and stops webhook retries. Files still queued stay queued on disk and
+// are processed by the next engine opened on the same DataDir; webhooks
+// not yet delivered are sent again then too.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.stop)
+	e.mu.Unlock()
+	e.workers.Wait()
+	e.cancel()
+	e.hooks.Wait()
+	return nil
+}
+
+// enqueue hands id to the workers without blocking; false means the queue
+// is full (or the engine is closing).
+func (e *Engine) enqueue(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	select {
+	case e.queue <- id:
+		return true
+	default:
+		return false
+	}
+}
+
+// resume re-queues files a previous run left unfinished and re-sends
+// webhooks it did not deliver. It waits for queue space rather than
+// refusing, since these files were accepted already.
+func (e *Engine) resume() {
+	for _, id := range e.store.pending() {
+		if _, err := e.store.update(id, func(r *record) { r.Status = statusQueued }); err != nil {
+			e.log.Error("resume file", "file_id", id, "err", err)
+			continue
+		}
+		e.mu.Lock()
+		closed := e.closed
+		e.mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case e.queue <- id:
+		case <-e.stop:
+			return
+		}
+	}
+	for _, id := range e.store.undelivered() {
+		e.hooks.Go(func() { e.deliver(id) })
+	}
+}
+
+// janitor deletes files whose delete_time has passed.
+func (e *Engine) janitor() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		for _, id := range e.store.expired(time.Now()) {
+			if _, err := e.store.remove(id); err != nil {
+				e.log.Error("delete expired file", "file_id", id, "err", err)
+			}
+		}
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

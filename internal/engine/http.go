@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Handler returns the whole v1 API.
+func (e *Engine) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/signin", e.handleSignin)
+	mux.HandleFunc("POST /v1/file", e.authed(e.handleUpload))
+	mux.HandleFunc("GET /v1/file/{id}/status", e.authed(e.handleStatus))
+	mux.HandleFunc("GET /v1/file/{id}/{kind}", e.authed(e.handleDownload))
+	mux.HandleFunc("DELETE /v1/file/{id}", e.authed(e.handleDelete))
+	mux.HandleFunc("GET /v1/list", e.authed(e.handleList))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+type errorBody struct {
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client hung up: nothing left to do
+}
+
+// parseBool accepts the spellings clients of the v1 API use: True/False
+// (Python), true/false and 1/0.
+func parseBool(s string) (bool, bool) {
+	switch strings.ToLower(s) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
+}
+
+func retryAfter(w http.ResponseWriter, seconds int) {
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/anonymize"
+)
+
+// work is one worker of the pool: it processes queued files until Close.
+func (e *Engine) work() {
+	for {
+		// Checked first so a closing engine takes no new job even when the
+		// queue is not empty.
+		select {
+		case <-e.stop:
+			return
+		default:
+		}
+		select {
+		case <-e.stop:
+			return
+		case id := <-e.queue:
+			e.process(id)
+		}
+	}
+}
+
+// process runs one file through detection and anonymization.
+func (e *Engine) process(id string) {
+	rec, err := e.store.update(id, func(r *record) { r.Status = statusProcessing })
+	if err != nil {
+		e.log.Info("skip file", "file_id", id, "reason", err) // deleted while queued
+		return
+	}
+	start := time.Now()
+	res, err := e.run(rec)
+	if err != nil && e.ctx.Err() != nil {
+		// Shutting down: the file is picked up again by the next start.
+		if _, uerr := e.store.update(id, func(r *record) { r.Status = statusQueued }); uerr != nil {
+			e.log.Error("requeue file", "file_id", id, "err", uerr)
+		}
+		return
+	}
+	if err != nil {
+		e.log.Warn("file failed", "file_id", id, "err", err)
+		msg := "internal error while processing"
+		if errors.Is(err, anonymize.ErrNotImage) {
+			msg = err.Error()
+		}
+		e.finish(id, statusFailed, msg)
+		return
+	}
+	e.log.Info("file done", "file_id", id, "detections", len(res.Detections),
+		"width", res.Size.X, "height", res.Size.Y, "duration", time.Since(start))
+	e.finish(id, statusDone, "")
+}
+
+// run processes rec and stores its artefacts.
+func (e *Engine) run(rec record) (*anonymize.Result, error) {
+	data, err := e.store.readArtefact(rec.ID, fileOriginal)
+	if err != nil {
+		return nil, err
+	}
+	res, err := anonymize.Process(e.ctx, e.detector, data, anonymize.Request{
+		Method: anonymize.Method(rec.Method), Faces: rec.Faces, Plates: rec.Plates, Quality: rec.Quality,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range []struct {
+		name string
+		data []byte
+	}{
+		{fileAnonymized, res.Anonymized},
+		{fileBinaryMask, res.BinaryMask},
+		{fileInstanceMask, res.InstanceMask},
+		{fileMetadata, res.Metadata},
+	} {
+		if err := e.store.writeArtefact(rec.ID, a.name, a.data); err != nil {
+			return nil, fmt.Errorf("store result: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// finish records the final status and starts the webhook delivery.
+func (e *Engine) finish(id, status, msg string) {
+	rec, err := e.store.update(id, func(r *record) {
+		r.Status = status
+		r.Error = msg
+	})
+	if err != nil {
+		e.log.Info("file gone before it finished", "file_id", id, "err", err)
+		return
+	}
+	if rec.WebhookURL != "" {
+		e.hooks.Go(func() { e.deliver(id) })
+	}
+}
