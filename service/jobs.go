@@ -128,6 +128,11 @@ func (s *JobServer) checkImage(img *httpbody.HttpBody) (string, error) {
 		return "", invalidField("image", "BAD_DIMENSIONS",
 			fmt.Sprintf("is %dx%d pixels; it must have at most %d pixels", cfg.Width, cfg.Height, maxPixels))
 	}
+	// A whole decode (bounded by maxPixels above) catches truncated and corrupt files here,
+	// with a clear error, instead of in the engine after the job was accepted.
+	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
+		return "", invalidField("image", "NOT_AN_IMAGE", "cannot be decoded: "+err.Error())
+	}
 	return declared, nil
 }
 

@@ -27,6 +27,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, log *slog.Lo
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
 	mux := runtime.NewServeMux(opts...)
 	if err := anonjobv1.RegisterJobServiceHandler(ctx, mux, conn); err != nil {
@@ -61,9 +62,19 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		if st.overLimit {
 			err = tooLarge(st.limit)
 		}
-		st.code = apierr.HTTPStatus(status.Convert(err))
+		if c := apierr.HTTPStatus(status.Convert(err)); c != 0 {
+			st.code = c
+		}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// routingErrorHandler answers a known path with the wrong method 405, not the gateway's 501.
+func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+	if st := stateOf(r.Context()); st != nil && code == http.StatusMethodNotAllowed {
+		st.code = code
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
 }
 
 // streamErrorHandler sets the HTTP status of a stream that fails before its first message.

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/url"
+	"strings"
 )
 
 // Path is where anonjob receives the provider's webhooks.
@@ -47,6 +48,9 @@ func (s Signer) mac(jobID string) []byte {
 // public URL) with the webhook path and the job id and token as query parameters.
 func (s Signer) CallbackURL(base *url.URL, jobID string) *url.URL {
 	u := base.JoinPath(Path)
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path // JoinPath leaves a base with no path relative
+	}
 	q := url.Values{}
 	q.Set("job_id", jobID)
 	q.Set("token", s.Token(jobID))

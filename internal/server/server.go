@@ -63,11 +63,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.openDatabase(ctx); err != nil {
 		return nil, err
 	}
-	if s.cfg.PublicURL == "" {
-		s.cfg.PublicURL = defaultPublicURL(cfg.HTTPAddr)
-	}
-	if _, err := url.Parse(s.cfg.PublicURL); err != nil {
-		return nil, fmt.Errorf("--public-url: %w", err)
+	if s.cfg.PublicURL != "" {
+		if u, err := url.Parse(s.cfg.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("--public-url %q: must be an absolute http or https URL", s.cfg.PublicURL)
+		}
 	}
 	key, err := s.Store.Secret(ctx, "provider_callback_key", 32)
 	if err != nil {
@@ -126,6 +125,9 @@ func (s *Server) listen(ctx context.Context) error {
 	}
 	if s.httpLis, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("--http-addr: %w", err)
+	}
+	if s.cfg.PublicURL == "" {
+		s.cfg.PublicURL = defaultPublicURL(s.httpLis.Addr())
 	}
 	// A gRPC message carries the image plus a little framing.
 	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
@@ -295,13 +297,16 @@ func dialTarget(a net.Addr) string {
 	return tcp.String()
 }
 
-func defaultPublicURL(httpAddr string) string {
-	host, port, err := net.SplitHostPort(httpAddr)
-	if err != nil {
-		return "http://localhost:8080"
+// defaultPublicURL is the HTTP listener's own address, with a wildcard host as localhost:
+// right for a single machine, and what --public-url overrides.
+func defaultPublicURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String()
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }

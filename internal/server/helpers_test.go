@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// env is one anonjobd on loopback with its own database, and clients for it.
+type env struct {
+	t     *testing.T
+	srv   *server.Server
+	dbURL string
+	db    *pgxpool.Pool // for looking behind the API
+	jobs  anonjobv1.JobServiceClient
+	hooks anonjobv1.WebhookServiceClient
+	base  string // http://host:port of the gateway
+}
+
+type option func(*server.Config)
+
+func newEnv(t *testing.T, opts ...option) *env {
+	t.Helper()
+	return startOn(t, harness.NewDatabase(t), opts...)
+}
+
+// startOn starts a server on an existing database: a second replica when the database is
+// already in use.
+func startOn(t *testing.T, dbURL string, opts ...option) *env {
+	t.Helper()
+	cfg := server.Defaults()
+	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DatabaseURL = dbURL
+	cfg.MaxDBConns = 8
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx := context.Background()
+	srv, err := server.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(srv.Close)
+	conn, err := grpc.NewClient(srv.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	db, err := store.Connect(ctx, dbURL, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	e := &env{t: t, srv: srv, dbURL: dbURL, db: db, jobs: anonjobv1.NewJobServiceClient(conn),
+		hooks: anonjobv1.NewWebhookServiceClient(conn), base: "http://" + srv.HTTPAddr().String()}
+	e.waitHealthy()
+	return e
+}
+
+func (e *env) waitHealthy() {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(e.base + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatal("server never became healthy")
+}
+
+// count returns a number from the database, for checking that nothing changed.
+func (e *env) count(sql string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// httpResult is a decoded gateway response.
+type httpResult struct {
+	status int
+	body   map[string]any
+	raw    []byte
+}
+
+// reason returns the ErrorInfo reason of an error response.
+func (r httpResult) reason() string {
+	details, _ := r.body["details"].([]any)
+	for _, d := range details {
+		m, _ := d.(map[string]any)
+		if strings.HasSuffix(asString(m["@type"]), "ErrorInfo") {
+			return asString(m["reason"])
+		}
+	}
+	return ""
+}
+
+func asString(v any) string { s, _ := v.(string); return s }
+
+// do sends one request. It does not fail the test itself, so subtests may use it: a transport
+// error comes back as status 0 with the error as body.
+func (e *env) do(method, path, contentType string, body []byte) httpResult {
+	req, err := http.NewRequest(method, e.base+path, bytes.NewReader(body))
+	if err != nil {
+		return httpResult{raw: []byte(err.Error())}
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return httpResult{raw: []byte(err.Error())}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	r := httpResult{status: resp.StatusCode, raw: raw}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (e *env) postImage(query url.Values, contentType string, body []byte) httpResult {
+	return e.do(http.MethodPost, "/v1/jobs?"+query.Encode(), contentType, body)
+}
+
+// testPNG and testJPEG are small valid images.
+func testPNG(t testing.TB) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, testImage()); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func testJPEG(t testing.TB) []byte {
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, testImage(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func testImage() image.Image {
+	img := image.NewRGBA(image.Rect(0, 0, 16, 12))
+	for x := 0; x < 16; x++ {
+		for y := 0; y < 12; y++ {
+			img.Set(x, y, color.RGBA{uint8(x * 16), uint8(y * 20), 128, 255})
+		}
+	}
+	return img
+}
