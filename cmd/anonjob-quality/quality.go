@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"io"
+)
+
+// Labels is the labels.json of a test folder.
+type Labels struct {
+	Images []LabelledImage `json:"images"`
+}
+
+// LabelledImage lists the objects boxed in one image.
+type LabelledImage struct {
+	File    string   `json:"file"`
+	Width   int      `json:"width"`
+	Height  int      `json:"height"`
+	Objects []Object `json:"objects"`
+}
+
+// Object is one labelled face or licence plate; BBox is [x1,y1,x2,y2]
+// with x2, y2 exclusive.
+type Object struct {
+	Class string `json:"class"`
+	BBox  [4]int `json:"bbox"`
+	Small bool   `json:"small"`
+}
+
+// Label classes.
+const (
+	classFace  = "face"
+	classPlate = "license_plate"
+)
+
+// CoveredShare is the share of an object's box that must be masked for
+// the object to count as anonymized.
+const CoveredShare = 0.8
+
+func readLabels(r io.Reader) (*Labels, error) {
+	var l Labels
+	if err := json.NewDecoder(r).Decode(&l); err != nil {
+		return nil, fmt.Errorf("decode labels: %w", err)
+	}
+	return &l, nil
+}
+
+func (o Object) rect() image.Rectangle {
+	return image.Rect(o.BBox[0], o.BBox[1], o.BBox[2], o.BBox[3])
+}
+
+// Tally counts hits per category and masked area.
+type Tally struct {
+	Faces, FacesHit           int
+	SmallFaces, SmallFacesHit int
+	Plates, PlatesHit         int
+	MaskedPixels              int // white pixels of the binary mask
+	MaskedOutside             int // of which outside every labelled box
+}
+
+// Add accumulates another tally.
+func (t *Tally) Add(o Tally) {
+	t.Faces += o.Faces
+	t.FacesHit += o.FacesHit
+	t.SmallFaces += o.SmallFaces
+	t.SmallFacesHit += o.SmallFacesHit
+	t.Plates += o.Plates
+	t.PlatesHit += o.PlatesHit
+	t.MaskedPixels += o.MaskedPixels
+	t.MaskedOutside += o.MaskedOutside
+}
+
+// Score compares a binary mask (white = anonymized) with the labelled
+// objects of its image and returns the tally and the objects missed.
+func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
+	var t Tally
+	var missed []Object
+	b := mask.Rect
+	labelled := make([]bool, b.Dx()*b.Dy())
+	for _, o := range objects {
+		r := o.rect().Intersect(b)
+		covered := 0
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				labelled[(y-b.Min.Y)*b.Dx()+x-b.Min.X] = true
+				if mask.GrayAt(x, y).Y >= 128 {
+					covered++
+				}
+			}
+		}
+		// The share is of the whole labelled box: a box reaching outside the
+		// image cannot be covered there.
+		hit := area(o.rect()) > 0 && float64(covered) >= CoveredShare*float64(area(o.rect()))
+		switch {
+		case o.Class == classPlate:
+			t.Plates++
+			if hit {
+				t.PlatesHit++
+			}
+		case o.Class == classFace && o.Small:
+			t.SmallFaces++
+			if hit {
+				t.SmallFacesHit++
+			}
+		case o.Class == classFace:
+			t.Faces++
+			if hit {
+				t.FacesHit++
+			}
+		}
+		if !hit {
+			missed = append(missed, o)
+		}
+	}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if mask.GrayAt(x, y).Y < 128 {
+				continue
+			}
+			t.MaskedPixels++
+			if !labelled[(y-b.Min.Y)*b.Dx()+x-b.Min.X] {
+				t.MaskedOutside++
+			}
+		}
+	}
+	return t, missed
+}
+
+func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
+
+// ratio is hit/total, or -1 when there is nothing to measure.
+func ratio(hit, total int) float64 {
+	if total == 0 {
+		return -1
+	}
+	return float64(hit) / float64(total)
+}
+
+// FaceRecall is the recall on faces not marked small.
+func (t Tally) FaceRecall() float64 { return ratio(t.FacesHit, t.Faces) }
+
+// SmallFaceRecall is the recall on faces under 20 px wide.
+func (t Tally) SmallFaceRecall() float64 { return ratio(t.SmallFacesHit, t.SmallFaces) }
+
+// PlateRecall is the recall on licence plates.
+func (t Tally) PlateRecall() float64 { return ratio(t.PlatesHit, t.Plates) }
+
+// Precision is the share of masked pixels that lie inside some labelled
+// box; 1 - Precision is the masked area outside all labels.
+func (t Tally) Precision() float64 {
+	return ratio(t.MaskedPixels-t.MaskedOutside, t.MaskedPixels)
+}
