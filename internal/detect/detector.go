@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"sort"
 )
 
 // Class is what a detection shows.
@@ -53,9 +54,17 @@ type Config struct {
 	// FaceGrow enlarges each face box by these fractions of its width
 	// (left, right) and height (top, bottom), to cover hair, ears and chin.
 	FaceGrow [4]float64
+	// FaceAngles also searches the image turned by these angles (degrees):
+	// the cascades only find upright faces, and heads tilted over an
+	// instrument or a shoulder are common.
+	FaceAngles []float64
+	// AngleScaleFactor is the pyramid ratio for the turned searches; a
+	// coarser ratio than ScaleFactor keeps their cost down.
+	AngleScaleFactor float64
 	// Plates.
 	PlateMinNeighbors int
 	PlateMinWidth     int
+	PlateDenseStep    bool
 	PlateGrow         [4]float64
 }
 
@@ -65,13 +74,16 @@ func DefaultConfig() Config {
 	return Config{
 		ScaleFactor:       1.1,
 		Workers:           1,
-		FaceCascades:      []string{FrontalFaceDefault, FrontalFaceAlt2, ProfileFace},
+		FaceCascades:      []string{FrontalFaceDefault, ProfileFace},
 		MirrorProfile:     true,
 		FaceMinSize:       20,
-		FaceMinNeighbors:  3,
-		FaceGrow:          [4]float64{0.2, 0.2, 0.35, 0.25},
+		FaceMinNeighbors:  2,
+		FaceGrow:          [4]float64{0.25, 0.25, 0.4, 0.3},
+		FaceAngles:        []float64{-40, -20, 20, 40},
+		AngleScaleFactor:  1.1,
 		PlateMinNeighbors: 3,
 		PlateMinWidth:     60,
+		PlateDenseStep:    true,
 		PlateGrow:         [4]float64{0.05, 0.05, 0.1, 0.1},
 	}
 }
@@ -114,15 +126,14 @@ func (d *Detector) Detect(ctx context.Context, img image.Image, faces, plates bo
 	var jobs []Job
 	var classes []Class
 	if faces {
-		for _, c := range d.faces {
-			ms := d.cfg.FaceMinSize
-			jobs = append(jobs, Job{Cascade: c, MinSize: image.Pt(ms, ms*c.Height/c.Width), MinNeighbors: d.cfg.FaceMinNeighbors})
+		jobs = d.faceJobs()
+		for range jobs {
 			classes = append(classes, Face)
 		}
 	}
 	if plates {
 		mw := d.cfg.PlateMinWidth
-		jobs = append(jobs, Job{Cascade: d.plates, MinSize: image.Pt(mw, mw*d.plates.Height/d.plates.Width), MinNeighbors: d.cfg.PlateMinNeighbors})
+		jobs = append(jobs, Job{Cascade: d.plates, MinSize: image.Pt(mw, mw*d.plates.Height/d.plates.Width), MinNeighbors: d.cfg.PlateMinNeighbors, DenseStep: d.cfg.PlateDenseStep})
 		classes = append(classes, LicensePlate)
 	}
 	if len(jobs) == 0 {
@@ -144,7 +155,39 @@ func (d *Detector) Detect(ctx context.Context, img image.Image, faces, plates bo
 			}
 		}
 	}
+	if faces {
+		for _, a := range d.cfg.FaceAngles {
+			rot := rotate(g, a)
+			sf := d.cfg.AngleScaleFactor
+			if sf <= 1 {
+				sf = d.cfg.ScaleFactor
+			}
+			groups, err := Run(ctx, rot.img, d.faceJobs(), Options{ScaleFactor: sf, DenseStep: d.cfg.DenseStep, Workers: d.cfg.Workers})
+			if err != nil {
+				return nil, err
+			}
+			for _, gs := range groups {
+				for _, gr := range gs {
+					// Grown in the turned frame, so hair and chin are added
+					// along the head's own axis, then boxed upright.
+					r := rot.sourceBox(grow(gr.Rect, d.cfg.FaceGrow))
+					if !r.Empty() {
+						faceDets = append(faceDets, Detection{Class: Face, Rect: r, Score: score(gr.Neighbors)})
+					}
+				}
+			}
+		}
+	}
 	return append(mergeOverlapping(faceDets), mergeOverlapping(plateDets)...), nil
+}
+
+func (d *Detector) faceJobs() []Job {
+	jobs := make([]Job, len(d.faces))
+	for i, c := range d.faces {
+		ms := d.cfg.FaceMinSize
+		jobs[i] = Job{Cascade: c, MinSize: image.Pt(ms, ms*c.Height/c.Width), MinNeighbors: d.cfg.FaceMinNeighbors}
+	}
+	return jobs
 }
 
 // score maps a neighbour count to (0,1): one cluster of 3 hits is a weak
@@ -162,28 +205,28 @@ func grow(r image.Rectangle, f [4]float64) image.Rectangle {
 	)
 }
 
-// mergeOverlapping joins detections of one class found by several cascades
-// (or twice by one) into their union, so one object is reported once. Two
-// boxes are joined when their overlap covers half of the smaller one.
+// mergeOverlapping drops detections of one class that lie (almost) inside
+// a larger one, so an object found by several cascades or at several
+// angles is reported once. Boxes that merely overlap are kept as they
+// are: joining them into their union would chain neighbouring faces into
+// one box much larger than any of them.
 func mergeOverlapping(ds []Detection) []Detection {
-	for changed := true; changed; {
-		changed = false
-		for i := 0; i < len(ds) && !changed; i++ {
-			for j := i + 1; j < len(ds); j++ {
-				a, b := ds[i].Rect, ds[j].Rect
-				inter := area(a.Intersect(b))
-				if inter == 0 || 2*inter < min(area(a), area(b)) {
-					continue
-				}
-				ds[i].Rect = a.Union(b)
-				ds[i].Score = max(ds[i].Score, ds[j].Score)
-				ds = append(ds[:j], ds[j+1:]...)
-				changed = true
+	sort.SliceStable(ds, func(i, j int) bool { return area(ds[i].Rect) > area(ds[j].Rect) })
+	var out []Detection
+	for _, d := range ds {
+		inside := false
+		for i := range out {
+			if 10*area(d.Rect.Intersect(out[i].Rect)) >= 9*area(d.Rect) {
+				out[i].Score = max(out[i].Score, d.Score)
+				inside = true
 				break
 			}
 		}
+		if !inside {
+			out = append(out, d)
+		}
 	}
-	return ds
+	return out
 }
 
 func area(r image.Rectangle) int { return r.Dx() * r.Dy() }

@@ -20,14 +20,18 @@ type Job struct {
 	// MinNeighbors is OpenCV's minNeighbors: a cluster needs more than
 	// this many raw hits. Zero returns the raw hits ungrouped.
 	MinNeighbors int
+	// DenseStep tries every position at every scale for this job, where by
+	// default, like OpenCV, windows are tried every second pixel below
+	// scale 2. It costs up to four times the work and finds objects whose
+	// few hits would otherwise fall between the positions tried.
+	DenseStep bool
 }
 
 // Options control the shared pyramid.
 type Options struct {
 	// ScaleFactor is the ratio between pyramid levels (> 1, e.g. 1.1).
 	ScaleFactor float64
-	// DenseStep scans every position at every scale; by default, like
-	// OpenCV, windows are tried every second pixel below scale 2.
+	// DenseStep sets Job.DenseStep for every job.
 	DenseStep bool
 	// Workers evaluates this many pyramid levels at once; < 1 means 1.
 	Workers int
@@ -155,19 +159,21 @@ func scanLevel(g *image.Gray, jobs []Job, f float64, dense bool) [][]image.Recta
 		}
 	}
 	it := newIntegral(resize(g, lw, lh), needTilted)
-	step := 1
-	if f <= 2 && !dense {
-		step = 2
-	}
 	hits := make([][]image.Rectangle, len(jobs))
 	for ji, j := range jobs {
 		if !j.active(f, w, h) || lw < j.Cascade.Width || lh < j.Cascade.Height {
 			continue
 		}
+		step := 1
+		if f <= 2 && !dense && !j.DenseStep {
+			step = 2
+		}
 		e := newEvaluator(j.Cascade, it.stride)
 		ww, wh := roundInt(float64(j.Cascade.Width)*f), roundInt(float64(j.Cascade.Height)*f)
-		for y := 0; y < lh-j.Cascade.Height; y += step {
-			for x := 0; x < lw-j.Cascade.Width; x += step {
+		// Like OpenCV, the last position tried puts the window's right
+		// (bottom) edge on the layer's last pixel.
+		for y := 0; y <= lh-j.Cascade.Height; y += step {
+			for x := 0; x <= lw-j.Cascade.Width; x += step {
 				r := e.runAt(it, x, y)
 				if r > 0 {
 					ox, oy := roundInt(float64(x)*f), roundInt(float64(y)*f)

@@ -110,6 +110,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if det == nil {
 		dc := detect.DefaultConfig()
 		dc.Dir = cfg.DetectorDir
+		// Spreading one image's pyramid over the cores cuts its latency
+		// when the queue is short; under load the pool keeps them busy
+		// anyway, so throughput is unchanged.
+		dc.Workers = runtime.GOMAXPROCS(0)
 		d, err := detect.New(dc)
 		if err != nil {
 			return nil, fmt.Errorf("engine: load detector: %w", err)

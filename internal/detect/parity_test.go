@@ -1,0 +1,94 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"image"
+	_ "image/jpeg"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// reference holds boxes produced by OpenCV 4.6.0 (Debian's python3-opencv
+// 4.6.0+dfsg-12): CascadeClassifier.detectMultiScale(gray, 1.1, n) on the
+// committed test photo, as [x, y, w, h].
+type reference struct {
+	Image       string  `json:"image"`
+	ScaleFactor float64 `json:"scale_factor"`
+	Results     []struct {
+		Cascade      string   `json:"cascade"`
+		MinNeighbors int      `json:"min_neighbors"`
+		Rects        [][4]int `json:"rects"`
+	} `json:"results"`
+}
+
+// TestOpenCVParity runs each cascade as OpenCV does and compares both the
+// raw window hits (minNeighbors 0) and the grouped boxes with OpenCV's.
+// Bilinear resizing is not bit-identical to OpenCV's fixed-point version,
+// so a few windows at the decision boundary may differ and boxes may be
+// off by a pixel.
+func TestOpenCVParity(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("testdata/opencv-reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join("testdata", ref.Image))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := image.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Gray(img)
+	for _, r := range ref.Results {
+		c, err := LoadCascade("", r.Cascade)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, err := Run(context.Background(), g, []Job{{Cascade: c, MinNeighbors: r.MinNeighbors}}, Options{ScaleFactor: ref.ScaleFactor, Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][4]int
+		for _, gr := range groups[0] {
+			got = append(got, [4]int{gr.Rect.Min.X, gr.Rect.Min.Y, gr.Rect.Dx(), gr.Rect.Dy()})
+		}
+		matched := 0
+		for _, want := range r.Rects {
+			for _, have := range got {
+				if near(want, have, 1) {
+					matched++
+					break
+				}
+			}
+		}
+		// Raw hits: at least 90% shared and no more than 10% extra.
+		// Grouped: every box present within a pixel, and nothing more.
+		n := len(r.Rects)
+		ok := matched >= n*9/10 && len(got) <= n+max(1, n/10)
+		if r.MinNeighbors > 0 {
+			ok = matched == n && len(got) == n
+		}
+		if !ok {
+			t.Errorf("%s minNeighbors=%d: %d of OpenCV's %d boxes matched, %d found\n got %v\nwant %v",
+				r.Cascade, r.MinNeighbors, matched, n, len(got), got, r.Rects)
+		}
+	}
+}
+
+func near(a, b [4]int, tol int) bool {
+	for i := range a {
+		if d := a[i] - b[i]; d > tol || d < -tol {
+			return false
+		}
+	}
+	return true
+}

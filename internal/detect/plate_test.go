@@ -1,0 +1,124 @@
+package detect
+
+import (
+	"context"
+	"image"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// glyphs is a 5x7 bitmap font for the characters of a Russian-style plate.
+var glyphs = map[rune]string{
+	'A': ".###.#...##...#######...##...##...#",
+	'B': "####.#...##...#####.#...##...#####.",
+	'C': ".###.#...##....#....#....#...#.###.",
+	'1': "..#...##....#....#....#....#...###.",
+	'2': ".###.#...#....#...#...#...#...#####",
+	'3': "####.....#....#.###.....#....#####.",
+	'7': "#####....#...#...#...#....#....#...",
+}
+
+// drawPlate renders a plate "A123BC|77" (black on white with a border, 520
+// x 112 like the real format) into g with its top-left corner at (x, y) and
+// the given width, averaging the high-resolution drawing down.
+func drawPlate(g *image.Gray, x, y, width int) image.Rectangle {
+	const W, H = 520, 112
+	hi := image.NewGray(image.Rect(0, 0, W, H))
+	for i := range hi.Pix {
+		hi.Pix[i] = 235
+	}
+	fill := func(r image.Rectangle, v uint8) {
+		r = r.Intersect(hi.Rect)
+		for yy := r.Min.Y; yy < r.Max.Y; yy++ {
+			for xx := r.Min.X; xx < r.Max.X; xx++ {
+				hi.Pix[yy*W+xx] = v
+			}
+		}
+	}
+	// border and the separator before the region code
+	fill(image.Rect(0, 0, W, 6), 20)
+	fill(image.Rect(0, H-6, W, H), 20)
+	fill(image.Rect(0, 0, 6, H), 20)
+	fill(image.Rect(W-6, 0, W, H), 20)
+	fill(image.Rect(398, 0, 404, H), 20)
+	text := func(s string, x0, y0, cell int) {
+		for i, ch := range s {
+			bits := glyphs[ch]
+			for row := 0; row < 7; row++ {
+				for col := 0; col < 5; col++ {
+					if bits[row*5+col] == '#' {
+						px, py := x0+i*6*cell+col*cell, y0+row*cell
+						fill(image.Rect(px, py, px+cell, py+cell), 15)
+					}
+				}
+			}
+		}
+	}
+	text("A123BC", 20, 18, 11)
+	text("77", 415, 20, 7)
+	h := width * H / W
+	out := image.Rect(x, y, x+width, y+h)
+	for yy := 0; yy < h; yy++ {
+		for xx := 0; xx < width; xx++ {
+			// area average of the high-resolution cells under this pixel
+			x0, x1 := xx*W/width, max(xx*W/width+1, (xx+1)*W/width)
+			y0, y1 := yy*H/h, max(yy*H/h+1, (yy+1)*H/h)
+			sum, n := 0, 0
+			for sy := y0; sy < y1; sy++ {
+				for sx := x0; sx < x1; sx++ {
+					sum += int(hi.Pix[sy*W+sx])
+					n++
+				}
+			}
+			g.Pix[(y+yy)*g.Stride+x+xx] = uint8(sum / n)
+		}
+	}
+	return out
+}
+
+// street is a textured grey background.
+func street(w, h int, seed uint64) *image.Gray {
+	g := image.NewGray(image.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for i := range g.Pix {
+		g.Pix[i] = uint8(100 + rng.IntN(40))
+	}
+	return g
+}
+
+// TestPlateSizes finds the smallest synthetic plate the default detector
+// masks: a plate counts when a plate detection covers at least 80% of it.
+func TestPlateSizes(t *testing.T) {
+	t.Parallel()
+	d, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each size is tried at two sub-pixel phases of the pyramid.
+	var missed []string
+	for _, width := range []int{70, 80, 100, 140, 200, 300} {
+		for _, x := range []int{150, 157} {
+			g := street(640, 360, uint64(width+x))
+			plate := drawPlate(g, x, 150, width)
+			dets, err := d.Detect(context.Background(), g, false, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			masked := false
+			for _, det := range dets {
+				if det.Class == LicensePlate && 5*area(det.Rect.Intersect(plate)) >= 4*area(plate) {
+					masked = true
+				}
+			}
+			t.Logf("plate %dx%d at x=%d: masked=%v, %d detections", plate.Dx(), plate.Dy(), x, masked, len(dets))
+			if !masked {
+				missed = append(missed, strconv.Itoa(plate.Dx())+"x"+strconv.Itoa(plate.Dy()))
+			}
+		}
+	}
+	if len(missed) > 0 {
+		t.Errorf("plates not masked: %s", strings.Join(missed, ", "))
+	}
+}
