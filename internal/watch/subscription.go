@@ -37,7 +37,27 @@ func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error)
 	if since < h.compacted {
 		return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, since, h.compacted)
 	}
-	return &Subscription{hub: h, since: since, ch: make(chan Batch, h.cfg.Buffer)}, nil
+	s := &Subscription{hub: h, since: since, ch: make(chan Batch, h.cfg.Buffer)}
+	s.goLive() // buffering starts now, if memory covers since; else Next replays first
+	return s, nil
+}
+
+// goLive registers the subscription with the hub when the ring holds every event after since,
+// queueing those as its first batch. h.mu must be held.
+func (s *Subscription) goLive() {
+	h := s.hub
+	if s.since < h.ringFloor {
+		return
+	}
+	var evs []job.Event
+	for i := len(h.ring) - 1; i >= 0 && h.ring[i].Revision > s.since; i-- {
+		evs = h.ring[i:]
+	}
+	if len(evs) > 0 {
+		s.ch <- Batch{Events: append([]job.Event(nil), evs...), Revision: h.pos}
+	}
+	h.subs[s] = struct{}{}
+	s.live = true
 }
 
 // Revision returns the position of the subscription: every event up to it has been returned.
@@ -104,8 +124,8 @@ func (s *Subscription) heartbeat() (Batch, bool) {
 	return Batch{Revision: s.since}, true
 }
 
-// replay returns settled history after since. Once the in-memory ring covers since, the
-// subscription goes live and the ring's events are queued as its first batch.
+// replay returns settled history after since from the database, until the ring covers since
+// and the subscription goes live.
 func (s *Subscription) replay(ctx context.Context) (Batch, error) {
 	h := s.hub
 	h.mu.Lock()
@@ -113,21 +133,15 @@ func (s *Subscription) replay(ctx context.Context) (Batch, error) {
 		h.mu.Unlock()
 		return Batch{}, ErrClosed
 	}
-	if s.since >= h.ringFloor {
-		var evs []job.Event
-		for i := len(h.ring) - 1; i >= 0 && h.ring[i].Revision > s.since; i-- {
-			evs = h.ring[i:]
-		}
-		if len(evs) > 0 {
-			s.ch <- Batch{Events: append([]job.Event(nil), evs...), Revision: h.pos}
-		}
-		h.subs[s] = struct{}{}
-		s.live = true
+	if s.goLive(); s.live {
 		h.mu.Unlock()
 		return Batch{}, nil
 	}
-	upTo := h.pos
+	upTo, compacted := h.pos, h.compacted
 	h.mu.Unlock()
+	if s.since < compacted {
+		return Batch{}, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, s.since, compacted)
+	}
 	evs, err := h.src.EventsBetween(ctx, s.since, upTo, h.cfg.PageSize)
 	if err != nil {
 		return Batch{}, fmt.Errorf("replay events after %d: %w", s.since, err)
@@ -136,18 +150,8 @@ func (s *Subscription) replay(ctx context.Context) (Batch, error) {
 	if len(evs) == h.cfg.PageSize {
 		b.Revision = evs[len(evs)-1].Revision
 	}
-	if s.since < h.compactedNow() && len(evs) > 0 && evs[0].Revision > s.since+1 {
-		// History was pruned under the replay.
-		return Batch{}, fmt.Errorf("%w: revision %d", ErrCompacted, s.since)
-	}
 	s.since = b.Revision
 	return b, nil
-}
-
-func (h *Hub) compactedNow() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.compacted
 }
 
 // Close ends the subscription and releases its place in the hub.

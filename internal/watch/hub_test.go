@@ -1,0 +1,387 @@
+package watch_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgtest"
+	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/watch"
+)
+
+var harness *pgtest.Harness
+
+func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type fixture struct {
+	dbURL string
+	store *store.Store
+	hub   *watch.Hub
+}
+
+// newFixture starts a hub on a fresh database; writes through the store wake it.
+func newFixture(t *testing.T, cfg watch.Config) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fixture{dbURL: harness.NewDatabase(t)}
+	pool, err := store.Connect(ctx, f.dbURL, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hub = watch.NewHub(cfg, quiet)
+	f.store = store.New(pool, store.WithCommitHook(f.hub.Poke))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.hub.Run(ctx, f.store) }()
+	t.Cleanup(func() { cancel(); <-done; pool.Close() })
+	<-f.hub.Ready()
+	return f
+}
+
+var png1x1 = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+func (f *fixture) create(t testing.TB, requestID string) job.Job {
+	t.Helper()
+	j, _, err := f.store.CreateJob(context.Background(), job.Spec{Method: job.MethodBlur,
+		Targets: job.Targets{Face: true}, ContentType: "image/png", RequestID: requestID}, png1x1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// collect reads from sub until it has seen revision upTo.
+func collect(t *testing.T, sub *watch.Subscription, upTo int64) []int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var revs []int64
+	for sub.Revision() < upTo {
+		b, err := sub.Next(ctx, time.Second)
+		if err != nil {
+			t.Fatalf("after %v: %v", revs, err)
+		}
+		for _, e := range b.Events {
+			revs = append(revs, e.Revision)
+		}
+	}
+	return revs
+}
+
+// heldRevision takes a revision the way a writer does, in a transaction left open.
+func heldRevision(t *testing.T, dbURL string) (pgx.Tx, int64) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rev int64
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint, nextval('job_revision_seq')`).Scan(new(int64), &rev); err != nil {
+		t.Fatal(err)
+	}
+	return tx, rev
+}
+
+// settledFor watches the hub for a while and reports the highest position it reached.
+func settledFor(h *watch.Hub, d time.Duration) int64 {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		h.Poke()
+		time.Sleep(5 * time.Millisecond)
+	}
+	return h.Pos()
+}
+
+func TestHubHoldsBackRevisionsAboveOneInFlight(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, watch.Config{})
+	ctx := context.Background()
+	sub, err := f.hub.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	tx, held := heldRevision(t, f.dbURL)
+	later := f.create(t, "")
+	if later.Revision != held+1 {
+		t.Fatalf("later revision %d, held %d", later.Revision, held)
+	}
+	// The later job is committed and visible, but the held revision may still commit: nothing
+	// past it may be published.
+	if pos := settledFor(f.hub, 300*time.Millisecond); pos >= later.Revision {
+		t.Fatalf("hub published %d while %d was in flight", pos, held)
+	}
+	// The held transaction commits an event of its own.
+	id := "0190c6f2-0000-7000-8000-00000000000a"
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle, content_type, input_size)
+		VALUES ($1, 'QUEUED', $2, 'blur', true, false, false, false, 'image/png', 1)`, id, held); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO job_events (revision, job_id, type, job)
+		SELECT revision, id, 'CREATED', to_jsonb(jobs) FROM jobs WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Poke()
+	if got := collect(t, sub, later.Revision); len(got) != 2 || got[0] != held || got[1] != later.Revision {
+		t.Fatalf("got revisions %v, want [%d %d]", got, held, later.Revision)
+	}
+}
+
+func TestHubPassesRevisionsThatNeverCommit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, watch.Config{})
+	ctx := context.Background()
+	sub, err := f.hub.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	tx, held := heldRevision(t, f.dbURL)
+	f.create(t, "dup") // held+1
+	// A request_id conflict consumes a revision without an event.
+	f.create(t, "dup")
+	last := f.create(t, "")
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Poke()
+	got := collect(t, sub, last.Revision)
+	if len(got) != 2 || got[0] != held+1 || got[1] != last.Revision {
+		t.Fatalf("got %v, want [%d %d]", got, held+1, last.Revision)
+	}
+}
+
+func TestSlowWatcherIsCutOffWithoutSlowingOthers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, watch.Config{Buffer: 2})
+	ctx := context.Background()
+	slow, err := f.hub.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := slow.Revision()
+	fast, err := f.hub.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	var all []int64
+	for range 6 {
+		j := f.create(t, "")
+		f.hub.Poke()
+		all = append(all, collect(t, fast, j.Revision)...)
+	}
+	if len(all) != 6 {
+		t.Fatalf("fast watcher got %v", all)
+	}
+	// The slow one gets what was buffered, then a resumable error.
+	var got []int64
+	for {
+		b, err := slow.Next(ctx, time.Second)
+		if errors.Is(err, watch.ErrTooSlow) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range b.Events {
+			got = append(got, e.Revision)
+		}
+	}
+	resumed, err := f.hub.Subscribe(ctx, slow.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resumed.Close()
+	got = append(got, collect(t, resumed, all[len(all)-1])...)
+	if len(got) != len(all) || slow.Revision() < start {
+		t.Fatalf("slow watcher with resume got %v, want %v", got, all)
+	}
+	for i := range all {
+		if got[i] != all[i] {
+			t.Fatalf("slow watcher with resume got %v, want %v", got, all)
+		}
+	}
+}
+
+func TestResumeReplaysFromDatabaseBeyondTheRing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, watch.Config{RingSize: 4, PageSize: 3})
+	first := f.create(t, "")
+	var want []int64
+	var last job.Job
+	for range 20 {
+		last = f.create(t, "")
+		want = append(want, last.Revision)
+	}
+	f.hub.Poke()
+	for f.hub.Pos() < last.Revision {
+		time.Sleep(5 * time.Millisecond)
+	}
+	sub, err := f.hub.Subscribe(context.Background(), first.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := collect(t, sub, last.Revision)
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}
+
+func TestCompactedRevisionIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, watch.Config{})
+	ctx := context.Background()
+	first := f.create(t, "")
+	f.create(t, "")
+	if _, err := f.store.Compact(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	last := f.create(t, "") // the hub learns of the compaction when it reads again
+	f.hub.Poke()
+	for f.hub.Pos() < last.Revision {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := f.hub.Subscribe(ctx, first.Revision); !errors.Is(err, watch.ErrCompacted) {
+		t.Fatalf("Subscribe(%d) = %v, want ErrCompacted", first.Revision, err)
+	}
+	if sub, err := f.hub.Subscribe(ctx, last.Revision); err != nil {
+		t.Fatalf("Subscribe(%d) after compaction: %v", last.Revision, err)
+	} else {
+		sub.Close()
+	}
+}
+
+// TestEveryEventOnceInOrderUnderConcurrency is the watch guarantee: while many transactions
+// commit concurrently (some rolling back, some consuming revisions without events), watchers
+// that disconnect and resume at random each see every event exactly once, in order.
+func TestEveryEventOnceInOrderUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, watch.Config{RingSize: 64, PageSize: 50})
+	ctx := context.Background()
+	start := f.hub.Pos()
+	const writers, perWriter, watchers = 12, 40, 5
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := range perWriter {
+				switch rng.IntN(5) {
+				case 0: // a retried request: the second insert consumes a revision, no event
+					f.create(t, "r"+string(rune('a'+w))+string(rune('a'+i%26)))
+				case 1: // a transaction that takes a revision and rolls back
+					tx, _ := heldRevision(t, f.dbURL)
+					time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
+					_ = tx.Rollback(ctx)
+				default:
+					j := f.create(t, "")
+					if rng.IntN(2) == 0 {
+						if _, _, err := f.store.Transition(ctx, j.ID, store.Change{To: job.StatusCancelled}); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+			}
+		}()
+	}
+	results := make([][]int64, watchers)
+	stop := make(chan struct{})
+	var wwg sync.WaitGroup
+	for w := range watchers {
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 2))
+			since := start
+			for {
+				sub, err := f.hub.Subscribe(ctx, since)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// Read a random number of batches, then drop the connection and resume.
+				for n := rng.IntN(6); n >= 0; n-- {
+					b, err := sub.Next(ctx, 20*time.Millisecond)
+					if err != nil {
+						t.Error(err)
+						sub.Close()
+						return
+					}
+					for _, e := range b.Events {
+						results[w] = append(results[w], e.Revision)
+					}
+				}
+				since = sub.Revision()
+				sub.Close()
+				select {
+				case <-stop:
+					if since >= f.hub.Pos() {
+						return
+					}
+				default:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Let the hub publish the last event, then let watchers catch up. (Revisions past the last
+	// event that never committed are not waited for: nothing follows them to settle.)
+	var head int64
+	if err := f.store.Pool().QueryRow(ctx, `SELECT max(revision) FROM job_events`).Scan(&head); err != nil {
+		t.Fatal(err)
+	}
+	for f.hub.Pos() < head {
+		f.hub.Poke()
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wwg.Wait()
+
+	want, err := f.store.EventsBetween(ctx, start, head, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < writers*perWriter/2 {
+		t.Fatalf("only %d events were written", len(want))
+	}
+	for w, got := range results {
+		if len(got) != len(want) {
+			t.Errorf("watcher %d got %d events, want %d", w, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if got[i] != want[i].Revision {
+				t.Errorf("watcher %d: event %d is revision %d, want %d", w, i, got[i], want[i].Revision)
+				break
+			}
+		}
+	}
+}
