@@ -262,3 +262,164 @@ func benchPercentile(sorted []time.Duration, p float64) time.Duration {
 	rank := int(p/100*float64(len(sorted)) + 0.999999)
 	return sorted[min(max(rank, 1), len(sorted))-1]
 }
+
+// benchFanout is a set of watch streams recording commit-to-receipt latency per event.
+type benchFanout struct {
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	watchers []*benchWatcher
+}
+
+type benchWatcher struct {
+	seen    atomic.Int64 // newest revision received
+	count   int
+	resumed int
+	latency []time.Duration
+}
+
+// openBenchFanout opens n streams over the clients and returns once each had its first
+// message, the heartbeat carrying the revision it starts from.
+func openBenchFanout(b *testing.B, clients []anonjobv1.JobServiceClient, n int) *benchFanout {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &benchFanout{cancel: cancel, watchers: make([]*benchWatcher, n)}
+	b.Cleanup(f.stop)
+	ready := make(chan error, n)
+	for i := range n {
+		w := &benchWatcher{}
+		f.watchers[i] = w
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			w.run(ctx, clients[i%len(clients)], ready)
+		}()
+	}
+	for range n {
+		if err := <-ready; err != nil {
+			b.Fatalf("open watcher: %v", err)
+		}
+	}
+	return f
+}
+
+// run follows a stream until ctx ends, resuming from its revision when the server cuts it off
+// (counted: a cut-off is what the targets rule out).
+func (w *benchWatcher) run(ctx context.Context, client anonjobv1.JobServiceClient, ready chan<- error) {
+	first := true
+	for ctx.Err() == nil {
+		stream, err := client.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: w.seen.Load()})
+		if err != nil {
+			if first {
+				ready <- err
+			}
+			return
+		}
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				if first {
+					ready <- err
+					return
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				w.resumed++
+				break
+			}
+			now := time.Now()
+			for _, e := range msg.GetEvents() {
+				w.latency = append(w.latency, now.Sub(e.GetEventTime().AsTime()))
+			}
+			w.count += len(msg.GetEvents())
+			w.seen.Store(msg.GetRevision())
+			if first {
+				first = false
+				ready <- nil
+			}
+		}
+	}
+}
+
+func (f *benchFanout) waitFor(rev int64, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if !slices.ContainsFunc(f.watchers, func(w *benchWatcher) bool { return w.seen.Load() < rev }) {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+func (f *benchFanout) stop() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+type benchDriven struct {
+	events, failed int
+	elapsed        time.Duration
+	lastRevision   int64
+	firstErr       error
+}
+
+// benchDrive commits benchEventRate events/s for benchFanoutPeriod on an open-loop schedule:
+// writers alternate between creating a job and cancelling the one they created, one event
+// per call.
+func benchDrive(ctx context.Context, client anonjobv1.JobServiceClient, img []byte) benchDriven {
+	tokens := make(chan struct{}, benchWriters)
+	start := time.Now()
+	go func() {
+		defer close(tokens)
+		interval := time.Second / benchEventRate
+		for i := 0; ; i++ {
+			due := start.Add(time.Duration(i) * interval)
+			if due.Sub(start) >= benchFanoutPeriod {
+				return
+			}
+			time.Sleep(time.Until(due))
+			tokens <- struct{}{}
+		}
+	}()
+	var mu sync.Mutex
+	var res benchDriven
+	var wg sync.WaitGroup
+	for range benchWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var pending string
+			for range tokens {
+				var j *anonjobv1.Job
+				var err error
+				if pending == "" {
+					var r *anonjobv1.CreateJobResponse
+					r, err = client.CreateJob(ctx, &anonjobv1.CreateJobRequest{
+						Image: &httpbody.HttpBody{ContentType: "image/png", Data: img}, Method: "blur", Face: true,
+					})
+					j = r.GetJob()
+					pending = j.GetId()
+				} else {
+					var r *anonjobv1.CancelJobResponse
+					r, err = client.CancelJob(ctx, &anonjobv1.CancelJobRequest{Id: pending})
+					j, pending = r.GetJob(), ""
+				}
+				mu.Lock()
+				if err != nil {
+					res.failed++
+					if res.firstErr == nil {
+						res.firstErr = err
+					}
+				} else {
+					res.events++
+					res.lastRevision = max(res.lastRevision, j.GetRevision())
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
