@@ -5,6 +5,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"image"
@@ -222,7 +223,8 @@ func (s *JobServer) CancelJob(ctx context.Context, req *anonjobv1.CancelJobReque
 		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
 	}
 	j, _, err := s.store.Transition(ctx, req.GetId(), store.Change{To: job.StatusCancelled})
-	if te, ok := err.(*job.TransitionError); ok && te.From == job.StatusCancelled {
+	var te *job.TransitionError
+	if errors.As(err, &te) && te.From == job.StatusCancelled {
 		j, err = te.Current, nil
 	}
 	if err != nil {

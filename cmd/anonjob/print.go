@@ -88,7 +88,7 @@ func targets(j *anonjobv1.Job) string {
 
 func (p *printer) listHeader() {
 	if !p.json {
-		fmt.Fprintf(p.w, "%-36s  %-10s  %8s  %-8s  %s\n", "ID", "STATUS", "REVISION", "METHOD", "CREATED")
+		_, _ = fmt.Fprintf(p.w, "%-36s  %-10s  %8s  %-8s  %s\n", "ID", "STATUS", "REVISION", "METHOD", "CREATED")
 	}
 }
 
@@ -113,7 +113,7 @@ func (p *printer) event(ev *anonjobv1.JobEvent) error {
 
 // progress shows one step of a followed job.
 func (p *printer) progress(j *anonjobv1.Job) {
-	fmt.Fprintf(p.err, "%s  %s  %s\n", time.Now().Format("15:04:05.000"), j.GetId(), statusWord(j.GetStatus()))
+	_, _ = fmt.Fprintf(p.err, "%s  %s  %s\n", time.Now().Format("15:04:05.000"), j.GetId(), statusWord(j.GetStatus()))
 }
 
 func statusWord(s anonjobv1.JobStatus) string {

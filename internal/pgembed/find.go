@@ -5,6 +5,7 @@
 package pgembed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -57,8 +58,8 @@ func hasServer(dir string) bool {
 }
 
 // serverVersion returns the major version the binaries in binDir are, e.g. "15".
-func serverVersion(binDir string) (string, error) {
-	out, err := exec.Command(filepath.Join(binDir, "postgres"), "--version").Output()
+func serverVersion(ctx context.Context, binDir string) (string, error) {
+	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "postgres"), "--version").Output()
 	if err != nil {
 		return "", fmt.Errorf("run postgres --version: %w", err)
 	}

@@ -88,7 +88,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) initCluster(ctx context.Context, binDir string, own owner, noSync bool) error {
-	want, err := serverVersion(binDir)
+	want, err := serverVersion(ctx, binDir)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,8 @@ func (s *Server) start(binDir string, own owner, logPath string, noSync bool) er
 	if noSync {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
-	s.cmd = exec.Command(filepath.Join(binDir, "postgres"), args...)
+	// Not CommandContext: the server outlives Start's context and is stopped by Stop.
+	s.cmd = exec.Command(filepath.Join(binDir, "postgres"), args...) //nolint:noctx // see above
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: own.credential(),
 		Pdeathsig:  syscall.SIGINT, // fast shutdown
@@ -171,7 +172,7 @@ func (s *Server) waitReady(ctx context.Context, logPath string) error {
 			if len(tail) > 2000 {
 				tail = tail[len(tail)-2000:]
 			}
-			return fmt.Errorf("postgres exited at start (%v); its log %s ends with:\n%s", s.waitErr, logPath, tail)
+			return fmt.Errorf("postgres exited at start (%w); its log %s ends with:\n%s", s.waitErr, logPath, tail)
 		case <-ctx.Done():
 			return fmt.Errorf("postgres did not accept connections: %w", err)
 		case <-time.After(50 * time.Millisecond):

@@ -1,6 +1,7 @@
 package providerhook_test
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -74,8 +75,8 @@ func TestParse(t *testing.T) {
 			t.Parallel()
 			got, err := providerhook.Parse(tc.contentType, []byte(tc.body))
 			if tc.errField != "" {
-				fe, ok := err.(*providerhook.FieldError)
-				if !ok || fe.Field != tc.errField {
+				var fe *providerhook.FieldError
+				if !errors.As(err, &fe) || fe.Field != tc.errField {
 					t.Fatalf("Parse() error = %v, want field %q", err, tc.errField)
 				}
 				return
@@ -94,7 +95,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		p, err := providerhook.Parse(contentType, body)
 		if err != nil {
-			if _, ok := err.(*providerhook.FieldError); !ok {
+			var fe *providerhook.FieldError
+			if !errors.As(err, &fe) {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return

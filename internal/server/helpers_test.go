@@ -81,7 +81,8 @@ func startOn(t *testing.T, dbURL string, opts ...option) *env {
 func (e *env) waitHealthy() {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(e.base + "/healthz")
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, e.base+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -127,7 +128,7 @@ func asString(v any) string { s, _ := v.(string); return s }
 // do sends one request. It does not fail the test itself, so subtests may use it: a transport
 // error comes back as status 0 with the error as body.
 func (e *env) do(method, path, contentType string, body []byte) httpResult {
-	req, err := http.NewRequest(method, e.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.Background(), method, e.base+path, bytes.NewReader(body))
 	if err != nil {
 		return httpResult{raw: []byte(err.Error())}
 	}

@@ -120,10 +120,11 @@ func (s *Server) openDatabase(ctx context.Context) error {
 
 func (s *Server) listen(ctx context.Context) error {
 	var err error
-	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+	var lc net.ListenConfig
+	if s.grpcLis, err = lc.Listen(ctx, "tcp", s.cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("--grpc-addr: %w", err)
 	}
-	if s.httpLis, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+	if s.httpLis, err = lc.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("--http-addr: %w", err)
 	}
 	if s.cfg.PublicURL == "" {

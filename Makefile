@@ -1,0 +1,37 @@
+# anonjob developer commands. `make run` and `make test` are the two a newcomer needs.
+GO ?= go
+GOLANGCI_LINT_VERSION := v2.15.0
+GOBIN := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: run test test-short generate check-generated lint bench fuzz build
+
+run: ## Run anonjobd on its defaults: embedded PostgreSQL in ./anonjob-data, gRPC :9090, HTTP :8080.
+	$(GO) run ./cmd/anonjobd
+
+test: ## Vet and run every test against a real PostgreSQL (TEST_DATABASE_URL, or a throwaway cluster).
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short: ## The tests without the race detector.
+	$(GO) test -count=1 ./...
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+generate: ## Regenerate gen/ from proto/ (offline, pinned tools).
+	scripts/generate.sh
+
+check-generated: ## Fail if gen/ is stale or buf lint fails.
+	scripts/generate.sh --check
+
+lint: ## golangci-lint, pinned, built outside the module's go.mod.
+	test -x $(GOBIN)/golangci-lint && $(GOBIN)/golangci-lint version | grep -q $(patsubst v%,%,$(GOLANGCI_LINT_VERSION)) || \
+		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(GOBIN)/golangci-lint run ./...
+
+bench: ## Benchmarks of the job API and the watch fan-out.
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/server/
+
+fuzz: ## Run each fuzz target for a minute.
+	$(GO) test ./internal/providerhook -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./internal/pagetoken -run '^$$' -fuzz FuzzDecode -fuzztime 60s
