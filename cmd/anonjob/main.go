@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -35,19 +36,50 @@ type env struct {
 }
 
 func main() {
-	var c cli
-	k := kong.Parse(&c, kong.Name("anonjob"),
-		kong.Description("Client of anonjob, the image-anonymization job service."),
-		kong.UsageOnError())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitRequest carries kong's exit (after --help) out of the parser without ending the process.
+type exitRequest int
+
+// run is the whole command with its inputs and outputs made explicit, for tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			req, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(req)
+		}
+	}()
+	var c cli
+	parser, err := kong.New(&c, kong.Name("anonjob"),
+		kong.Description("Client of anonjob, the image-anonymization job service."),
+		kong.Writers(stdout, stderr), kong.Exit(func(code int) { panic(exitRequest(code)) }))
+	if err != nil {
+		_, _ = fmt.Fprintln(stderr, "anonjob:", err)
+		return 2
+	}
+	k, err := parser.Parse(args)
+	if err != nil {
+		_, _ = fmt.Fprintln(stderr, "anonjob:", err)
+		return 2
+	}
 	conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
-	k.FatalIfErrorf(err)
-	defer func() { _ = conn.Close() }()
-	e := &env{ctx: ctx, client: anonjobv1.NewJobServiceClient(conn), out: &printer{w: os.Stdout, err: os.Stderr, json: c.JSON}}
-	if err := k.Run(e); err != nil {
-		fmt.Fprintln(os.Stderr, "anonjob:", describe(err))
-		os.Exit(exitCode(err))
+	if err != nil {
+		_, _ = fmt.Fprintln(stderr, "anonjob:", err)
+		return 2
 	}
+	defer func() { _ = conn.Close() }()
+	e := &env{ctx: ctx, client: anonjobv1.NewJobServiceClient(conn), out: &printer{w: stdout, err: stderr, json: c.JSON}}
+	if err := k.Run(e); err != nil {
+		_, _ = fmt.Fprintln(stderr, "anonjob:", describe(err))
+		return exitCode(err)
+	}
+	return 0
 }

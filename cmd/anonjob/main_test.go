@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/pgtest"
+	"github.com/anonjob/anonjob/internal/server"
+)
+
+var harness *pgtest.Harness
+
+func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
+
+func startServer(t *testing.T) string {
+	t.Helper()
+	cfg := server.Defaults()
+	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DatabaseURL = harness.NewDatabase(t)
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	<-srv.Hub.Ready()
+	return srv.GRPCAddr().String()
+}
+
+func writePNG(t *testing.T) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 4, 4))); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "photo.png")
+	if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runCLI runs the command and returns its exit code, stdout and stderr.
+func runCLI(ctx context.Context, addr string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(ctx, append([]string{"--addr", addr}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t)
+	ctx := context.Background()
+	img := writePNG(t)
+
+	code, out, errOut := runCLI(ctx, addr, "--json", "submit", img, "--method", "pixelate", "--face")
+	if code != 0 || !strings.Contains(out, `"status":"JOB_STATUS_QUEUED"`) || !strings.Contains(out, `"method":"pixelate"`) {
+		t.Fatalf("submit: %d %q %q", code, out, errOut)
+	}
+	id := between(out, `"id":"`, `"`)
+
+	if code, out, _ := runCLI(ctx, addr, "get", id); code != 0 || !strings.Contains(out, "QUEUED") || !strings.Contains(out, "face") {
+		t.Fatalf("get: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(ctx, addr, "list", "--status", "queued"); code != 0 || !strings.Contains(out, id) {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	// submit --wait follows the job; a cancel from elsewhere ends it, and the exit code says
+	// it did not complete.
+	waitDone := make(chan [3]string)
+	go func() {
+		code, out, errOut := runCLI(ctx, addr, "submit", img, "--request-id", "w-1", "--wait")
+		waitDone <- [3]string{string(rune('0' + code)), out, errOut}
+	}()
+	var waited string
+	for deadline := time.Now().Add(20 * time.Second); waited == "" && time.Now().Before(deadline); {
+		_, out, _ := runCLI(ctx, addr, "--json", "list", "--status", "queued")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, `"request_id":"w-1"`) {
+				waited = between(line, `"id":"`, `"`)
+			}
+		}
+	}
+	if code, out, _ := runCLI(ctx, addr, "cancel", waited); code != 0 || !strings.Contains(out, "CANCELLED") {
+		t.Fatalf("cancel: %d %q", code, out)
+	}
+	res := <-waitDone
+	if res[0] != "3" || !strings.Contains(res[2], "CANCELLED") {
+		t.Fatalf("submit --wait: exit %s, stdout %q, stderr %q", res[0], res[1], res[2])
+	}
+	// watch replays from a revision until stopped.
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, out, _ = runCLI(wctx, addr, "watch", "--since", "1")
+	if !strings.Contains(out, waited) || !strings.Contains(out, "QUEUED -> CANCELLED") {
+		t.Fatalf("watch: %q", out)
+	}
+	// Errors name their reason; usage errors exit 2.
+	if code, _, errOut := runCLI(ctx, addr, "get", "0190c6f2-0000-7000-8000-000000000000"); code != 1 || !strings.Contains(errOut, "JOB_NOT_FOUND") {
+		t.Fatalf("get unknown: %d %q", code, errOut)
+	}
+	if code, _, _ := runCLI(ctx, addr, "frobnicate"); code != 2 {
+		t.Fatalf("unknown command exit %d", code)
+	}
+	if code, out, _ := runCLI(ctx, addr, "--help"); code != 0 || !strings.Contains(out, "submit") {
+		t.Fatalf("--help: %d %q", code, out)
+	}
+}
+
+func between(s, from, to string) string {
+	_, after, _ := strings.Cut(s, from)
+	v, _, _ := strings.Cut(after, to)
+	return v
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestEmbeddedDatabaseLifecycle runs the real binary on its embedded PostgreSQL: a kill -9
+// leaves no orphaned server, data survives a restart, and SIGTERM shuts down cleanly.
+func TestEmbeddedDatabaseLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "anonjobd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dataDir := t.TempDir()
+	// The server may run as the postgres user: let it reach the data dir.
+	for _, d := range []string{filepath.Dir(dataDir), dataDir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--data-dir", dataDir, "--grpc-addr", grpcAddr, "--http-addr", httpAddr)
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		waitHealthy(t, "http://"+httpAddr, &logs)
+		return cmd
+	}
+
+	first := start()
+	id := createJob(t, "http://"+httpAddr)
+	pgPID := postmasterPID(t, dataDir)
+	if err := first.Process.Kill(); err != nil { // SIGKILL: no chance to clean up
+		t.Fatal(err)
+	}
+	_, _ = first.Process.Wait()
+	waitGone(t, pgPID)
+
+	second := start()
+	resp, err := http.Get("http://" + httpAddr + "/v1/jobs/" + id)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("job after restart: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	pgPID = postmasterPID(t, dataDir)
+	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	waitGone(t, pgPID)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+func waitHealthy(t *testing.T, base string, logs *bytes.Buffer) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	t.Fatalf("anonjobd never became healthy; its log:\n%s", logs)
+}
+
+func createJob(t *testing.T, base string) string {
+	t.Helper()
+	var img bytes.Buffer
+	_ = png.Encode(&img, image.NewGray(image.Rect(0, 0, 2, 2)))
+	resp, err := http.Post(base+"/v1/jobs?face=true", "image/png", &img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var j struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil || resp.StatusCode != http.StatusOK || j.ID == "" {
+		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+	return j.ID
+}
+
+func postmasterPID(t *testing.T, dataDir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "postgres", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// waitGone waits for a process to end (it is not our child, so poll with signal 0).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+	}
+	t.Fatal(fmt.Errorf("postgres (pid %d) still runs after anonjobd ended", pid))
+}
