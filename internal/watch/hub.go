@@ -90,7 +90,9 @@ type Hub struct {
 	subs      map[*Subscription]struct{}
 	closed    bool
 
-	marker *marker // only touched by Run's goroutine
+	// Only touched by Run's goroutine:
+	marker  *marker // pending proof that the revisions up to its ceiling are final
+	settled int64   // every revision up to settled is final: committed or never will be
 }
 
 // marker proves revisions settled: once the database's xmin passes xid, every revision up to
@@ -189,7 +191,7 @@ func (h *Hub) start(ctx context.Context) error {
 		}
 	}
 	h.mu.Lock()
-	h.pos, h.ringFloor = h.marker.ceiling, h.marker.ceiling
+	h.pos, h.ringFloor, h.settled = h.marker.ceiling, h.marker.ceiling, h.marker.ceiling
 	h.marker = nil
 	h.mu.Unlock()
 	close(h.ready)
@@ -244,21 +246,26 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 	if err != nil {
 		return false, false, err
 	}
-	evs := t.Events
-	next := pos
-	var out []job.Event
 	if m := h.marker; m != nil && t.XMin > m.xid {
-		for len(evs) > 0 && evs[0].Revision <= m.ceiling {
-			out, next, evs = append(out, evs[0]), evs[0].Revision, evs[1:]
-		}
-		next = max(next, m.ceiling)
+		h.settled = max(h.settled, m.ceiling)
 		h.marker = nil
 	}
-	for len(evs) > 0 && evs[0].Revision == next+1 {
+	evs := t.Events
+	full = len(evs) == h.cfg.PageSize
+	// Every revision up to bound is final and, if it committed, in this page: a full page says
+	// nothing of what lies past its last event.
+	bound := h.settled
+	if full {
+		bound = min(bound, evs[len(evs)-1].Revision)
+	}
+	next := pos
+	var out []job.Event
+	for len(evs) > 0 && (evs[0].Revision <= bound || evs[0].Revision == next+1) {
 		out, next, evs = append(out, evs[0]), evs[0].Revision, evs[1:]
 	}
+	next = max(next, bound)
 	if m := h.marker; m != nil && m.ceiling <= next {
-		h.marker = nil // the gap it was for has filled
+		h.marker = nil // the gap it was taken for has filled
 	}
 	gap = len(evs) > 0
 	if gap && h.marker == nil {
@@ -271,7 +278,7 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 		h.marker = &marker{xid: xid, ceiling: evs[len(evs)-1].Revision}
 	}
 	h.publish(out, next, t.Compacted)
-	return len(t.Events) == h.cfg.PageSize, gap, nil
+	return full, gap, nil
 }
 
 func (h *Hub) publish(evs []job.Event, next, compacted int64) {

@@ -3,6 +3,7 @@ package watch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -98,6 +99,25 @@ func heldRevision(t *testing.T, dbURL string) (pgx.Tx, int64) {
 	return tx, rev
 }
 
+// commitHeld commits a job and its event with the held revision.
+func commitHeld(t *testing.T, tx pgx.Tx, rev int64) {
+	t.Helper()
+	ctx := context.Background()
+	id := fmt.Sprintf("0190c6f2-0000-7000-8000-%012d", rev)
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle, content_type, input_size)
+		VALUES ($1, 'QUEUED', $2, 'blur', true, false, false, false, 'image/png', 1)`, id, rev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO job_events (revision, job_id, type, job)
+		SELECT revision, id, 'CREATED', to_jsonb(jobs) FROM jobs WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // settledFor watches the hub for a while and reports the highest position it reached.
 func settledFor(h *watch.Hub, d time.Duration) int64 {
 	deadline := time.Now().Add(d)
@@ -127,20 +147,7 @@ func TestHubHoldsBackRevisionsAboveOneInFlight(t *testing.T) {
 	if pos := settledFor(f.hub, 300*time.Millisecond); pos >= later.Revision {
 		t.Fatalf("hub published %d while %d was in flight", pos, held)
 	}
-	// The held transaction commits an event of its own.
-	id := "0190c6f2-0000-7000-8000-00000000000a"
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle, content_type, input_size)
-		VALUES ($1, 'QUEUED', $2, 'blur', true, false, false, false, 'image/png', 1)`, id, held); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO job_events (revision, job_id, type, job)
-		SELECT revision, id, 'CREATED', to_jsonb(jobs) FROM jobs WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	commitHeld(t, tx, held)
 	f.hub.Poke()
 	if got := collect(t, sub, later.Revision); len(got) != 2 || got[0] != held || got[1] != later.Revision {
 		t.Fatalf("got revisions %v, want [%d %d]", got, held, later.Revision)
@@ -168,6 +175,39 @@ func TestHubPassesRevisionsThatNeverCommit(t *testing.T) {
 	got := collect(t, sub, last.Revision)
 	if len(got) != 2 || got[0] != held+1 || got[1] != last.Revision {
 		t.Fatalf("got %v, want [%d %d]", got, held+1, last.Revision)
+	}
+}
+
+// TestSettledRangeBeyondAFullPage: a gap proven final up to some revision must not let the hub
+// skip events it has not read yet because its page was full.
+func TestSettledRangeBeyondAFullPage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, watch.Config{PageSize: 2})
+	ctx := context.Background()
+	sub, err := f.hub.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// Write without waking the hub, so that its next read sees everything at once.
+	unseen := &fixture{store: store.New(f.store.Pool())}
+	t1, r1 := heldRevision(t, f.dbURL)
+	unseen.create(t, "") // r1+1
+	t3, r3 := heldRevision(t, f.dbURL)
+	t4, r4 := heldRevision(t, f.dbURL)
+	last := unseen.create(t, "") // r1+4
+	// The hub sees r1+1 and r1+4 with gaps between, and takes its marker with ceiling r1+4.
+	settledFor(f.hub, 200*time.Millisecond)
+	commitHeld(t, t3, r3)
+	commitHeld(t, t4, r4)
+	if err := t1.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Poke()
+	got := collect(t, sub, last.Revision)
+	want := []int64{r1 + 1, r3, r4, last.Revision}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }
 
