@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"slices"
 	"sort"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	// AngleScaleFactor is the pyramid ratio for the turned searches; a
 	// coarser ratio than ScaleFactor keeps their cost down.
 	AngleScaleFactor float64
+	// AngleCascades are the face cascades run on turned images (the
+	// mirrored profile cascade counts as ProfileFace).
+	AngleCascades []string
 	// Plates.
 	PlateMinNeighbors int
 	PlateMinWidth     int
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		FaceGrow:          [4]float64{0.25, 0.25, 0.4, 0.3},
 		FaceAngles:        []float64{-40, -20, 20, 40},
 		AngleScaleFactor:  1.1,
+		AngleCascades:     []string{FrontalFaceDefault, ProfileFace},
 		PlateMinNeighbors: 3,
 		PlateMinWidth:     60,
 		PlateDenseStep:    true,
@@ -90,9 +95,11 @@ func DefaultConfig() Config {
 
 // Detector finds faces and licence plates. It is safe for concurrent use.
 type Detector struct {
-	cfg    Config
-	faces  []*Cascade
-	plates *Cascade
+	cfg   Config
+	faces []*Cascade
+	// faceNames[i] is the file faces[i] came from.
+	faceNames []string
+	plates    *Cascade
 }
 
 // New loads and verifies the cascade files named by cfg.
@@ -104,12 +111,14 @@ func New(cfg Config) (*Detector, error) {
 			return nil, err
 		}
 		d.faces = append(d.faces, c)
+		d.faceNames = append(d.faceNames, name)
 		if name == ProfileFace && cfg.MirrorProfile {
 			m, err := c.Mirrored()
 			if err != nil {
 				return nil, fmt.Errorf("mirror profile cascade: %w", err)
 			}
 			d.faces = append(d.faces, m)
+			d.faceNames = append(d.faceNames, name)
 		}
 	}
 	p, err := LoadCascade(cfg.Dir, RussianPlate)
@@ -162,7 +171,7 @@ func (d *Detector) Detect(ctx context.Context, img image.Image, faces, plates bo
 			if sf <= 1 {
 				sf = d.cfg.ScaleFactor
 			}
-			groups, err := Run(ctx, rot.img, d.faceJobs(), Options{ScaleFactor: sf, DenseStep: d.cfg.DenseStep, Workers: d.cfg.Workers})
+			groups, err := Run(ctx, rot.img, d.angleJobs(), Options{ScaleFactor: sf, DenseStep: d.cfg.DenseStep, Workers: d.cfg.Workers, Inside: rot.inside})
 			if err != nil {
 				return nil, err
 			}
@@ -179,6 +188,18 @@ func (d *Detector) Detect(ctx context.Context, img image.Image, faces, plates bo
 		}
 	}
 	return append(mergeOverlapping(faceDets), mergeOverlapping(plateDets)...), nil
+}
+
+// angleJobs are the face jobs run on turned images: only the cascades
+// named in AngleCascades.
+func (d *Detector) angleJobs() []Job {
+	var jobs []Job
+	for i, j := range d.faceJobs() {
+		if slices.Contains(d.cfg.AngleCascades, d.faceNames[i]) {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs
 }
 
 func (d *Detector) faceJobs() []Job {

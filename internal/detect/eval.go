@@ -28,8 +28,8 @@ type evaluator struct {
 }
 
 type stump struct {
-	ofs         [12]int // byte offsets from the window origin
-	w           [3]float32
+	ofs         [12]int  // byte offsets from the window origin
+	w           [3]int32 // Haar weights are small integers (-1, 2, 3, 9)
 	thr         float32
 	left, right uint32 // float32 bits, chosen without a branch
 	tilted      bool
@@ -65,10 +65,19 @@ func newEvaluator(c *Cascade, stride int) *evaluator {
 	e.normOfs = rectOffsets(1, 1, c.Width-2, c.Height-2, stride)
 	e.normArea = float64((c.Width - 2) * (c.Height - 2))
 
+	// The fast path needs depth-1 trees and integer rectangle weights,
+	// which is what every opencv-data cascade used here has.
 	e.stumps = true
 	for _, s := range c.Stages {
 		for _, w := range s.Weak {
 			if len(w.Nodes) != 1 {
+				e.stumps = false
+			}
+		}
+	}
+	for _, f := range c.Features {
+		for _, r := range f.Rects {
+			if r.Weight != math.Trunc(r.Weight) || math.Abs(r.Weight) > 1<<10 {
 				e.stumps = false
 			}
 		}
@@ -80,7 +89,7 @@ func newEvaluator(c *Cascade, stride int) *evaluator {
 			if e.stumps {
 				nd := w.Nodes[0]
 				f := &e.feats[nd.Feature]
-				st := stump{w: f.w, thr: float32(nd.Threshold), tilted: f.tilted,
+				st := stump{w: [3]int32{int32(f.w[0]), int32(f.w[1]), int32(f.w[2])}, thr: float32(nd.Threshold), tilted: f.tilted,
 					left:  math.Float32bits(float32(w.Leaves[-nd.Left])),
 					right: math.Float32bits(float32(w.Leaves[-nd.Right]))}
 				for j := 0; j < f.n; j++ {
@@ -130,7 +139,8 @@ func (e *evaluator) runAt(it *integral, x, y int) int {
 	if nf <= 100*e.normArea*e.normArea {
 		return -1
 	}
-	vnf := float32(1 / math.Sqrt(nf))
+	nfRoot := math.Sqrt(nf)
+	vnf := float32(1 / nfRoot)
 	if e.normArea*float64(vnf) >= 0.1 {
 		return -1
 	}
@@ -138,7 +148,7 @@ func (e *evaluator) runAt(it *integral, x, y int) int {
 	for si, end := range e.stageEnd {
 		var sum float64
 		if e.stumps {
-			sum = e.stumpStage(it, e.st[begin:end], p, vnf)
+			sum = e.stumpStage(it, e.st[begin:end], p, float32(nfRoot))
 		} else {
 			for k := begin; k < end; k++ {
 				nodes := e.nodes[e.nodeStart[k]:]
@@ -184,14 +194,17 @@ func (e *evaluator) featureValue(it *integral, f, p int) float32 {
 
 // stumpStage sums one stage of stumps. A missing third rectangle has weight
 // and offsets zero, so every feature is evaluated as three rectangles
-// without a branch.
+// without a branch. The feature value is an exact integer; instead of
+// scaling it by 1/norm (norm = sqrt(area*sqsum - sum^2)) it is compared
+// with threshold*norm, which spares two conversions and multiplications
+// per stump.
 //
 // This is the innermost loop of detection (tens of millions of iterations
 // per image), so it reads the tables through unsafe pointers: runAt has
 // already checked that the whole window, and so every offset here, lies
 // inside the layer, which makes the twelve per-stump bounds checks dead
 // weight (they cost about a third of the detection time).
-func (e *evaluator) stumpStage(it *integral, sts []stump, p int, vnf float32) float64 {
+func (e *evaluator) stumpStage(it *integral, sts []stump, p int, norm float32) float64 {
 	var sum float64
 	up := unsafe.Pointer(unsafe.SliceData(it.sum[p:]))
 	tl := up
@@ -205,13 +218,13 @@ func (e *evaluator) stumpStage(it *integral, sts []stump, p int, vnf float32) fl
 			t = tl
 		}
 		o := &st.ofs
-		v := st.w[0]*float32(at(t, o[0])-at(t, o[1])-at(t, o[2])+at(t, o[3])) +
-			st.w[1]*float32(at(t, o[4])-at(t, o[5])-at(t, o[6])+at(t, o[7])) +
-			st.w[2]*float32(at(t, o[8])-at(t, o[9])-at(t, o[10])+at(t, o[11]))
+		v := st.w[0]*(at(t, o[0])-at(t, o[1])-at(t, o[2])+at(t, o[3])) +
+			st.w[1]*(at(t, o[4])-at(t, o[5])-at(t, o[6])+at(t, o[7])) +
+			st.w[2]*(at(t, o[8])-at(t, o[9])-at(t, o[10])+at(t, o[11]))
 		// The comparison is close to a coin toss, so a branch here would
-		// mispredict half the time. The sign bit of v*vnf-thr is 1 exactly
-		// when v*vnf < thr (an exact difference of equal values is +0).
-		neg := math.Float32bits(v*vnf-st.thr) >> 31
+		// mispredict half the time. The sign bit of v-thr*norm is 1 exactly
+		// when v < thr*norm (an exact difference of equal values is +0).
+		neg := math.Float32bits(float32(v)-st.thr*norm) >> 31
 		leaf := st.right ^ ((st.left ^ st.right) & -neg)
 		sum += float64(math.Float32frombits(leaf))
 	}

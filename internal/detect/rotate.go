@@ -41,10 +41,8 @@ func rotate(g *image.Gray, deg float64) *rotated {
 	return r
 }
 
-// toSource maps a canvas point to source coordinates. With y pointing down,
-// turning the picture counter-clockwise by a means the canvas point
-// (dx, dy) from the centre shows the source point rotated by -a... i.e.
-// source = R(a) applied with the screen-coordinate sign convention below.
+// toSource maps a canvas point to the source point it shows: the offset
+// from the canvas centre turned by the angle, added to the source centre.
 func (r *rotated) toSource(x, y float64) (float64, float64) {
 	dx, dy := x-r.dstCX, y-r.dstCY
 	return r.srcCX + dx*r.cos - dy*r.sin, r.srcCY + dx*r.sin + dy*r.cos
@@ -62,6 +60,12 @@ func (r *rotated) sourceBox(b image.Rectangle) image.Rectangle {
 	}
 	out := image.Rect(int(math.Floor(minX)), int(math.Floor(minY)), int(math.Ceil(maxX)), int(math.Ceil(maxY)))
 	return out.Intersect(image.Rect(0, 0, r.srcW, r.srcH))
+}
+
+// inside reports whether canvas point (x, y) shows part of the source.
+func (r *rotated) inside(x, y float64) bool {
+	sx, sy := r.toSource(x, y)
+	return sx >= 0 && sy >= 0 && sx < float64(r.srcW) && sy < float64(r.srcH)
 }
 
 // bilinear samples g at (x, y) in pixel-centre coordinates, clamping to the

@@ -35,6 +35,10 @@ type Options struct {
 	DenseStep bool
 	// Workers evaluates this many pyramid levels at once; < 1 means 1.
 	Workers int
+	// Inside, when set, limits the search to windows whose centre (in
+	// input pixels) it accepts; a turned image uses it to skip the filler
+	// around the photo.
+	Inside func(x, y float64) bool
 }
 
 // Run evaluates every job over one shared image pyramid of g, so the
@@ -58,7 +62,7 @@ func Run(ctx context.Context, g *image.Gray, jobs []Job, opt Options) ([][]Group
 				if i >= len(factors) || ctx.Err() != nil {
 					return
 				}
-				hits := scanLevel(g, jobs, factors[i], opt.DenseStep)
+				hits := scanLevel(g, jobs, factors[i], opt)
 				mu.Lock()
 				for j := range hits {
 					raw[j] = append(raw[j], hits[j]...)
@@ -149,7 +153,8 @@ func (j Job) active(f float64, w, h int) bool {
 }
 
 // scanLevel resizes g by 1/f and slides every active job's window over it.
-func scanLevel(g *image.Gray, jobs []Job, f float64, dense bool) [][]image.Rectangle {
+func scanLevel(g *image.Gray, jobs []Job, f float64, opt Options) [][]image.Rectangle {
+	dense := opt.DenseStep
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	lw, lh := roundInt(float64(w)/f), roundInt(float64(h)/f)
 	needTilted := false
@@ -174,6 +179,9 @@ func scanLevel(g *image.Gray, jobs []Job, f float64, dense bool) [][]image.Recta
 		// (bottom) edge on the layer's last pixel.
 		for y := 0; y <= lh-j.Cascade.Height; y += step {
 			for x := 0; x <= lw-j.Cascade.Width; x += step {
+				if opt.Inside != nil && !opt.Inside((float64(x)+float64(j.Cascade.Width)/2)*f, (float64(y)+float64(j.Cascade.Height)/2)*f) {
+					continue
+				}
 				r := e.runAt(it, x, y)
 				if r > 0 {
 					ox, oy := roundInt(float64(x)*f), roundInt(float64(y)*f)
