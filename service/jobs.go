@@ -54,14 +54,16 @@ type JobServer struct {
 	anonjobv1.UnimplementedJobServiceServer
 	store     Store
 	hub       Watcher
+	files     FileSource // nil: no engine to fetch result files from
 	limits    job.Limits
 	heartbeat time.Duration
 	log       *slog.Logger
 }
 
-// NewJobServer builds the job API. heartbeat is how often an idle watch stream gets a message.
-func NewJobServer(s Store, hub Watcher, limits job.Limits, heartbeat time.Duration, log *slog.Logger) *JobServer {
-	return &JobServer{store: s, hub: hub, limits: limits, heartbeat: heartbeat, log: log}
+// NewJobServer builds the job API. heartbeat is how often an idle watch stream gets a message;
+// files may be nil when no engine is configured.
+func NewJobServer(s Store, hub Watcher, files FileSource, limits job.Limits, heartbeat time.Duration, log *slog.Logger) *JobServer {
+	return &JobServer{store: s, hub: hub, files: files, limits: limits, heartbeat: heartbeat, log: log}
 }
 
 // CreateJob validates and stores a new job.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/apierr"
@@ -14,26 +15,49 @@ import (
 	"github.com/anonjob/anonjob/internal/store"
 )
 
+// ReceiptStore keeps provider webhooks for audit.
+type ReceiptStore interface {
+	RecordReceipt(ctx context.Context, r store.Receipt) error
+}
+
 // WebhookServer implements anonjob.v1.WebhookService.
 type WebhookServer struct {
 	anonjobv1.UnimplementedWebhookServiceServer
-	store  Store
-	signer providerhook.Signer
-	log    *slog.Logger
+	store    Store
+	receipts ReceiptStore
+	signer   providerhook.Signer
+	log      *slog.Logger
 }
 
 // NewWebhookServer builds the webhook receiver; signer checks the per-job callback tokens.
-func NewWebhookServer(s Store, signer providerhook.Signer, log *slog.Logger) *WebhookServer {
-	return &WebhookServer{store: s, signer: signer, log: log}
+func NewWebhookServer(s Store, receipts ReceiptStore, signer providerhook.Signer, log *slog.Logger) *WebhookServer {
+	return &WebhookServer{store: s, receipts: receipts, signer: signer, log: log}
 }
 
 // HandleCelanturWebhook applies a provider completion webhook. The token is checked before
-// anything is read, and a bad one answers exactly like an unknown job.
+// anything is read or written, and a bad one answers exactly like an unknown job. Every webhook
+// past that check is kept, with what it did, for audit.
 func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv1.HandleCelanturWebhookRequest) (*anonjobv1.HandleCelanturWebhookResponse, error) {
 	if !job.ValidID(req.GetJobId()) || !s.signer.Verify(req.GetJobId(), req.GetToken()) {
 		return nil, statusError(codes.NotFound, apierr.JobNotFound, "job not found", nil, "")
 	}
+	rec := store.Receipt{JobID: req.GetJobId(), ContentType: req.GetPayload().GetContentType(), Payload: req.GetPayload().GetData()}
+	resp, err := s.apply(ctx, req, &rec)
+	if err != nil {
+		st := status.Convert(err)
+		rec.Outcome, rec.Detail = "REJECTED_"+st.Code().String(), st.Message()
+	} else {
+		rec.Outcome = resp.GetOutcome().String()
+	}
+	if rerr := s.receipts.RecordReceipt(context.WithoutCancel(ctx), rec); rerr != nil {
+		s.log.ErrorContext(ctx, "record webhook receipt", "job_id", rec.JobID, "err", rerr)
+	}
+	return resp, err
+}
+
+func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelanturWebhookRequest, rec *store.Receipt) (*anonjobv1.HandleCelanturWebhookResponse, error) {
 	p, err := providerhook.Parse(req.GetPayload().GetContentType(), req.GetPayload().GetData())
+	rec.FileID, rec.FileStatus = p.FileID, p.FileStatus
 	var fe *providerhook.FieldError
 	if errors.As(err, &fe) {
 		return nil, invalidField(fe.Field, "INVALID_PAYLOAD", fe.Msg)
@@ -45,9 +69,13 @@ func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	if cur.ProviderFileID == "" {
-		return nil, statusError(codes.FailedPrecondition, apierr.InvalidTransition,
-			"job has not been handed to the engine yet", map[string]string{"status": string(cur.Status)}, "")
+	if cur.ProviderFileID == "" && cur.Status == job.StatusQueued {
+		// The engine answered before the upload's response was recorded. Only the engine has
+		// this job's callback URL, so its file id is the job's.
+		cur, err = s.recordFile(ctx, cur.ID, p.FileID)
+		if err != nil {
+			return nil, toStatus(ctx, s.log, err)
+		}
 	}
 	if p.FileID != cur.ProviderFileID {
 		return nil, invalidField("file_id", "FILE_ID_MISMATCH", "does not name this job's file at the engine")
@@ -85,4 +113,15 @@ func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv
 	}
 	s.log.InfoContext(ctx, "provider webhook", "job_id", j.ID, "file_status", p.FileStatus, "outcome", outcome.String())
 	return &anonjobv1.HandleCelanturWebhookResponse{Outcome: outcome, Job: jobToProto(j)}, nil
+}
+
+// recordFile moves a QUEUED job to PROCESSING with the engine's file id, or returns the job as
+// the dispatcher left it if it got there first.
+func (s *WebhookServer) recordFile(ctx context.Context, id, fileID string) (job.Job, error) {
+	j, _, err := s.store.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: fileID})
+	var te *job.TransitionError
+	if errors.As(err, &te) {
+		return te.Current, nil
+	}
+	return j, err
 }

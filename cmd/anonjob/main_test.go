@@ -26,6 +26,7 @@ func startServer(t *testing.T) string {
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DatabaseURL = harness.NewDatabase(t)
+	cfg.Dispatch = false
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.Start(context.Background(), cfg)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/server"
 )
 
@@ -20,17 +21,23 @@ type cli struct {
 	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"ANONJOB_LOG_LEVEL"`
 	LogFormat string     `help:"Log format: text or json." default:"text" enum:"text,json" env:"ANONJOB_LOG_FORMAT"`
 
-	Serve serveCmd `cmd:"" default:"withargs" help:"Run the server (the default command)."`
+	Serve  serveCmd  `cmd:"" default:"withargs" help:"Run the server (the default command)."`
+	Engine engineCmd `cmd:"" help:"Run only the built-in anonymization engine, a Celantur v1 compatible HTTP server."`
 }
 
 type serveCmd struct {
-	GRPCAddr    string `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"ANONJOB_GRPC_ADDR"`
-	HTTPAddr    string `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address." default:":8080" env:"ANONJOB_HTTP_ADDR"`
-	DatabaseURL string `name:"database-url" help:"PostgreSQL URL; empty runs an embedded PostgreSQL in --data-dir." env:"DATABASE_URL"`
-	DataDir     string `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
-	PGBinDir    string `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
-	PublicURL   string `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
-	ProviderURL string `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine." env:"ANONJOB_PROVIDER_URL"`
+	GRPCAddr        string        `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"ANONJOB_GRPC_ADDR"`
+	HTTPAddr        string        `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address." default:":8080" env:"ANONJOB_HTTP_ADDR"`
+	DatabaseURL     string        `name:"database-url" help:"PostgreSQL URL; empty runs an embedded PostgreSQL in --data-dir." env:"DATABASE_URL"`
+	DataDir         string        `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	PGBinDir        string        `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
+	PublicURL       string        `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
+	ProviderURL     string        `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine; empty runs the built-in engine on --engine-addr. Credentials come from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN." env:"ANONJOB_PROVIDER_URL"`
+	EngineAddr      string        `name:"engine-addr" help:"Listen address of the built-in engine." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
+	DetectorDir     string        `name:"detector-dir" help:"Cascade files of the built-in engine; empty: the opencv-data install." env:"ANONJOB_DETECTOR_DIR"`
+	Dispatch        bool          `help:"Hand queued jobs to the engine and poll it for overdue ones (--no-dispatch: only accept and track jobs)." default:"true" negatable:"" env:"ANONJOB_DISPATCH"`
+	KeepInput       bool          `name:"keep-input" help:"Keep images after the engine has them." env:"ANONJOB_KEEP_INPUT"`
+	WebhookDeadline time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
 
 	MaxUploadBytes  int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
 	MaxDBConns      int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
@@ -46,6 +53,11 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.GRPCAddr, cfg.HTTPAddr = c.GRPCAddr, c.HTTPAddr
 	cfg.DatabaseURL, cfg.DataDir, cfg.PGBinDir = c.DatabaseURL, c.DataDir, c.PGBinDir
 	cfg.PublicURL, cfg.ProviderURL = c.PublicURL, c.ProviderURL
+	// Credentials only from the environment: flags show in process listings.
+	cfg.ProviderCredentials = celantur.Credentials{Username: os.Getenv("CELANTUR_USERNAME"),
+		Password: os.Getenv("CELANTUR_PASSWORD"), Token: os.Getenv("CELANTUR_TOKEN")}
+	cfg.EngineAddr, cfg.DetectorDir, cfg.Dispatch, cfg.KeepInput = c.EngineAddr, c.DetectorDir, c.Dispatch, c.KeepInput
+	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.MaxUploadBytes, cfg.MaxDBConns = c.MaxUploadBytes, c.MaxDBConns
 	cfg.Heartbeat, cfg.EventRetention, cfg.ShutdownTimeout = c.Heartbeat, c.EventRetention, c.ShutdownTimeout
 	cfg.Log = log

@@ -36,9 +36,10 @@ func TestEmbeddedDatabaseLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	grpcAddr, httpAddr, engineAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--data-dir", dataDir, "--grpc-addr", grpcAddr, "--http-addr", httpAddr)
+		cmd := exec.Command(bin, "--data-dir", dataDir, "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
+			"--engine-addr", engineAddr)
 		var logs bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {

@@ -36,6 +36,10 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, log *slog.Lo
 	if err := anonjobv1.RegisterWebhookServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register webhook gateway: %w", err)
 	}
+	// Registered after the generated routes, so it takes GetJobFile's route over from them.
+	if err := mux.HandlePath(http.MethodGet, filesPattern, fileHandler(mux, anonjobv1.NewJobServiceClient(conn))); err != nil {
+		return nil, fmt.Errorf("register file route: %w", err)
+	}
 	reject := func(w http.ResponseWriter, r *http.Request, why string) {
 		err := apierr.New(codes.InvalidArgument, apierr.UnsupportedMedia,
 			"image.content_type: the body must be the image itself, sent with Content-Type image/jpeg or image/png",

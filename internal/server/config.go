@@ -3,6 +3,7 @@
 package server
 
 import (
+	"github.com/anonjob/anonjob/internal/celantur"
 	"log/slog"
 	"time"
 )
@@ -15,8 +16,21 @@ type Config struct {
 	DataDir     string
 	PGBinDir    string // PostgreSQL binaries for the embedded server; empty: search
 	// PublicURL is the base URL the provider reaches this service at, for callback URLs.
-	PublicURL   string
-	ProviderURL string
+	PublicURL string
+	// ProviderURL is a Celantur v1 compatible engine; empty runs the built-in engine on
+	// EngineAddr.
+	ProviderURL         string
+	ProviderCredentials celantur.Credentials
+	EngineAddr          string
+	DetectorDir         string // the built-in engine's cascade files; empty: the default
+	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
+	// replica only accepts and tracks jobs.
+	Dispatch bool
+	// KeepInput keeps images after the engine has them.
+	KeepInput bool
+	// WebhookDeadline is how long a PROCESSING job waits for its webhook before the engine is
+	// polled.
+	WebhookDeadline time.Duration
 
 	MaxUploadBytes  int64
 	MaxDBConns      int32
@@ -33,6 +47,9 @@ func Defaults() Config {
 	return Config{
 		GRPCAddr:        ":9090",
 		HTTPAddr:        ":8080",
+		EngineAddr:      "127.0.0.1:8090",
+		Dispatch:        true,
+		WebhookDeadline: 2 * time.Minute,
 		DataDir:         "anonjob-data",
 		MaxUploadBytes:  25 << 20,
 		MaxDBConns:      32,

@@ -51,6 +51,8 @@ func startOn(t *testing.T, dbURL string, opts ...option) *env {
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DatabaseURL = dbURL
 	cfg.MaxDBConns = 8
+	cfg.Dispatch = false // the tests of the job API play the engine's part themselves
+	cfg.EngineAddr = "127.0.0.1:0"
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, o := range opts {
 		o(&cfg)

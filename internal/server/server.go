@@ -19,6 +19,9 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/dispatch"
+	"github.com/anonjob/anonjob/internal/engine"
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/pgembed"
@@ -44,11 +47,17 @@ type Server struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	notifier *store.Notifier
-	stopHub  context.CancelFunc
-	stopBg   context.CancelFunc
-	bg       sync.WaitGroup
-	hubDone  chan struct{}
-	serveErr chan error
+
+	provider   *celantur.Client // nil without an engine
+	engine     *engine.Engine   // the built-in engine, when running
+	engineHTTP *http.Server
+	dispatcher *dispatch.Dispatcher
+	reconciler *dispatch.Reconciler
+	stopHub    context.CancelFunc
+	stopBg     context.CancelFunc
+	bg         sync.WaitGroup
+	hubDone    chan struct{}
+	serveErr   chan error
 }
 
 // Start brings everything up and returns once both listeners accept connections.
@@ -74,6 +83,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.Signer = providerhook.NewSigner(key)
 	if err := s.listen(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startProvider(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.registerServices(ctx); err != nil {
 		return nil, err
 	}
 	s.startBackground()
@@ -114,6 +129,9 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	s.Store = store.New(pool, store.WithCommitHook(func() {
 		s.Hub.Poke()
 		s.notifier.Poke()
+		if s.dispatcher != nil { // set before serving starts
+			s.dispatcher.Poke()
+		}
 	}))
 	return nil
 }
@@ -130,6 +148,12 @@ func (s *Server) listen(ctx context.Context) error {
 	if s.cfg.PublicURL == "" {
 		s.cfg.PublicURL = defaultPublicURL(s.httpLis.Addr())
 	}
+	return nil
+}
+
+// registerServices builds the gRPC server and the HTTP gateway in front of it.
+func (s *Server) registerServices(ctx context.Context) error {
+	var err error
 	// A gRPC message carries the image plus a little framing.
 	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
 	s.grpc = grpc.NewServer(
@@ -140,8 +164,12 @@ func (s *Server) listen(ctx context.Context) error {
 	)
 	limits := job.DefaultLimits()
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
-	anonjobv1.RegisterJobServiceServer(s.grpc, service.NewJobServer(s.Store, s.Hub, limits, s.cfg.Heartbeat, s.cfg.Log))
-	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Signer, s.cfg.Log))
+	var files service.FileSource
+	if s.provider != nil {
+		files = s.provider // a nil *Client in the interface would not compare nil
+	}
+	anonjobv1.RegisterJobServiceServer(s.grpc, service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.Log))
+	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.Log))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -179,6 +207,11 @@ func (s *Server) startBackground() {
 		_ = s.Hub.Run(hubCtx, s.Store)
 	}()
 	s.bg.Add(3)
+	if s.dispatcher != nil {
+		s.bg.Add(2)
+		go func() { defer s.bg.Done(); s.dispatcher.Run(bgCtx) }()
+		go func() { defer s.bg.Done(); s.reconciler.Run(bgCtx) }()
+	}
 	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
 	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
 	go func() { defer s.bg.Done(); s.compactLoop(bgCtx) }()
@@ -267,6 +300,12 @@ func (s *Server) release(ctx context.Context) {
 	if s.stopBg != nil {
 		s.stopBg()
 		s.bg.Wait()
+	}
+	if s.engineHTTP != nil {
+		_ = s.engineHTTP.Shutdown(ctx)
+	}
+	if s.engine != nil {
+		_ = s.engine.Close()
 	}
 	if s.gwConn != nil {
 		_ = s.gwConn.Close()

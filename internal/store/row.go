@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/job"
@@ -92,4 +93,13 @@ func (r *jobRow) toJob() job.Job {
 		j.Results = &res
 	}
 	return j
+}
+
+// prefixed qualifies jobColumns with a table alias, for statements that join.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,6 +17,8 @@ type Change struct {
 	ProviderFileID string       // kept when empty
 	Error          *job.Error   // kept when nil
 	Results        *job.Results // kept when nil
+	// NextPollAt schedules the first status poll of a job entering PROCESSING; kept when zero.
+	NextPollAt time.Time
 }
 
 // transitionJob locks the job, moves it if its current status allows, and appends the event,
@@ -35,7 +38,9 @@ WITH cur AS (
         anonymized_link = COALESCE($7, j.anonymized_link),
         binary_mask_link = COALESCE($8, j.binary_mask_link),
         instance_mask_link = COALESCE($9, j.instance_mask_link),
-        metadata_link = COALESCE($10, j.metadata_link)
+        metadata_link = COALESCE($10, j.metadata_link),
+        next_poll_at = COALESCE($12, j.next_poll_at),
+        lease_until = NULL -- any move ends a dispatch lease
     FROM cur
     WHERE j.id = cur.id AND cur.status = ANY($11)
     RETURNING j.*, cur.status AS previous_status
@@ -72,7 +77,7 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (job.Job, j
 	b.Queue(assignXID)
 	b.Queue(transitionJob, id, string(c.To), nullIfEmpty(c.ProviderFileID), errCode, errMsg,
 		nullIfEmpty(r.OriginalLink), nullIfEmpty(r.AnonymizedLink), nullIfEmpty(r.BinaryMaskLink),
-		nullIfEmpty(r.InstanceMaskLink), nullIfEmpty(r.MetadataLink), sources).
+		nullIfEmpty(r.InstanceMaskLink), nullIfEmpty(r.MetadataLink), sources, nullTime(c.NextPollAt)).
 		QueryRow(func(r pgx.Row) error {
 			err := r.Scan(append(row.scanTargets(), &prev)...)
 			if errors.Is(err, pgx.ErrNoRows) {

@@ -994,6 +994,60 @@ func (x *CancelJobResponse) GetJob() *Job {
 	return nil
 }
 
+// GetJobFileRequest names a job and one of its result files.
+type GetJobFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// anonymized, original, binary-mask, instance-mask or metadata.
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobFileRequest) Reset() {
+	*x = GetJobFileRequest{}
+	mi := &file_anonjob_v1_job_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobFileRequest) ProtoMessage() {}
+
+func (x *GetJobFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_anonjob_v1_job_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobFileRequest.ProtoReflect.Descriptor instead.
+func (*GetJobFileRequest) Descriptor() ([]byte, []int) {
+	return file_anonjob_v1_job_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetJobFileRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetJobFileRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
 // WatchJobsRequest opens a stream of job changes.
 type WatchJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1009,7 +1063,7 @@ type WatchJobsRequest struct {
 
 func (x *WatchJobsRequest) Reset() {
 	*x = WatchJobsRequest{}
-	mi := &file_anonjob_v1_job_proto_msgTypes[12]
+	mi := &file_anonjob_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1075,7 @@ func (x *WatchJobsRequest) String() string {
 func (*WatchJobsRequest) ProtoMessage() {}
 
 func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_anonjob_v1_job_proto_msgTypes[12]
+	mi := &file_anonjob_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1088,7 @@ func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobsRequest) Descriptor() ([]byte, []int) {
-	return file_anonjob_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_anonjob_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchJobsRequest) GetSinceRevision() int64 {
@@ -1072,7 +1126,7 @@ type WatchJobsResponse struct {
 
 func (x *WatchJobsResponse) Reset() {
 	*x = WatchJobsResponse{}
-	mi := &file_anonjob_v1_job_proto_msgTypes[13]
+	mi := &file_anonjob_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1138,7 @@ func (x *WatchJobsResponse) String() string {
 func (*WatchJobsResponse) ProtoMessage() {}
 
 func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_anonjob_v1_job_proto_msgTypes[13]
+	mi := &file_anonjob_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1151,7 @@ func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobsResponse) Descriptor() ([]byte, []int) {
-	return file_anonjob_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_anonjob_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchJobsResponse) GetEvents() []*JobEvent {
@@ -1188,7 +1242,10 @@ const file_anonjob_v1_job_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"6\n" +
 	"\x11CancelJobResponse\x12!\n" +
-	"\x03job\x18\x01 \x01(\v2\x0f.anonjob.v1.JobR\x03job\"\x7f\n" +
+	"\x03job\x18\x01 \x01(\v2\x0f.anonjob.v1.JobR\x03job\"7\n" +
+	"\x11GetJobFileRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\"\x7f\n" +
 	"\x10WatchJobsRequest\x12%\n" +
 	"\x0esince_revision\x18\x01 \x01(\x03R\rsinceRevision\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12-\n" +
@@ -1222,7 +1279,7 @@ func file_anonjob_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_anonjob_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_anonjob_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_anonjob_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_anonjob_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: anonjob.v1.JobStatus
 	(JobEventType)(0),             // 1: anonjob.v1.JobEventType
@@ -1238,27 +1295,28 @@ var file_anonjob_v1_job_proto_goTypes = []any{
 	(*ListJobsResponse)(nil),      // 11: anonjob.v1.ListJobsResponse
 	(*CancelJobRequest)(nil),      // 12: anonjob.v1.CancelJobRequest
 	(*CancelJobResponse)(nil),     // 13: anonjob.v1.CancelJobResponse
-	(*WatchJobsRequest)(nil),      // 14: anonjob.v1.WatchJobsRequest
-	(*WatchJobsResponse)(nil),     // 15: anonjob.v1.WatchJobsResponse
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),     // 17: google.api.HttpBody
+	(*GetJobFileRequest)(nil),     // 14: anonjob.v1.GetJobFileRequest
+	(*WatchJobsRequest)(nil),      // 15: anonjob.v1.WatchJobsRequest
+	(*WatchJobsResponse)(nil),     // 16: anonjob.v1.WatchJobsResponse
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),     // 18: google.api.HttpBody
 }
 var file_anonjob_v1_job_proto_depIdxs = []int32{
 	0,  // 0: anonjob.v1.Job.status:type_name -> anonjob.v1.JobStatus
-	16, // 1: anonjob.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	16, // 2: anonjob.v1.Job.update_time:type_name -> google.protobuf.Timestamp
+	17, // 1: anonjob.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	17, // 2: anonjob.v1.Job.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 3: anonjob.v1.Job.error:type_name -> anonjob.v1.JobError
 	4,  // 4: anonjob.v1.Job.results:type_name -> anonjob.v1.JobResults
 	1,  // 5: anonjob.v1.JobEvent.type:type_name -> anonjob.v1.JobEventType
 	2,  // 6: anonjob.v1.JobEvent.job:type_name -> anonjob.v1.Job
 	0,  // 7: anonjob.v1.JobEvent.previous_status:type_name -> anonjob.v1.JobStatus
-	16, // 8: anonjob.v1.JobEvent.event_time:type_name -> google.protobuf.Timestamp
-	17, // 9: anonjob.v1.CreateJobRequest.image:type_name -> google.api.HttpBody
+	17, // 8: anonjob.v1.JobEvent.event_time:type_name -> google.protobuf.Timestamp
+	18, // 9: anonjob.v1.CreateJobRequest.image:type_name -> google.api.HttpBody
 	2,  // 10: anonjob.v1.CreateJobResponse.job:type_name -> anonjob.v1.Job
 	2,  // 11: anonjob.v1.GetJobResponse.job:type_name -> anonjob.v1.Job
 	0,  // 12: anonjob.v1.ListJobsRequest.status:type_name -> anonjob.v1.JobStatus
-	16, // 13: anonjob.v1.ListJobsRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	16, // 14: anonjob.v1.ListJobsRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	17, // 13: anonjob.v1.ListJobsRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	17, // 14: anonjob.v1.ListJobsRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	2,  // 15: anonjob.v1.ListJobsResponse.jobs:type_name -> anonjob.v1.Job
 	2,  // 16: anonjob.v1.CancelJobResponse.job:type_name -> anonjob.v1.Job
 	0,  // 17: anonjob.v1.WatchJobsRequest.status:type_name -> anonjob.v1.JobStatus
@@ -1281,7 +1339,7 @@ func file_anonjob_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_anonjob_v1_job_proto_rawDesc), len(file_anonjob_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -8,6 +8,7 @@ package anonjobv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -26,14 +27,16 @@ var File_anonjob_v1_job_service_proto protoreflect.FileDescriptor
 const file_anonjob_v1_job_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1canonjob/v1/job_service.proto\x12\n" +
-	"anonjob.v1\x1a\x14anonjob/v1/job.proto\x1a\x1cgoogle/api/annotations.proto2\xfe\x03\n" +
+	"anonjob.v1\x1a\x14anonjob/v1/job.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto2\xe7\x04\n" +
 	"\n" +
 	"JobService\x12f\n" +
 	"\tCreateJob\x12\x1c.anonjob.v1.CreateJobRequest\x1a\x1d.anonjob.v1.CreateJobResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x05imageb\x03job\"\b/v1/jobs\x12[\n" +
 	"\x06GetJob\x12\x19.anonjob.v1.GetJobRequest\x1a\x1a.anonjob.v1.GetJobResponse\"\x1a\x82\xd3\xe4\x93\x02\x14b\x03job\x12\r/v1/jobs/{id}\x12W\n" +
 	"\bListJobs\x12\x1b.anonjob.v1.ListJobsRequest\x1a\x1c.anonjob.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/jobs\x12n\n" +
-	"\tCancelJob\x12\x1c.anonjob.v1.CancelJobRequest\x1a\x1d.anonjob.v1.CancelJobResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*b\x03job\"\x14/v1/jobs/{id}:cancel\x12b\n" +
+	"\tCancelJob\x12\x1c.anonjob.v1.CancelJobRequest\x1a\x1d.anonjob.v1.CancelJobResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*b\x03job\"\x14/v1/jobs/{id}:cancel\x12g\n" +
+	"\n" +
+	"GetJobFile\x12\x1d.anonjob.v1.GetJobFileRequest\x1a\x14.google.api.HttpBody\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/jobs/{id}/files/{kind}0\x01\x12b\n" +
 	"\tWatchJobs\x12\x1c.anonjob.v1.WatchJobsRequest\x1a\x1d.anonjob.v1.WatchJobsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/jobs:watch0\x01B5Z3github.com/anonjob/anonjob/gen/anonjob/v1;anonjobv1b\x06proto3"
 
 var file_anonjob_v1_job_service_proto_goTypes = []any{
@@ -41,29 +44,33 @@ var file_anonjob_v1_job_service_proto_goTypes = []any{
 	(*GetJobRequest)(nil),     // 1: anonjob.v1.GetJobRequest
 	(*ListJobsRequest)(nil),   // 2: anonjob.v1.ListJobsRequest
 	(*CancelJobRequest)(nil),  // 3: anonjob.v1.CancelJobRequest
-	(*WatchJobsRequest)(nil),  // 4: anonjob.v1.WatchJobsRequest
-	(*CreateJobResponse)(nil), // 5: anonjob.v1.CreateJobResponse
-	(*GetJobResponse)(nil),    // 6: anonjob.v1.GetJobResponse
-	(*ListJobsResponse)(nil),  // 7: anonjob.v1.ListJobsResponse
-	(*CancelJobResponse)(nil), // 8: anonjob.v1.CancelJobResponse
-	(*WatchJobsResponse)(nil), // 9: anonjob.v1.WatchJobsResponse
+	(*GetJobFileRequest)(nil), // 4: anonjob.v1.GetJobFileRequest
+	(*WatchJobsRequest)(nil),  // 5: anonjob.v1.WatchJobsRequest
+	(*CreateJobResponse)(nil), // 6: anonjob.v1.CreateJobResponse
+	(*GetJobResponse)(nil),    // 7: anonjob.v1.GetJobResponse
+	(*ListJobsResponse)(nil),  // 8: anonjob.v1.ListJobsResponse
+	(*CancelJobResponse)(nil), // 9: anonjob.v1.CancelJobResponse
+	(*httpbody.HttpBody)(nil), // 10: google.api.HttpBody
+	(*WatchJobsResponse)(nil), // 11: anonjob.v1.WatchJobsResponse
 }
 var file_anonjob_v1_job_service_proto_depIdxs = []int32{
-	0, // 0: anonjob.v1.JobService.CreateJob:input_type -> anonjob.v1.CreateJobRequest
-	1, // 1: anonjob.v1.JobService.GetJob:input_type -> anonjob.v1.GetJobRequest
-	2, // 2: anonjob.v1.JobService.ListJobs:input_type -> anonjob.v1.ListJobsRequest
-	3, // 3: anonjob.v1.JobService.CancelJob:input_type -> anonjob.v1.CancelJobRequest
-	4, // 4: anonjob.v1.JobService.WatchJobs:input_type -> anonjob.v1.WatchJobsRequest
-	5, // 5: anonjob.v1.JobService.CreateJob:output_type -> anonjob.v1.CreateJobResponse
-	6, // 6: anonjob.v1.JobService.GetJob:output_type -> anonjob.v1.GetJobResponse
-	7, // 7: anonjob.v1.JobService.ListJobs:output_type -> anonjob.v1.ListJobsResponse
-	8, // 8: anonjob.v1.JobService.CancelJob:output_type -> anonjob.v1.CancelJobResponse
-	9, // 9: anonjob.v1.JobService.WatchJobs:output_type -> anonjob.v1.WatchJobsResponse
-	5, // [5:10] is the sub-list for method output_type
-	0, // [0:5] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: anonjob.v1.JobService.CreateJob:input_type -> anonjob.v1.CreateJobRequest
+	1,  // 1: anonjob.v1.JobService.GetJob:input_type -> anonjob.v1.GetJobRequest
+	2,  // 2: anonjob.v1.JobService.ListJobs:input_type -> anonjob.v1.ListJobsRequest
+	3,  // 3: anonjob.v1.JobService.CancelJob:input_type -> anonjob.v1.CancelJobRequest
+	4,  // 4: anonjob.v1.JobService.GetJobFile:input_type -> anonjob.v1.GetJobFileRequest
+	5,  // 5: anonjob.v1.JobService.WatchJobs:input_type -> anonjob.v1.WatchJobsRequest
+	6,  // 6: anonjob.v1.JobService.CreateJob:output_type -> anonjob.v1.CreateJobResponse
+	7,  // 7: anonjob.v1.JobService.GetJob:output_type -> anonjob.v1.GetJobResponse
+	8,  // 8: anonjob.v1.JobService.ListJobs:output_type -> anonjob.v1.ListJobsResponse
+	9,  // 9: anonjob.v1.JobService.CancelJob:output_type -> anonjob.v1.CancelJobResponse
+	10, // 10: anonjob.v1.JobService.GetJobFile:output_type -> google.api.HttpBody
+	11, // 11: anonjob.v1.JobService.WatchJobs:output_type -> anonjob.v1.WatchJobsResponse
+	6,  // [6:12] is the sub-list for method output_type
+	0,  // [0:6] is the sub-list for method input_type
+	0,  // [0:0] is the sub-list for extension type_name
+	0,  // [0:0] is the sub-list for extension extendee
+	0,  // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_anonjob_v1_job_service_proto_init() }

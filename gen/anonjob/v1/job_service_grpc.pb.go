@@ -8,6 +8,7 @@ package anonjobv1
 
 import (
 	context "context"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -19,11 +20,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_CreateJob_FullMethodName = "/anonjob.v1.JobService/CreateJob"
-	JobService_GetJob_FullMethodName    = "/anonjob.v1.JobService/GetJob"
-	JobService_ListJobs_FullMethodName  = "/anonjob.v1.JobService/ListJobs"
-	JobService_CancelJob_FullMethodName = "/anonjob.v1.JobService/CancelJob"
-	JobService_WatchJobs_FullMethodName = "/anonjob.v1.JobService/WatchJobs"
+	JobService_CreateJob_FullMethodName  = "/anonjob.v1.JobService/CreateJob"
+	JobService_GetJob_FullMethodName     = "/anonjob.v1.JobService/GetJob"
+	JobService_ListJobs_FullMethodName   = "/anonjob.v1.JobService/ListJobs"
+	JobService_CancelJob_FullMethodName  = "/anonjob.v1.JobService/CancelJob"
+	JobService_GetJobFile_FullMethodName = "/anonjob.v1.JobService/GetJobFile"
+	JobService_WatchJobs_FullMethodName  = "/anonjob.v1.JobService/WatchJobs"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -40,6 +42,9 @@ type JobServiceClient interface {
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
 	// CancelJob stops a job that has not ended; cancelling a cancelled job is a no-op.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
+	// GetJobFile streams one result file of a DONE job from the engine, so that clients never
+	// need the engine's credentials. The first message carries the content type.
+	GetJobFile(ctx context.Context, in *GetJobFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
 	// WatchJobs replays the events after since_revision, then streams new ones as they commit.
 	WatchJobs(ctx context.Context, in *WatchJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobsResponse], error)
 }
@@ -92,9 +97,28 @@ func (c *jobServiceClient) CancelJob(ctx context.Context, in *CancelJobRequest, 
 	return out, nil
 }
 
+func (c *jobServiceClient) GetJobFile(ctx context.Context, in *GetJobFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_GetJobFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetJobFileRequest, httpbody.HttpBody]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_GetJobFileClient = grpc.ServerStreamingClient[httpbody.HttpBody]
+
 func (c *jobServiceClient) WatchJobs(ctx context.Context, in *WatchJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_WatchJobs_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[1], JobService_WatchJobs_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +149,9 @@ type JobServiceServer interface {
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
 	// CancelJob stops a job that has not ended; cancelling a cancelled job is a no-op.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
+	// GetJobFile streams one result file of a DONE job from the engine, so that clients never
+	// need the engine's credentials. The first message carries the content type.
+	GetJobFile(*GetJobFileRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
 	// WatchJobs replays the events after since_revision, then streams new ones as they commit.
 	WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[WatchJobsResponse]) error
 	mustEmbedUnimplementedJobServiceServer()
@@ -148,6 +175,9 @@ func (UnimplementedJobServiceServer) ListJobs(context.Context, *ListJobsRequest)
 }
 func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
+}
+func (UnimplementedJobServiceServer) GetJobFile(*GetJobFileRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	return status.Error(codes.Unimplemented, "method GetJobFile not implemented")
 }
 func (UnimplementedJobServiceServer) WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[WatchJobsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchJobs not implemented")
@@ -245,6 +275,17 @@ func _JobService_CancelJob_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_GetJobFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetJobFileRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(JobServiceServer).GetJobFile(m, &grpc.GenericServerStream[GetJobFileRequest, httpbody.HttpBody]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_GetJobFileServer = grpc.ServerStreamingServer[httpbody.HttpBody]
+
 func _JobService_WatchJobs_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchJobsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -281,6 +322,11 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "GetJobFile",
+			Handler:       _JobService_GetJobFile_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "WatchJobs",
 			Handler:       _JobService_WatchJobs_Handler,

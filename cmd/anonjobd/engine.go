@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/engine"
+)
+
+type engineCmd struct {
+	Addr        string `help:"Listen address." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
+	DataDir     string `name:"data-dir" help:"Folder for uploaded and produced files." default:"anonjob-engine-data" env:"ANONJOB_ENGINE_DATA_DIR"`
+	PublicURL   string `name:"public-url" help:"Base URL of the *_link fields; default http://<addr>." env:"ANONJOB_ENGINE_PUBLIC_URL"`
+	DetectorDir string `name:"detector-dir" help:"Cascade files; empty: the opencv-data install." env:"ANONJOB_DETECTOR_DIR"`
+	Workers     int    `help:"Images processed at once; 0: one per CPU." env:"ANONJOB_ENGINE_WORKERS"`
+}
+
+// Run serves the engine alone. Sign-in accepts ANONJOB_ENGINE_USERNAME and
+// ANONJOB_ENGINE_PASSWORD, read from the environment only so they never show in process lists.
+func (c *engineCmd) Run(log *slog.Logger) error {
+	user, pass := os.Getenv("ANONJOB_ENGINE_USERNAME"), os.Getenv("ANONJOB_ENGINE_PASSWORD")
+	if user == "" || pass == "" {
+		return errors.New("set ANONJOB_ENGINE_USERNAME and ANONJOB_ENGINE_PASSWORD: the credentials POST /v1/signin accepts")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	public := c.PublicURL
+	if public == "" {
+		public = "http://" + lis.Addr().String()
+	}
+	eng, err := engine.New(ctx, engine.Config{DataDir: c.DataDir, Username: user, Password: pass,
+		PublicURL: public, Workers: c.Workers, DetectorDir: c.DetectorDir, Logger: log})
+	if err != nil {
+		_ = lis.Close()
+		return err
+	}
+	srv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	log.Info("engine listening", "addr", lis.Addr().String(), "public_url", public)
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	if cerr := eng.Close(); err == nil || errors.Is(err, http.ErrServerClosed) {
+		err = cerr
+	}
+	return err
+}

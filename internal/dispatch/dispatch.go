@@ -1,0 +1,95 @@
+// Package dispatch hands QUEUED jobs to the anonymization engine and makes sure every job the
+// engine took ends: the dispatcher uploads with bounded concurrency, and the reconciler polls
+// the engine for jobs whose completion webhook never came.
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// Provider is the engine, as the dispatcher and reconciler use it.
+type Provider interface {
+	Upload(ctx context.Context, contentType string, image []byte, o celantur.UploadOptions) (celantur.File, error)
+	Status(ctx context.Context, fileID string) (celantur.File, error)
+	Delete(ctx context.Context, fileID string) error
+	FileURL(fileID, kind string) string
+}
+
+// Store is the job storage the dispatcher and reconciler need.
+type Store interface {
+	ClaimQueued(ctx context.Context, limit int, lease time.Duration) ([]store.Claim, error)
+	ClaimPolls(ctx context.Context, limit int, lease time.Duration) ([]store.Claim, error)
+	Defer(ctx context.Context, id string, at time.Time, reason string) error
+	SchedulePoll(ctx context.Context, id string, at time.Time) error
+	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
+	DeleteInput(ctx context.Context, id string) error
+}
+
+// CallbackSigner makes the per-job callback URL the engine posts its webhook to.
+type CallbackSigner interface {
+	CallbackURL(base *url.URL, jobID string) *url.URL
+}
+
+// Config tunes dispatch. Zero values take the defaults noted.
+type Config struct {
+	PublicURL   *url.URL      // base of callback URLs; required
+	Concurrency int           // uploads at once per replica (default 8)
+	Lease       time.Duration // how long a claimed job is reserved for its upload (default 5m)
+	MaxAttempts int           // uploads tried before a job fails (default 8)
+	RetryBase   time.Duration // first retry delay, doubling per attempt (default 2s)
+	RetryMax    time.Duration // longest retry delay (default 5m)
+	// KeepInput keeps a job's image after the engine has it; by default it is deleted then.
+	KeepInput bool
+	// WebhookDeadline is how long after the upload a job waits for its webhook before the
+	// reconciler polls the engine (default 2m).
+	WebhookDeadline time.Duration
+	PollMax         time.Duration // longest wait between status polls (default 10m)
+	Tick            time.Duration // how often to look for due work without a wake-up (default 1s)
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 8
+	}
+	def(&c.Lease, 5*time.Minute)
+	def(&c.RetryBase, 2*time.Second)
+	def(&c.RetryMax, 5*time.Minute)
+	def(&c.WebhookDeadline, 2*time.Minute)
+	def(&c.PollMax, 10*time.Minute)
+	def(&c.Tick, time.Second)
+	return c
+}
+
+// delay is the wait before retry n (n >= 1): exponential from base, capped, with full jitter
+// so that jobs failing together do not retry together.
+func delay(n int, base, limit time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return d/2 + rand.N(d/2+1)
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}

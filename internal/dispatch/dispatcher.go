@@ -1,0 +1,142 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// Dispatcher uploads QUEUED jobs to the engine.
+type Dispatcher struct {
+	store    Store
+	provider Provider
+	signer   CallbackSigner
+	cfg      Config
+	log      *slog.Logger
+	wake     chan struct{}
+}
+
+// NewDispatcher makes a dispatcher; run it with Run.
+func NewDispatcher(s Store, p Provider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg.withDefaults(), log: logger(log),
+		wake: make(chan struct{}, 1)}
+}
+
+// Poke says new jobs may be queued. It never blocks.
+func (d *Dispatcher) Poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and uploads due jobs until ctx ends, then waits for the uploads under way.
+func (d *Dispatcher) Run(ctx context.Context) {
+	slots := make(chan struct{}, d.cfg.Concurrency)
+	freed := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(d.cfg.Tick)
+	defer tick.Stop()
+	for {
+		if free := cap(slots) - len(slots); free > 0 {
+			claims, err := d.store.ClaimQueued(ctx, free, d.cfg.Lease)
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("claim queued jobs", "err", err)
+			}
+			for _, c := range claims {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d.dispatch(ctx, c)
+					<-slots
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+			}
+			if err == nil && len(claims) == free {
+				continue // more may be due
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-freed:
+		case <-tick.C:
+		}
+	}
+}
+
+// dispatch makes one upload attempt for a claimed job.
+func (d *Dispatcher) dispatch(ctx context.Context, c store.Claim) {
+	j := c.Job
+	log := d.log.With("job_id", j.ID, "attempt", c.Attempts)
+	if c.Input == nil {
+		d.fail(ctx, j.ID, "INPUT_MISSING", "the job's image is no longer stored")
+		return
+	}
+	f, err := d.provider.Upload(ctx, j.ContentType, c.Input, celantur.UploadOptions{
+		Method: string(j.Method), Face: j.Face, LicensePlate: j.LicensePlate, Person: j.Person,
+		Vehicle: j.Vehicle, Webhook: d.signer.CallbackURL(d.cfg.PublicURL, j.ID).String(), Name: j.ID,
+	})
+	// Bookkeeping outlives a shutdown that cancelled the upload.
+	wctx := context.WithoutCancel(ctx)
+	if err != nil {
+		if celantur.IsRetryable(err) || ctx.Err() != nil {
+			if c.Attempts < d.cfg.MaxAttempts || ctx.Err() != nil {
+				at := time.Now().Add(delay(c.Attempts, d.cfg.RetryBase, d.cfg.RetryMax))
+				if ctx.Err() != nil {
+					at = time.Now() // not the engine's fault: the next replica may go at once
+				}
+				log.Warn("upload failed; will retry", "err", err, "retry_at", at)
+				if err := d.store.Defer(wctx, j.ID, at, err.Error()); err != nil {
+					log.Error("defer job", "err", err)
+				}
+				return
+			}
+		}
+		log.Warn("upload failed for good", "err", err)
+		d.fail(wctx, j.ID, "PROVIDER_REJECTED", err.Error())
+		return
+	}
+	_, _, err = d.store.Transition(wctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: f.FileID,
+		NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
+	var te *job.TransitionError
+	switch {
+	case err == nil:
+		log.Info("job handed to the engine", "file_id", f.FileID)
+	case errors.As(err, &te) && te.Current.ProviderFileID == f.FileID:
+		// The webhook arrived before the upload's answer and recorded the file already.
+	case errors.As(err, &te) && te.From == job.StatusCancelled:
+		log.Info("job was cancelled during its upload; deleting it at the engine", "file_id", f.FileID)
+		if err := d.provider.Delete(wctx, f.FileID); err != nil {
+			log.Warn("delete cancelled file at the engine", "file_id", f.FileID, "err", err)
+		}
+	default:
+		log.Error("record upload", "file_id", f.FileID, "err", err)
+		return
+	}
+	if !d.cfg.KeepInput {
+		if err := d.store.DeleteInput(wctx, j.ID); err != nil {
+			log.Warn("delete input", "err", err)
+		}
+	}
+}
+
+func (d *Dispatcher) fail(ctx context.Context, id, code, msg string) {
+	_, _, err := d.store.Transition(ctx, id, store.Change{To: job.StatusFailed, Error: &job.Error{Code: code, Message: msg}})
+	var te *job.TransitionError
+	if err != nil && !errors.As(err, &te) {
+		d.log.Error("fail job", "job_id", id, "err", err)
+	}
+}

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/dispatch"
+	"github.com/anonjob/anonjob/internal/engine"
+)
+
+// startProvider connects to the engine: the one at ProviderURL, or else the built-in engine,
+// started in process on EngineAddr with credentials made up for this run. With dispatch on,
+// it also makes the dispatcher and the reconciler (started by startBackground).
+func (s *Server) startProvider(ctx context.Context) error {
+	providerURL, creds := s.cfg.ProviderURL, s.cfg.ProviderCredentials
+	if providerURL == "" {
+		if !s.cfg.Dispatch {
+			return nil // nothing will reach an engine: do not start one
+		}
+		var err error
+		if providerURL, creds, err = s.startEngine(ctx); err != nil {
+			return err
+		}
+	}
+	client, err := celantur.New(celantur.Config{BaseURL: providerURL, Credentials: creds,
+		Logger: s.cfg.Log.With("component", "celantur")})
+	if err != nil {
+		return fmt.Errorf("--provider-url: %w", err)
+	}
+	s.provider = client
+	if !s.cfg.Dispatch {
+		return nil
+	}
+	public, err := url.Parse(s.cfg.PublicURL)
+	if err != nil {
+		return fmt.Errorf("public url: %w", err)
+	}
+	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.KeepInput, WebhookDeadline: s.cfg.WebhookDeadline}
+	s.dispatcher = dispatch.NewDispatcher(s.Store, client, s.Signer, dcfg, s.cfg.Log.With("component", "dispatcher"))
+	s.reconciler = dispatch.NewReconciler(s.Store, client, dcfg, s.cfg.Log.With("component", "reconciler"))
+	return nil
+}
+
+func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials, error) {
+	creds := celantur.Credentials{Username: "anonjobd", Password: randomSecret()}
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", s.cfg.EngineAddr)
+	if err != nil {
+		return "", creds, fmt.Errorf("--engine-addr: %w", err)
+	}
+	base := "http://" + lis.Addr().String()
+	eng, err := engine.New(ctx, engine.Config{
+		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
+		PublicURL: base, Logger: s.cfg.Log.With("component", "engine"), DetectorDir: s.cfg.DetectorDir,
+	})
+	if err != nil {
+		_ = lis.Close()
+		return "", creds, fmt.Errorf("built-in engine: %w (install its detector data with "+
+			"scripts/install-detector-data.sh, or use --provider-url, or run with --no-dispatch)", err)
+	}
+	s.engine = eng
+	s.engineHTTP = &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { s.serveErr <- s.engineHTTP.Serve(lis) }()
+	s.cfg.Log.Info("built-in engine listening", "addr", lis.Addr().String())
+	return base, creds, nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

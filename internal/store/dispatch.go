@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/job"
+)
+
+// Claim is a QUEUED job leased to one dispatcher for an upload attempt.
+type Claim struct {
+	Job      job.Job
+	Attempts int    // including this one
+	Input    []byte // nil when the input is gone
+}
+
+// ClaimQueued leases up to limit QUEUED jobs that are due, oldest first. SKIP LOCKED lets
+// dispatchers on every replica claim at once without waiting on or taking each other's jobs;
+// the lease keeps a job from being claimed again while its upload runs, and expires if the
+// claimer dies.
+func (s *Store) ClaimQueued(ctx context.Context, limit int, lease time.Duration) ([]Claim, error) {
+	rows, err := s.pool.Query(ctx, `
+		UPDATE jobs j SET attempts = j.attempts + 1, lease_until = now() + $2::interval
+		FROM (
+		    SELECT id FROM jobs
+		    WHERE status = 'QUEUED' AND next_attempt_at <= now()
+		      AND (lease_until IS NULL OR lease_until < now())
+		    ORDER BY next_attempt_at, create_time
+		    FOR UPDATE SKIP LOCKED
+		    LIMIT $1
+		) due
+		WHERE j.id = due.id
+		RETURNING `+prefixed("j", jobColumns)+`, j.attempts, (SELECT data FROM job_inputs WHERE job_id = j.id)`,
+		limit, lease)
+	if err != nil {
+		return nil, fmt.Errorf("claim queued jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Claim
+	for rows.Next() {
+		var row jobRow
+		var c Claim
+		if err := rows.Scan(append(row.scanTargets(), &c.Attempts, &c.Input)...); err != nil {
+			return nil, fmt.Errorf("scan claim: %w", err)
+		}
+		c.Job = row.toJob()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim queued jobs: %w", err)
+	}
+	return out, nil
+}
+
+// Defer ends a failed attempt's lease and schedules the next one.
+func (s *Store) Defer(ctx context.Context, id string, at time.Time, reason string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE jobs SET next_attempt_at = $2, lease_until = NULL, last_attempt_error = $3
+		WHERE id = $1 AND status = 'QUEUED'`, id, at, reason)
+	if err != nil {
+		return fmt.Errorf("defer job: %w", err)
+	}
+	return nil
+}
+
+// DeleteInput drops a job's input bytes once the provider has them.
+func (s *Store) DeleteInput(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM job_inputs WHERE job_id = $1`, id); err != nil {
+		return fmt.Errorf("delete input: %w", err)
+	}
+	return nil
+}
+
+// DeleteInputsBefore drops the inputs of jobs handed to the provider before cutoff.
+func (s *Store) DeleteInputsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM job_inputs i USING jobs j
+		WHERE i.job_id = j.id AND j.provider_file_id IS NOT NULL AND j.update_time < $1`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("delete old inputs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ClaimPolls leases up to limit PROCESSING jobs whose webhook is overdue, for a status poll:
+// their next poll moves to now + lease, so no other replica polls them meanwhile.
+func (s *Store) ClaimPolls(ctx context.Context, limit int, lease time.Duration) ([]Claim, error) {
+	rows, err := s.pool.Query(ctx, `
+		UPDATE jobs j SET polls = j.polls + 1, next_poll_at = now() + $2::interval
+		FROM (
+		    SELECT id FROM jobs
+		    WHERE status = 'PROCESSING' AND next_poll_at <= now()
+		    ORDER BY next_poll_at
+		    FOR UPDATE SKIP LOCKED
+		    LIMIT $1
+		) due
+		WHERE j.id = due.id
+		RETURNING `+prefixed("j", jobColumns)+`, j.polls`, limit, lease)
+	if err != nil {
+		return nil, fmt.Errorf("claim polls: %w", err)
+	}
+	defer rows.Close()
+	var out []Claim
+	for rows.Next() {
+		var row jobRow
+		var c Claim
+		if err := rows.Scan(append(row.scanTargets(), &c.Attempts)...); err != nil {
+			return nil, fmt.Errorf("scan poll claim: %w", err)
+		}
+		c.Job = row.toJob()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim polls: %w", err)
+	}
+	return out, nil
+}
+
+// SchedulePoll sets when a PROCESSING job is next polled.
+func (s *Store) SchedulePoll(ctx context.Context, id string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE jobs SET next_poll_at = $2 WHERE id = $1 AND status = 'PROCESSING'`, id, at)
+	if err != nil {
+		return fmt.Errorf("schedule poll: %w", err)
+	}
+	return nil
+}
+
+// Receipt is one provider webhook as received.
+type Receipt struct {
+	JobID       string
+	ContentType string
+	Payload     []byte
+	FileID      string
+	FileStatus  string
+	Outcome     string
+	Detail      string
+}
+
+// RecordReceipt keeps a webhook for audit.
+func (s *Store) RecordReceipt(ctx context.Context, r Receipt) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO webhook_receipts (job_id, content_type, payload, file_id, file_status, outcome, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.JobID, r.ContentType, r.Payload,
+		nullIfEmpty(r.FileID), nullIfEmpty(r.FileStatus), r.Outcome, nullIfEmpty(r.Detail))
+	if err != nil {
+		return fmt.Errorf("record webhook receipt: %w", err)
+	}
+	return nil
+}
