@@ -1,0 +1,126 @@
+package celantur
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	testUser     = "user@example.com"
+	testPassword = "s3cret-password"
+)
+
+// provider stands in for the hosted API: it signs in with the test
+// credentials, handing out tok-1, tok-2, ..., and counts requests.
+type provider struct {
+	mux       *http.ServeMux
+	srv       *httptest.Server
+	signIns   atomic.Int32
+	expiresIn int
+
+	mu       sync.Mutex
+	requests map[string]int
+}
+
+func newProvider(t *testing.T) *provider {
+	t.Helper()
+	p := &provider{mux: http.NewServeMux(), expiresIn: 3600, requests: map[string]int{}}
+	p.mux.HandleFunc("POST /v1/signin", func(w http.ResponseWriter, r *http.Request) {
+		var in signinRequest
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Username != testUser || in.Password != testPassword {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "wrong username or password"})
+			return
+		}
+		n := p.signIns.Add(1)
+		writeJSON(w, http.StatusOK, signinResponse{AccessToken: "tok-" + strconv.Itoa(int(n)), ExpiresIn: p.expiresIn})
+	})
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests[r.Method+" "+r.URL.Path]++
+		p.mu.Unlock()
+		p.mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// count returns how many requests reached "METHOD /path".
+func (p *provider) count(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests[key]
+}
+
+// retries records what the client's retry loop asked for.
+type retries struct {
+	mu        sync.Mutex
+	requested []time.Duration // Retry-After waits asked for by the provider
+	waits     []time.Duration // waits passed to backoff
+}
+
+func (r *retries) snapshot() (requested, waits []time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.requested...), append([]time.Duration(nil), r.waits...)
+}
+
+// newTestClient returns a client of p with waits shrunk to a millisecond,
+// so tests never depend on wall time, and a record of its retries.
+func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *retries) {
+	t.Helper()
+	cfg := Config{
+		BaseURL:     baseURL,
+		Credentials: Credentials{Username: testUser, Password: testPassword},
+		CallTimeout: 10 * time.Second,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	rec := &retries{}
+	c.retry.initial = time.Millisecond
+	c.retry.max = 2 * time.Millisecond
+	c.retry.wait = func(d time.Duration) time.Duration {
+		rec.mu.Lock()
+		rec.requested = append(rec.requested, d)
+		rec.mu.Unlock()
+		return time.Millisecond
+	}
+	c.retry.onRetry = func(_ string, _ error, wait time.Duration) {
+		rec.mu.Lock()
+		rec.waits = append(rec.waits, wait)
+		rec.mu.Unlock()
+	}
+	return c, rec
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// requireToken answers 401 unless the request carries want raw.
+func requireToken(w http.ResponseWriter, r *http.Request, want string) bool {
+	if r.Header.Get("Authorization") != want {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "invalid or expired access token"})
+		return false
+	}
+	return true
+}
+
+func fileJSON(id, status string) map[string]any {
+	return map[string]any{
+		"customer_id": "cust-1", "file_id": id, "file_status": status,
+		"webhook_status": "empty", "delete_time": "2030-01-02T03:04:05Z",
+	}
+}
