@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
@@ -63,6 +64,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	cfg := detect.DefaultConfig()
 	cfg.Dir = o.detectorDir
+	cfg.Workers = runtime.GOMAXPROCS(0) // results do not depend on it
+
 	det, err := detect.New(cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestQueueFullAndNotDone holds the only worker so the states before done
+// and the full queue can be observed.
+func TestQueueFullAndNotDone(t *testing.T) {
+	t.Parallel()
+	det := newBlockingDetector()
+	te := startEngine(t, func(c *Config) {
+		c.Detector = det
+		c.Workers = 1
+		c.QueueSize = 1
+	})
+	img := smallPNG(t)
+	first := te.upload(mustQuery(t, "method=blur"), img, http.StatusOK)["file_id"].(string)
+	<-det.started // the worker holds the first file
+	second := te.upload(mustQuery(t, "method=pixelate"), img, http.StatusOK)["file_id"].(string)
+
+	resp, data := te.do(http.MethodPost, "/v1/file?method=blur", te.tok, bytes.NewReader(img))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("full queue: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), data)
+	}
+
+	if s := te.status(first)["file_status"]; s != statusProcessing {
+		t.Errorf("first file %v, want processing", s)
+	}
+	if s := te.status(second)["file_status"]; s != statusQueued {
+		t.Errorf("second file %v, want queued", s)
+	}
+	for _, kind := range []string{"anonymized", "binary-mask", "instance-mask", "metadata"} {
+		resp, data := te.do(http.MethodGet, "/v1/file/"+second+"/"+kind, te.tok, nil)
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(data), "queued") {
+			t.Errorf("%s before done: %d %s", kind, resp.StatusCode, data)
+		}
+	}
+	resp, _ = te.do(http.MethodGet, "/v1/file/"+second+"/original", te.tok, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("original while queued: %d", resp.StatusCode)
+	}
+	if s := te.status(first)["webhook_status"]; s != webhookEmpty {
+		t.Errorf("webhook_status without webhook: %v", s)
+	}
+	close(det.release)
+	waitStatus(t, te, first, statusDone)
+	waitStatus(t, te, second, statusDone)
+}
+
+// TestWebhookFailure checks that a receiver that keeps refusing ends in
+// webhook_status failed, and a failed file still notifies.
+func TestWebhookFailure(t *testing.T) {
+	t.Parallel()
+	hook := newHookReceiver(t, 1000)
+	te := startEngine(t, func(c *Config) { c.WebhookAttempts = 3 })
+	q := url.Values{"method": {"blur"}, "webhook": {hook.srv.URL + "/h?x=1"}}
+	id := te.upload(q, faceJPEG(t)[:600], http.StatusOK)["file_id"].(string)
+	st := waitWebhook(t, te, id, webhookFailed)
+	if st["file_status"] != statusFailed {
+		t.Fatalf("status %v", st)
+	}
+}
+
+// TestRestartResumes checks that queued files survive Close and are
+// processed by the next engine on the same data dir.
+func TestRestartResumes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	det := newBlockingDetector()
+	te := startEngine(t, func(c *Config) {
+		c.DataDir = dir
+		c.Detector = det
+		c.Workers = 1
+	})
+	img := smallPNG(t)
+	first := te.upload(mustQuery(t, "method=blur"), img, http.StatusOK)["file_id"].(string)
+	<-det.started
+	second := te.upload(mustQuery(t, "method=blur"), img, http.StatusOK)["file_id"].(string)
+	close(det.release) // the worker finishes the first file while closing
+	if err := te.e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	te2 := startEngine(t, func(c *Config) { c.DataDir = dir })
+	waitStatus(t, te2, first, statusDone)
+	waitStatus(t, te2, second, statusDone)
+}
