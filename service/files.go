@@ -41,7 +41,7 @@ func (s *JobServer) GetJobFile(req *anonjobv1.GetJobFileRequest, stream anonjobv
 		return toStatus(ctx, s.log, err)
 	}
 	if j.Status != job.StatusDone {
-		return statusError(codes.FailedPrecondition, apierr.InvalidTransition,
+		return statusError(codes.FailedPrecondition, apierr.JobNotDone,
 			"job is "+string(j.Status)+"; its files exist once it is DONE", map[string]string{"status": string(j.Status)}, "")
 	}
 	if s.files == nil {

@@ -18,6 +18,7 @@ const Domain = "anonjob.dev"
 const (
 	JobNotFound       = "JOB_NOT_FOUND"
 	InvalidTransition = "INVALID_TRANSITION"
+	JobNotDone        = "JOB_NOT_DONE"
 	RequestIDReused   = "REQUEST_ID_REUSED"
 	RevisionCompacted = "REVISION_COMPACTED"
 	WatcherTooSlow    = "WATCHER_TOO_SLOW"
@@ -69,6 +70,8 @@ func HTTPStatus(st *status.Status) int {
 		return http.StatusRequestEntityTooLarge
 	case UnsupportedMedia:
 		return http.StatusUnsupportedMediaType
+	case InvalidTransition, JobNotDone:
+		return http.StatusConflict // the job's state, not the request, is in the way
 	}
 	return 0
 }

@@ -51,6 +51,7 @@ type ndjsonLine struct {
 func TestWatchOverHTTPStreamsNDJSON(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *server.Config) { c.Heartbeat = 50 * time.Millisecond })
+	e.createJob(t) // so that the job below has a revision above 1: since_revision=0 means "from now"
 	first := e.createJob(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

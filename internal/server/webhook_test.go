@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc/codes"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/job"
@@ -111,11 +112,37 @@ func TestWebhookFailure(t *testing.T) {
 	if asString(j["status"]) != "JOB_STATUS_FAILED" || asString(errInfo["code"]) != "PROVIDER_FAILED" {
 		t.Fatalf("failed webhook: %s", r.raw)
 	}
-	// A late "done" for the failed job does not resurrect it.
+	// A disallowed transition changes nothing and says why.
 	before := e.snapshot(id)
+	c := e.do(http.MethodPost, "/v1/jobs/"+id+":cancel", "", nil)
+	if c.status != http.StatusConflict || c.reason() != "INVALID_TRANSITION" || e.snapshot(id) != before {
+		t.Fatalf("cancel of a failed job: %d %s", c.status, c.raw)
+	}
+	_, err := e.jobs.CancelJob(context.Background(), &anonjobv1.CancelJobRequest{Id: id})
+	assertStatus(t, err, codes.FailedPrecondition, "INVALID_TRANSITION", "")
+	// A late "done" for the failed job does not resurrect it.
 	late := e.do(http.MethodPost, e.callback(id), "application/json", []byte(donePayload("f-fail")))
 	if late.status != http.StatusOK || asString(late.body["outcome"]) != "WEBHOOK_OUTCOME_IGNORED" || e.snapshot(id) != before {
 		t.Fatalf("late webhook: %d %s", late.status, late.raw)
+	}
+}
+
+// TestWebhookBeforeUploadAnswer: the engine may call back before the dispatcher has recorded
+// the upload; the webhook records the file and applies.
+func TestWebhookBeforeUploadAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	j := e.createJob(t)
+	r := e.do(http.MethodPost, e.callback(j.GetId()), "application/json", []byte(donePayload("f-early")))
+	if r.status != http.StatusOK || asString(r.body["outcome"]) != "WEBHOOK_OUTCOME_APPLIED" {
+		t.Fatalf("early webhook: %d %s", r.status, r.raw)
+	}
+	got, ok := r.body["job"].(map[string]any)
+	if !ok || asString(got["status"]) != "JOB_STATUS_DONE" || asString(got["provider_file_id"]) != "f-early" {
+		t.Fatalf("job after early webhook: %s", r.raw)
+	}
+	if n := e.count(`SELECT count(*) FROM job_events WHERE job_id = $1`, j.GetId()); n != 3 {
+		t.Fatalf("%d events, want CREATED, PROCESSING, DONE", n)
 	}
 }
 
