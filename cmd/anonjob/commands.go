@@ -184,3 +184,37 @@ func (c *cancelCmd) Run(e *env) error {
 	}
 	return e.out.job(resp.GetJob())
 }
+
+type fetchCmd struct {
+	ID   string `arg:"" help:"Job id."`
+	Kind string `arg:"" default:"anonymized" enum:"anonymized,original,binary-mask,instance-mask,metadata" help:"Which file: anonymized, original, binary-mask, instance-mask or metadata."`
+	Out  string `short:"o" help:"Write to this file instead of standard output."`
+}
+
+func (c *fetchCmd) Run(e *env) error {
+	stream, err := e.client.GetJobFile(e.ctx, &anonjobv1.GetJobFileRequest{Id: c.ID, Kind: c.Kind})
+	if err != nil {
+		return err
+	}
+	w := e.out.w
+	if c.Out != "" {
+		f, err := os.Create(c.Out)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		w = f
+	}
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(chunk.GetData()); err != nil {
+			return err
+		}
+	}
+}

@@ -26,6 +26,7 @@ type cli struct {
 	List   listCmd   `cmd:"" help:"List jobs, newest first."`
 	Watch  watchCmd  `cmd:"" help:"Stream job changes as they commit."`
 	Cancel cancelCmd `cmd:"" help:"Cancel a job that has not ended."`
+	Fetch  fetchCmd  `cmd:"" help:"Download a result file of a DONE job."`
 }
 
 // env is what every command gets.

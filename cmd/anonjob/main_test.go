@@ -21,12 +21,13 @@ var harness *pgtest.Harness
 
 func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
 
-func startServer(t *testing.T) string {
+func startServer(t *testing.T, dispatch bool) string {
 	t.Helper()
 	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DatabaseURL = harness.NewDatabase(t)
-	cfg.Dispatch = false
+	cfg.DataDir = t.TempDir()
+	cfg.Dispatch = dispatch
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.Start(context.Background(), cfg)
 	if err != nil {
@@ -59,7 +60,7 @@ func runCLI(ctx context.Context, addr string, args ...string) (int, string, stri
 
 func TestCommands(t *testing.T) {
 	t.Parallel()
-	addr := startServer(t)
+	addr := startServer(t, false)
 	ctx := context.Background()
 	img := writePNG(t)
 
@@ -121,4 +122,33 @@ func between(s, from, to string) string {
 	_, after, _ := strings.Cut(s, from)
 	v, _, _ := strings.Cut(after, to)
 	return v
+}
+
+// TestSubmitWaitWithBuiltInEngine: the whole flow from the command line.
+func TestSubmitWaitWithBuiltInEngine(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code, out, errOut := runCLI(ctx, addr, "--json", "submit", writePNG(t), "--wait")
+	if code != 0 || !strings.Contains(out, "JOB_STATUS_DONE") {
+		t.Fatalf("submit --wait: %d %q %q", code, out, errOut)
+	}
+	for _, step := range []string{"QUEUED", "PROCESSING", "DONE"} {
+		if !strings.Contains(errOut, step) {
+			t.Fatalf("progress lacks %s: %q", step, errOut)
+		}
+	}
+	id := between(out, `"id":"`, `"`)
+	dst := filepath.Join(t.TempDir(), "anonymized.png")
+	if code, _, errOut := runCLI(ctx, addr, "fetch", id, "anonymized", "-o", dst); code != 0 {
+		t.Fatalf("fetch: %d %q", code, errOut)
+	}
+	b, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+		t.Fatalf("fetched file is not a PNG: %v", err)
+	}
 }

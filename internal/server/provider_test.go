@@ -285,10 +285,9 @@ func TestDispatchFailuresAndRetries(t *testing.T) {
 	}
 	ok := e.createJob(t)
 	waitStatus(t, e, ok.GetId(), anonjobv1.JobStatus_JOB_STATUS_PROCESSING)
-	// A cancelled job is never uploaded.
-	prov.mu.Lock()
-	prov.upload = func(w http.ResponseWriter) bool { return true }
-	prov.mu.Unlock()
+	if prov.uploadCounts()[ok.GetId()] != 1 {
+		t.Fatalf("uploads %v", prov.uploadCounts())
+	}
 }
 
 // TestTwoDispatchersUploadEachJobOnce: two replicas dispatching from one database.
@@ -298,8 +297,15 @@ func TestTwoDispatchersUploadEachJobOnce(t *testing.T) {
 	a := newEnv(t) // dispatch off while the jobs are queued
 	const n = 200
 	ids := make([]string, n)
+	cancelled := map[string]bool{}
 	for i := range ids {
 		ids[i] = a.createJob(t).GetId()
+		if i%10 == 0 { // cancelled jobs are never uploaded
+			if _, err := a.jobs.CancelJob(context.Background(), &anonjobv1.CancelJobRequest{Id: ids[i]}); err != nil {
+				t.Fatal(err)
+			}
+			cancelled[ids[i]] = true
+		}
 	}
 	startOn(t, a.dbURL, withProvider(prov))
 	startOn(t, a.dbURL, withProvider(prov))
@@ -311,8 +317,12 @@ func TestTwoDispatchersUploadEachJobOnce(t *testing.T) {
 	}
 	counts := prov.uploadCounts()
 	for _, id := range ids {
-		if counts[id] != 1 {
-			t.Errorf("job %s uploaded %d times", id, counts[id])
+		want := 1
+		if cancelled[id] {
+			want = 0
+		}
+		if counts[id] != want {
+			t.Errorf("job %s (cancelled: %v) uploaded %d times", id, cancelled[id], counts[id])
 		}
 	}
 }
