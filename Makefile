@@ -5,7 +5,8 @@ GOBIN := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: run test test-short generate check-generated lint bench fuzz build
 
-run: ## Run anonjobd on its defaults: embedded PostgreSQL in ./anonjob-data, gRPC :9090, HTTP :8080.
+run: ## Run anonjobd on its defaults: embedded PostgreSQL in ./anonjob-data, gRPC :9090, HTTP :8080, built-in engine.
+	scripts/install-detector-data.sh
 	$(GO) run ./cmd/anonjobd
 
 test: ## Vet and run every test against a real PostgreSQL (TEST_DATABASE_URL, or a throwaway cluster).
