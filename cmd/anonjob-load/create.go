@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+)
+
+type createCmd struct {
+	Addr     string        `help:"anonjobd gRPC address (loopback only)." default:"localhost:9090" env:"ANONJOB_ADDR"`
+	Clients  int           `help:"Concurrent clients, each calling CreateJob back to back." default:"32"`
+	Conns    int           `help:"gRPC connections shared by the clients; 0 gives each client its own." default:"0"`
+	Duration time.Duration `help:"How long each measured phase runs." default:"10s"`
+	Count    int64         `help:"Stop a phase after this many calls; 0 means only --duration bounds it." default:"0"`
+	Warmup   time.Duration `help:"Unmeasured load before each phase (connections, caches)." default:"1s"`
+
+	BaselineDatabaseURL string `name:"baseline-database-url" help:"anonjobd's PostgreSQL database: first measure the raw job+event insert transaction rate there with the same concurrency, and report CreateJob as a share of it."`
+}
+
+func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
+	if c.Clients < 1 || c.Duration <= 0 || c.Duration > time.Hour {
+		return errors.New("--clients must be at least 1 and --duration between 0 and 1h")
+	}
+	nconns := c.Conns
+	if nconns <= 0 || nconns > c.Clients {
+		nconns = c.Clients
+	}
+	loop := closedLoop{workers: c.Clients, duration: c.Duration, count: c.Count}
+	warm := closedLoop{workers: c.Clients, duration: c.Warmup}
+
+	var raw *result
+	if c.BaselineDatabaseURL != "" {
+		if err := checkDatabaseURL(c.BaselineDatabaseURL); err != nil {
+			return err
+		}
+		b, err := openBaseline(ctx, c.BaselineDatabaseURL, c.Clients)
+		if err != nil {
+			return err
+		}
+		log.Info("measuring raw insert baseline", "clients", c.Clients, "duration", c.Duration)
+		insert := func(ctx context.Context, _ int) error { return b.insert(ctx) }
+		warm.run(ctx, insert)
+		r := loop.run(ctx, insert)
+		raw = &r
+		if err := b.close(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("baseline cleanup", "err", err)
+		}
+		if r.ok == 0 {
+			return fmt.Errorf("raw insert baseline: nothing succeeded: %w", r.firstErr)
+		}
+	}
+
+	conns, err := dialLoopback(c.Addr, nconns)
+	if err != nil {
+		return err
+	}
+	defer closeAll(conns)
+	clients := make([]anonjobv1.JobServiceClient, len(conns))
+	for i, cc := range conns {
+		clients[i] = anonjobv1.NewJobServiceClient(cc)
+	}
+	create := func(ctx context.Context, w int) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := clients[w%len(clients)].CreateJob(ctx, &anonjobv1.CreateJobRequest{
+			Image:  &httpbody.HttpBody{ContentType: "image/png", Data: tinyPNG},
+			Method: "blur",
+			Face:   true,
+		})
+		return err
+	}
+	log.Info("measuring CreateJob", "addr", c.Addr, "clients", c.Clients, "conns", nconns, "duration", c.Duration)
+	warm.run(ctx, create)
+	res := loop.run(ctx, create)
+	if res.ok == 0 {
+		return fmt.Errorf("CreateJob: nothing succeeded: %w", res.firstErr)
+	}
+
+	w := os.Stdout
+	fmt.Fprintf(w, "CreateJob load: %d clients over %d gRPC connections to %s, %s per phase\n",
+		c.Clients, nconns, c.Addr, c.Duration)
+	if raw != nil {
+		printPhase(w, "raw insert txn (job + event)", *raw)
+	}
+	printPhase(w, "CreateJob", res)
+	if raw != nil {
+		fmt.Fprintf(w, "CreateJob %.0f/s = %.1f%% of raw insert %.0f/s\n",
+			res.rate(), 100*res.rate()/raw.rate(), raw.rate())
+	}
+	return nil
+}
+
+func printPhase(w *os.File, name string, r result) {
+	fmt.Fprintf(w, "  %-30s %8.0f/s  %s  (%d ok, %d failed in %s)\n", name, r.rate(),
+		r.latency.summary(), r.ok, r.failed, r.elapsed.Round(time.Millisecond))
+	if r.firstErr != nil {
+		fmt.Fprintf(w, "  %-30s first error: %v\n", "", r.firstErr)
+	}
+}

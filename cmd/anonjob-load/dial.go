@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// tinyPNG is a valid 1x1 PNG: CreateJob decodes the image header, so the payload must be real.
+var tinyPNG = func() []byte {
+	img := image.NewGray(image.Rect(0, 0, 1, 1))
+	img.SetGray(0, 0, color.Gray{Y: 128})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}()
+
+// checkLoopback refuses any host that is not this machine: the tool generates real load and
+// real rows, which is only meant for a local server.
+func checkLoopback(host string) error {
+	if host == "localhost" || strings.HasPrefix(host, "/") { // a Unix socket folder is local too
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%q is not a loopback address; anonjob-load only runs against this machine", host)
+}
+
+// dialLoopback opens n gRPC connections to a loopback address.
+func dialLoopback(addr string, n int) ([]*grpc.ClientConn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--addr: %w", err)
+	}
+	if err := checkLoopback(host); err != nil {
+		return nil, fmt.Errorf("--addr: %w", err)
+	}
+	conns := make([]*grpc.ClientConn, 0, n)
+	for range n {
+		// Separate ClientConns give separate HTTP/2 connections, as separate clients would have.
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			closeAll(conns)
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		c.Connect()
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*grpc.ClientConn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+// checkDatabaseURL refuses a database that is not on this machine.
+func checkDatabaseURL(url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("--baseline-database-url: %w", err)
+	}
+	hosts := []string{cfg.Host}
+	for _, f := range cfg.Fallbacks {
+		hosts = append(hosts, f.Host)
+	}
+	for _, h := range hosts {
+		if err := checkLoopback(h); err != nil {
+			return fmt.Errorf("--baseline-database-url: %w", err)
+		}
+	}
+	return nil
+}
