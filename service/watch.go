@@ -3,6 +3,8 @@ package service
 import (
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/watch"
@@ -30,6 +32,7 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 		return (req.GetJobId() == "" || e.Job.ID == req.GetJobId()) &&
 			(len(statuses) == 0 || slices.Contains(statuses, e.Job.Status))
 	}
+	unfiltered := req.GetJobId() == "" && len(statuses) == 0
 	sub, err := s.hub.Subscribe(ctx, req.GetSinceRevision())
 	if err != nil {
 		return watchStatus(ctx, s.log, err, req.GetSinceRevision())
@@ -45,6 +48,16 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 				return nil // the client went away
 			}
 			return watchStatus(ctx, s.log, err, sub.Revision())
+		}
+		if b.Shared != nil && unfiltered {
+			// Every unfiltered watcher of this batch sends the same bytes: encode them once.
+			raw, _ := b.Shared.Do(func() any { return encodeBatch(b) }).(encoded)
+			if raw != nil {
+				if err := stream.SendMsg(raw); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		msg := &anonjobv1.WatchJobsResponse{Revision: b.Revision}
 		for _, e := range b.Events {
@@ -62,3 +75,17 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 }
 
 var _ Watcher = (*watch.Hub)(nil)
+
+// encodeBatch is the wire form of a whole batch, or nil if it cannot be encoded (the caller
+// then sends it the ordinary way).
+func encodeBatch(b watch.Batch) any {
+	msg := &anonjobv1.WatchJobsResponse{Revision: b.Revision, Events: make([]*anonjobv1.JobEvent, len(b.Events))}
+	for i, e := range b.Events {
+		msg.Events[i] = eventToProto(e)
+	}
+	raw, err := proto.Marshal(msg)
+	if err != nil {
+		return nil
+	}
+	return encoded(raw)
+}

@@ -158,6 +158,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
 		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log)),
 		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

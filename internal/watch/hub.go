@@ -37,6 +37,9 @@ type Config struct {
 	RingSize int
 	// Buffer is how many batches a watcher may fall behind before it is cut off (default 32).
 	Buffer int
+	// MinInterval is the least time between two reads (default 2ms): under a stream of commits,
+	// each wake-up would otherwise cost a read of its own; merged, one read takes them all.
+	MinInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +58,9 @@ func (c Config) withDefaults() Config {
 	if c.Buffer <= 0 {
 		c.Buffer = 32
 	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = 2 * time.Millisecond
+	}
 	return c
 }
 
@@ -63,6 +69,21 @@ func (c Config) withDefaults() Config {
 type Batch struct {
 	Events   []job.Event
 	Revision int64
+	// Shared is the same for every watcher handed this very batch (nil once a watcher's copy
+	// differs), so that work on it, such as encoding, is done once for all of them.
+	Shared *Shared
+}
+
+// Shared computes a value once for all watchers of a batch.
+type Shared struct {
+	once sync.Once
+	v    any
+}
+
+// Do returns f's result, calling f only the first time.
+func (s *Shared) Do(f func() any) any {
+	s.once.Do(func() { s.v = f() })
+	return s.v
 }
 
 // Errors a watcher can get. All of them are resumable except ErrCompacted, which means the
@@ -141,13 +162,22 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-h.wake:
+			if d := time.Until(last.Add(h.cfg.MinInterval)); d > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(d):
+				}
+			}
 		case <-timer.C:
 		}
+		last = time.Now()
 		wait, err := h.catchUp(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -297,7 +327,7 @@ func (h *Hub) publish(evs []job.Event, next, compacted int64) {
 	if len(evs) == 0 {
 		return // only revisions that will never commit were passed
 	}
-	b := Batch{Events: evs, Revision: next}
+	b := Batch{Events: evs, Revision: next, Shared: &Shared{}}
 	for s := range h.subs {
 		select {
 		case s.ch <- b:

@@ -103,7 +103,9 @@ func (s *Subscription) after(b Batch) Batch {
 	for i < len(b.Events) && b.Events[i].Revision <= s.since {
 		i++
 	}
-	b.Events = b.Events[i:]
+	if i > 0 {
+		b.Events, b.Shared = b.Events[i:], nil
+	}
 	s.since = max(s.since, b.Revision)
 	return b
 }
