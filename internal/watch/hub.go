@@ -37,7 +37,7 @@ type Config struct {
 	RingSize int
 	// Buffer is how many batches a watcher may fall behind before it is cut off (default 32).
 	Buffer int
-	// MinInterval is the least time between two reads (default 2ms): under a stream of commits,
+	// MinInterval is the least time between two reads (default 10ms): under a stream of commits,
 	// each wake-up would otherwise cost a read of its own; merged, one read takes them all.
 	MinInterval time.Duration
 }
@@ -59,7 +59,7 @@ func (c Config) withDefaults() Config {
 		c.Buffer = 32
 	}
 	if c.MinInterval <= 0 {
-		c.MinInterval = 2 * time.Millisecond
+		c.MinInterval = 10 * time.Millisecond
 	}
 	return c
 }
