@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/anonjob/anonjob/internal/apierr"
+	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/watch"
 )
@@ -20,6 +21,15 @@ func statusError(c codes.Code, reason, msg string, meta map[string]string, field
 }
 
 func invalidField(field, reason, msg string) error { return apierr.InvalidField(field, reason, msg) }
+
+// callerOf returns the authenticated customer of a call. Every API call has one: the
+// authentication interceptor sees to it; without it, nothing is answered.
+func callerOf(ctx context.Context) (string, error) {
+	if c := auth.CustomerFrom(ctx); c != "" {
+		return c, nil
+	}
+	return "", status.Error(codes.Unauthenticated, "missing or invalid API key: send authorization: Bearer <key>")
+}
 
 // toStatus maps domain and watch errors to canonical codes. Anything unexpected is logged and
 // reported as INTERNAL without its text, which may hold database details.

@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -28,10 +29,10 @@ import (
 	"github.com/anonjob/anonjob/internal/watch"
 )
 
-// Store is what the job API needs from storage.
+// Store is what the job API needs from storage; every call is scoped to one customer.
 type Store interface {
-	CreateJob(ctx context.Context, spec job.Spec, input []byte) (job.Job, bool, error)
-	GetJob(ctx context.Context, id string) (job.Job, error)
+	CreateJob(ctx context.Context, customer string, spec job.Spec, input []byte) (job.Job, bool, error)
+	GetCustomerJob(ctx context.Context, customer, id string) (job.Job, error)
 	ListJobs(ctx context.Context, q store.ListQuery) ([]job.Job, error)
 	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
 }
@@ -58,16 +59,26 @@ type JobServer struct {
 	limits    job.Limits
 	heartbeat time.Duration
 	log       *slog.Logger
+
+	maxWatches int
+	watchMu    sync.Mutex
+	watches    map[string]int // open WatchJobs streams per customer
 }
 
 // NewJobServer builds the job API. heartbeat is how often an idle watch stream gets a message;
 // files may be nil when no engine is configured.
-func NewJobServer(s Store, hub Watcher, files FileSource, limits job.Limits, heartbeat time.Duration, log *slog.Logger) *JobServer {
-	return &JobServer{store: s, hub: hub, files: files, limits: limits, heartbeat: heartbeat, log: log}
+// maxWatches bounds one customer's concurrent watch streams.
+func NewJobServer(s Store, hub Watcher, files FileSource, limits job.Limits, heartbeat time.Duration, maxWatches int, log *slog.Logger) *JobServer {
+	return &JobServer{store: s, hub: hub, files: files, limits: limits, heartbeat: heartbeat, log: log,
+		maxWatches: maxWatches, watches: map[string]int{}}
 }
 
 // CreateJob validates and stores a new job.
 func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobRequest) (*anonjobv1.CreateJobResponse, error) {
+	customer, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	spec := job.Spec{
 		Method: job.Method(req.GetMethod()),
 		Targets: job.Targets{Face: req.GetFace(), LicensePlate: req.GetLicensePlate(),
@@ -86,7 +97,7 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 		return nil, err
 	}
 	spec.ContentType = ct
-	j, _, err := s.store.CreateJob(ctx, spec, req.GetImage().GetData())
+	j, _, err := s.store.CreateJob(ctx, customer, spec, req.GetImage().GetData())
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -141,10 +152,14 @@ func (s *JobServer) checkImage(img *httpbody.HttpBody) (string, error) {
 
 // GetJob returns one job.
 func (s *JobServer) GetJob(ctx context.Context, req *anonjobv1.GetJobRequest) (*anonjobv1.GetJobResponse, error) {
+	customer, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if !job.ValidID(req.GetId()) {
 		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
 	}
-	j, err := s.store.GetJob(ctx, req.GetId())
+	j, err := s.store.GetCustomerJob(ctx, customer, req.GetId())
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -153,6 +168,10 @@ func (s *JobServer) GetJob(ctx context.Context, req *anonjobv1.GetJobRequest) (*
 
 // ListJobs pages through jobs, newest first.
 func (s *JobServer) ListJobs(ctx context.Context, req *anonjobv1.ListJobsRequest) (*anonjobv1.ListJobsResponse, error) {
+	customer, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0:
@@ -162,7 +181,7 @@ func (s *JobServer) ListJobs(ctx context.Context, req *anonjobv1.ListJobsRequest
 	case size > MaxPageSize:
 		size = MaxPageSize
 	}
-	q := store.ListQuery{Limit: size + 1}
+	q := store.ListQuery{Customer: customer, Limit: size + 1}
 	for _, st := range req.GetStatus() {
 		ds, ok := statusFromProto(st)
 		if !ok {
@@ -221,10 +240,14 @@ func filterHash(q store.ListQuery) uint64 {
 
 // CancelJob cancels a job that has not ended. Cancelling a cancelled job returns it unchanged.
 func (s *JobServer) CancelJob(ctx context.Context, req *anonjobv1.CancelJobRequest) (*anonjobv1.CancelJobResponse, error) {
+	customer, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if !job.ValidID(req.GetId()) {
 		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
 	}
-	j, _, err := s.store.Transition(ctx, req.GetId(), store.Change{To: job.StatusCancelled})
+	j, _, err := s.store.Transition(ctx, req.GetId(), store.Change{To: job.StatusCancelled, Customer: customer})
 	var te *job.TransitionError
 	if errors.As(err, &te) && te.From == job.StatusCancelled {
 		j, err = te.Current, nil

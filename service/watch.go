@@ -1,7 +1,10 @@
 package service
 
 import (
+	"fmt"
 	"slices"
+
+	"google.golang.org/grpc/codes"
 
 	"google.golang.org/protobuf/proto"
 
@@ -14,6 +17,10 @@ import (
 // a heartbeat carrying the revision the stream starts from.
 func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.JobService_WatchJobsServer) error {
 	ctx := stream.Context()
+	customer, err := callerOf(ctx)
+	if err != nil {
+		return err
+	}
 	if req.GetSinceRevision() < 0 {
 		return invalidField("since_revision", "INVALID_REVISION", "must not be negative")
 	}
@@ -29,9 +36,14 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 		statuses = append(statuses, ds)
 	}
 	match := func(e job.Event) bool {
-		return (req.GetJobId() == "" || e.Job.ID == req.GetJobId()) &&
+		return e.Job.Customer == customer && (req.GetJobId() == "" || e.Job.ID == req.GetJobId()) &&
 			(len(statuses) == 0 || slices.Contains(statuses, e.Job.Status))
 	}
+	if !s.openWatch(customer) {
+		return statusError(codes.ResourceExhausted, "TOO_MANY_WATCHES",
+			fmt.Sprintf("at most %d watch streams may be open at once per customer", s.maxWatches), nil, "")
+	}
+	defer s.closeWatch(customer)
 	unfiltered := req.GetJobId() == "" && len(statuses) == 0
 	sub, err := s.hub.Subscribe(ctx, req.GetSinceRevision())
 	if err != nil {
@@ -51,8 +63,10 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 		}
 		if b.Shared != nil && unfiltered {
 			// Every unfiltered watcher of this batch sends the same bytes: encode them once.
-			raw, _ := b.Shared.Do(func() any { return encodeBatch(b) }).(encoded)
-			if raw != nil {
+			switch raw := b.Shared.Do(customer, func() any { return encodeBatch(b, customer) }).(type) {
+			case noEvents:
+				continue // nothing of this customer's in the batch
+			case encoded:
 				if err := stream.SendMsg(raw); err != nil {
 					return err
 				}
@@ -76,16 +90,42 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 
 var _ Watcher = (*watch.Hub)(nil)
 
-// encodeBatch is the wire form of a whole batch, or nil if it cannot be encoded (the caller
-// then sends it the ordinary way).
-func encodeBatch(b watch.Batch) any {
-	msg := &anonjobv1.WatchJobsResponse{Revision: b.Revision, Events: make([]*anonjobv1.JobEvent, len(b.Events))}
-	for i, e := range b.Events {
-		msg.Events[i] = eventToProto(e)
+// noEvents marks a batch with no events of a customer.
+type noEvents struct{}
+
+// encodeBatch is the wire form of a batch's events of one customer, noEvents when it has none,
+// or nil if it cannot be encoded (the caller then sends it the ordinary way).
+func encodeBatch(b watch.Batch, customer string) any {
+	msg := &anonjobv1.WatchJobsResponse{Revision: b.Revision}
+	for _, e := range b.Events {
+		if e.Job.Customer == customer {
+			msg.Events = append(msg.Events, eventToProto(e))
+		}
+	}
+	if len(msg.Events) == 0 {
+		return noEvents{}
 	}
 	raw, err := proto.Marshal(msg)
 	if err != nil {
 		return nil
 	}
 	return encoded(raw)
+}
+
+func (s *JobServer) openWatch(customer string) bool {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.maxWatches > 0 && s.watches[customer] >= s.maxWatches {
+		return false
+	}
+	s.watches[customer]++
+	return true
+}
+
+func (s *JobServer) closeWatch(customer string) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watches[customer]--; s.watches[customer] <= 0 {
+		delete(s.watches, customer)
+	}
 }

@@ -15,6 +15,13 @@ import (
 	"github.com/anonjob/anonjob/internal/store"
 )
 
+// JobWriter is what the webhook receiver needs: it acts on any customer's job, the one its
+// token names.
+type JobWriter interface {
+	GetJob(ctx context.Context, id string) (job.Job, error)
+	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
+}
+
 // ReceiptStore keeps provider webhooks for audit.
 type ReceiptStore interface {
 	RecordReceipt(ctx context.Context, r store.Receipt) error
@@ -23,14 +30,14 @@ type ReceiptStore interface {
 // WebhookServer implements anonjob.v1.WebhookService.
 type WebhookServer struct {
 	anonjobv1.UnimplementedWebhookServiceServer
-	store    Store
+	store    JobWriter
 	receipts ReceiptStore
 	signer   providerhook.Signer
 	log      *slog.Logger
 }
 
 // NewWebhookServer builds the webhook receiver; signer checks the per-job callback tokens.
-func NewWebhookServer(s Store, receipts ReceiptStore, signer providerhook.Signer, log *slog.Logger) *WebhookServer {
+func NewWebhookServer(s JobWriter, receipts ReceiptStore, signer providerhook.Signer, log *slog.Logger) *WebhookServer {
 	return &WebhookServer{store: s, receipts: receipts, signer: signer, log: log}
 }
 

@@ -15,6 +15,7 @@ import (
 
 type createCmd struct {
 	Addr     string        `help:"anonjobd gRPC address (loopback only)." default:"localhost:9090" env:"ANONJOB_ADDR"`
+	APIKey   string        `name:"api-key" help:"API key; default: the dev key in anonjob-data/dev-api-key." env:"ANONJOB_API_KEY"`
 	Clients  int           `help:"Concurrent clients, each calling CreateJob back to back." default:"32"`
 	Conns    int           `help:"gRPC connections shared by the clients; 0 gives each client its own." default:"0"`
 	Duration time.Duration `help:"How long each measured phase runs." default:"10s"`
@@ -57,7 +58,7 @@ func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 
-	conns, err := dialLoopback(c.Addr, nconns)
+	conns, err := dialLoopback(c.Addr, apiKey(c.APIKey), nconns)
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,14 @@ import (
 	"image/color"
 	"image/png"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/anonjob/anonjob/internal/auth"
 )
 
 // tinyPNG is a valid 1x1 PNG: CreateJob decodes the image header, so the payload must be real.
@@ -38,7 +41,7 @@ func checkLoopback(host string) error {
 }
 
 // dialLoopback opens n gRPC connections to a loopback address.
-func dialLoopback(addr string, n int) ([]*grpc.ClientConn, error) {
+func dialLoopback(addr, key string, n int) ([]*grpc.ClientConn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("--addr: %w", err)
@@ -49,7 +52,8 @@ func dialLoopback(addr string, n int) ([]*grpc.ClientConn, error) {
 	conns := make([]*grpc.ClientConn, 0, n)
 	for range n {
 		// Separate ClientConns give separate HTTP/2 connections, as separate clients would have.
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.Bearer(key)))
 		if err != nil {
 			closeAll(conns)
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
@@ -82,4 +86,16 @@ func checkDatabaseURL(url string) error {
 		}
 	}
 	return nil
+}
+
+// apiKey is the given key, or else the dev key a default anonjobd left in its data dir.
+func apiKey(given string) string {
+	if given != "" {
+		return given
+	}
+	b, err := os.ReadFile("anonjob-data/dev-api-key")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -18,6 +18,7 @@ import (
 
 type watchCmd struct {
 	Addr     string        `help:"anonjobd gRPC address (loopback only)." default:"localhost:9090" env:"ANONJOB_ADDR"`
+	APIKey   string        `name:"api-key" help:"API key; default: the dev key in anonjob-data/dev-api-key." env:"ANONJOB_API_KEY"`
 	Watchers int           `help:"Concurrent WatchJobs streams." default:"1000"`
 	Conns    int           `help:"gRPC connections the watchers are spread over." default:"4"`
 	Rate     float64       `help:"Target events per second (a CreateJob or a CancelJob is one event each)." default:"500"`
@@ -31,7 +32,7 @@ func (c *watchCmd) Run(ctx context.Context, log *slog.Logger) error {
 		c.Duration <= 0 || c.Duration > time.Hour {
 		return errors.New("--watchers, --conns and --writers must be at least 1, --rate in (0, 100000], --duration in (0, 1h]")
 	}
-	conns, err := dialLoopback(c.Addr, c.Conns+1) // the last one drives the events
+	conns, err := dialLoopback(c.Addr, apiKey(c.APIKey), c.Conns+1) // the last one drives the events
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -15,11 +17,14 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/auth"
 )
 
 type cli struct {
-	Addr string `help:"anonjobd gRPC address." default:"localhost:9090" env:"ANONJOB_ADDR"`
-	JSON bool   `help:"Print jobs and events as JSON."`
+	Addr    string `help:"anonjobd gRPC address." default:"localhost:9090" env:"ANONJOB_ADDR"`
+	APIKey  string `name:"api-key" help:"API key; default: the dev key anonjobd left in --data-dir." env:"ANONJOB_API_KEY"`
+	DataDir string `name:"data-dir" help:"anonjobd's data dir, where its first start left dev-api-key." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	JSON    bool   `help:"Print jobs and events as JSON."`
 
 	Submit submitCmd `cmd:"" help:"Submit an image (JPEG or PNG) for anonymization."`
 	Get    getCmd    `cmd:"" help:"Show one job."`
@@ -70,7 +75,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		_, _ = fmt.Fprintln(stderr, "anonjob:", err)
 		return 2
 	}
+	key := c.APIKey
+	if key == "" {
+		if b, err := os.ReadFile(filepath.Join(c.DataDir, "dev-api-key")); err == nil {
+			key = strings.TrimSpace(string(b))
+		}
+	}
 	conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.Bearer(key)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		_, _ = fmt.Fprintln(stderr, "anonjob:", err)

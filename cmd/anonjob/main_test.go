@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/server"
 )
@@ -21,7 +22,8 @@ var harness *pgtest.Harness
 
 func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
 
-func startServer(t *testing.T, dispatch bool) string {
+// startServer runs a server and returns its address and an API key for it.
+func startServer(t *testing.T, dispatch bool) (string, string) {
 	t.Helper()
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -35,7 +37,11 @@ func startServer(t *testing.T, dispatch bool) string {
 	}
 	t.Cleanup(srv.Close)
 	<-srv.Hub.Ready()
-	return srv.GRPCAddr().String()
+	_, key, err := auth.CreateKey(context.Background(), srv.Store, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.GRPCAddr().String(), key
 }
 
 func writePNG(t *testing.T) string {
@@ -54,13 +60,15 @@ func writePNG(t *testing.T) string {
 // runCLI runs the command and returns its exit code, stdout and stderr.
 func runCLI(ctx context.Context, addr string, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	code := run(ctx, append([]string{"--addr", addr}, args...), &out, &errOut)
+	// addr is "host:port key" as startServer's results joined by a space.
+	a, key, _ := strings.Cut(addr, " ")
+	code := run(ctx, append([]string{"--addr", a, "--api-key", key}, args...), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
 func TestCommands(t *testing.T) {
 	t.Parallel()
-	addr := startServer(t, false)
+	addr := strings.Join(pair(startServer(t, false)), " ")
 	ctx := context.Background()
 	img := writePNG(t)
 
@@ -118,6 +126,8 @@ func TestCommands(t *testing.T) {
 	}
 }
 
+func pair(a, b string) []string { return []string{a, b} }
+
 func between(s, from, to string) string {
 	_, after, _ := strings.Cut(s, from)
 	v, _, _ := strings.Cut(after, to)
@@ -127,7 +137,7 @@ func between(s, from, to string) string {
 // TestSubmitWaitWithBuiltInEngine: the whole flow from the command line.
 func TestSubmitWaitWithBuiltInEngine(t *testing.T) {
 	t.Parallel()
-	addr := startServer(t, true)
+	addr := strings.Join(pair(startServer(t, true)), " ")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	code, out, errOut := runCLI(ctx, addr, "--json", "submit", writePNG(t), "--wait")

@@ -23,6 +23,7 @@ type cli struct {
 
 	Serve  serveCmd  `cmd:"" default:"withargs" help:"Run the server (the default command)."`
 	Engine engineCmd `cmd:"" help:"Run only the built-in anonymization engine, a Celantur v1 compatible HTTP server."`
+	Keys   keysCmd   `cmd:"" help:"Manage API keys: create, list, revoke."`
 }
 
 type serveCmd struct {

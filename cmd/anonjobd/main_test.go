@@ -51,7 +51,34 @@ func TestEmbeddedDatabaseLifecycle(t *testing.T) {
 	}
 
 	first := start()
-	id := createJob(t, "http://"+httpAddr)
+	// The first start left a key for the dev customer; the newcomer's client uses it.
+	keyBytes, err := os.ReadFile(filepath.Join(dataDir, "dev-api-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dataDir, "dev-api-key")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dev-api-key mode %v", fi.Mode().Perm())
+	}
+	key := strings.TrimSpace(string(keyBytes))
+	id := createJob(t, "http://"+httpAddr, key)
+	// keys works against the running server's database.
+	out, err := exec.Command(bin, "keys", "--data-dir", dataDir, "create", "--customer", "acme").CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	acmeKey := lines[len(lines)-1]
+	if err != nil || !strings.HasPrefix(acmeKey, "aj_") {
+		t.Fatalf("keys create: %v\n%s", err, out)
+	}
+	if code := getStatus(t, "http://"+httpAddr+"/v1/jobs/"+id, acmeKey); code != http.StatusNotFound {
+		t.Fatalf("acme reads dev's job: %d", code)
+	}
+	out, err = exec.Command(bin, "keys", "--data-dir", dataDir, "list").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "acme") || !strings.Contains(string(out), "dev") || strings.Contains(string(out), acmeKey) {
+		t.Fatalf("keys list: %v\n%s", err, out)
+	}
+	acmeID := strings.Split(acmeKey, "_")[1]
+	if out, err := exec.Command(bin, "keys", "--data-dir", dataDir, "revoke", acmeID).CombinedOutput(); err != nil {
+		t.Fatalf("keys revoke: %v\n%s", err, out)
+	}
 	pgPID := postmasterPID(t, dataDir)
 	if err := first.Process.Kill(); err != nil { // SIGKILL: no chance to clean up
 		t.Fatal(err)
@@ -60,11 +87,12 @@ func TestEmbeddedDatabaseLifecycle(t *testing.T) {
 	waitGone(t, pgPID)
 
 	second := start()
-	resp, err := http.Get("http://" + httpAddr + "/v1/jobs/" + id)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("job after restart: %v %v", resp, err)
+	if code := getStatus(t, "http://"+httpAddr+"/v1/jobs/"+id, key); code != http.StatusOK {
+		t.Fatalf("job after restart: %d", code)
 	}
-	_ = resp.Body.Close()
+	if code := getStatus(t, "http://"+httpAddr+"/v1/jobs/"+id, acmeKey); code != http.StatusUnauthorized {
+		t.Fatalf("revoked key after restart: %d", code)
+	}
 	pgPID = postmasterPID(t, dataDir)
 	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -98,11 +126,26 @@ func waitHealthy(t *testing.T, base string, logs *bytes.Buffer) {
 	t.Fatalf("anonjobd never became healthy; its log:\n%s", logs)
 }
 
-func createJob(t *testing.T, base string) string {
+func getStatus(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+func createJob(t *testing.T, base, key string) string {
 	t.Helper()
 	var img bytes.Buffer
 	_ = png.Encode(&img, image.NewGray(image.Rect(0, 0, 2, 2)))
-	resp, err := http.Post(base+"/v1/jobs?face=true", "image/png", &img)
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/jobs?face=true", &img)
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

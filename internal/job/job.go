@@ -9,6 +9,7 @@ import (
 // Job is one image handed to the anonymization engine.
 type Job struct {
 	ID             string    `json:"id"`
+	Customer       string    `json:"customer"` // the API key's owner; scopes every read
 	Status         Status    `json:"status"`
 	Revision       int64     `json:"revision"`
 	Spec                     // what the client asked for

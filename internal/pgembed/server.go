@@ -32,6 +32,7 @@ type Server struct {
 	cluster   string
 	socketDir string
 	database  string
+	urlFile   string // where the URL is published while the server runs
 	cmd       *exec.Cmd
 	done      chan struct{} // closed when the process has exited
 	waitErr   error
@@ -82,6 +83,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.waitReady(ctx, logPath); err != nil {
 		_ = s.Stop(context.WithoutCancel(ctx))
 		return nil, err
+	}
+	// Other commands on the same data dir (anonjobd keys) find the running server here.
+	s.urlFile = filepath.Join(dataDir, URLFile)
+	if err := os.WriteFile(s.urlFile, []byte(s.URL()+"\n"), 0o600); err != nil {
+		_ = s.Stop(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("write %s: %w", s.urlFile, err)
 	}
 	cfg.Log.Info("embedded PostgreSQL running", "cluster", s.cluster, "socket_dir", s.socketDir, "log", logPath)
 	return s, nil
@@ -200,6 +207,26 @@ func (s *Server) url(database string) string {
 	return (&url.URL{Scheme: "postgres", Path: "/" + database, RawQuery: q.Encode()}).String()
 }
 
+// URLFile is the file in the data dir that holds the running server's URL.
+const URLFile = "postgres.url"
+
+// RunningURL returns the URL of the embedded server running on dataDir, if one is.
+func RunningURL(dataDir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dataDir, URLFile))
+	if err != nil {
+		return "", false
+	}
+	raw := strings.TrimSpace(string(b))
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	if _, err := os.Stat(filepath.Join(u.Query().Get("host"), ".s.PGSQL.5432")); err != nil {
+		return "", false // left behind by a server that was killed
+	}
+	return raw, true
+}
+
 // URL is the connection string of the server's database.
 func (s *Server) URL() string { return s.url(s.database) }
 
@@ -210,6 +237,9 @@ func (s *Server) AdminURL() string { return s.url("postgres") }
 // waits for it, killing it if ctx ends first.
 func (s *Server) Stop(ctx context.Context) error {
 	defer func() { _ = os.RemoveAll(s.socketDir) }()
+	if s.urlFile != "" {
+		_ = os.Remove(s.urlFile)
+	}
 	select {
 	case <-s.done:
 		return nil

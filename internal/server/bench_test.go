@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/server"
 )
 
@@ -211,9 +212,14 @@ func benchServer(b *testing.B) *server.Server {
 // benchClientsFor dials n separate connections, as n separate clients would have.
 func benchClientsFor(b *testing.B, srv *server.Server, n int) []anonjobv1.JobServiceClient {
 	b.Helper()
+	_, key, err := auth.CreateKey(context.Background(), srv.Store, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
 	out := make([]anonjobv1.JobServiceClient, n)
 	for i := range out {
-		conn, err := grpc.NewClient(srv.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(srv.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.Bearer(key)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -38,6 +38,11 @@ type Config struct {
 	EventRetention  time.Duration // event history kept for resuming watchers
 	NotifyInterval  time.Duration // the most often a replica sends NOTIFY
 	ShutdownTimeout time.Duration
+	// KeyCacheTTL is how long a checked API key is trusted without a database read: a revoked
+	// key stops working within it.
+	KeyCacheTTL time.Duration
+	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
+	MaxWatchesPerCustomer int
 
 	Log *slog.Logger
 }
@@ -57,6 +62,9 @@ func Defaults() Config {
 		EventRetention:  7 * 24 * time.Hour,
 		NotifyInterval:  5 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
-		Log:             slog.Default(),
+		KeyCacheTTL:     10 * time.Second,
+
+		MaxWatchesPerCustomer: 100,
+		Log:                   slog.Default(),
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/server"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -34,6 +35,10 @@ type env struct {
 	jobs  anonjobv1.JobServiceClient
 	hooks anonjobv1.WebhookServiceClient
 	base  string // http://host:port of the gateway
+	key   string // API key of customer acme, used by jobs and do
+	// rival is another customer, who must never see acme's jobs.
+	rival    anonjobv1.JobServiceClient
+	rivalKey string
 }
 
 type option func(*server.Config)
@@ -63,21 +68,38 @@ func startOn(t *testing.T, dbURL string, opts ...option) *env {
 		t.Fatalf("start server: %v", err)
 	}
 	t.Cleanup(srv.Close)
-	conn, err := grpc.NewClient(srv.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	_, key, err := auth.CreateKey(ctx, srv.Store, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
+	_, rivalKey, err := auth.CreateKey(ctx, srv.Store, "rival")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dial(t, srv.GRPCAddr().String(), key)
+	rivalConn := dial(t, srv.GRPCAddr().String(), rivalKey)
 	db, err := store.Connect(ctx, dbURL, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
 	e := &env{t: t, srv: srv, dbURL: dbURL, db: db, jobs: anonjobv1.NewJobServiceClient(conn),
-		hooks: anonjobv1.NewWebhookServiceClient(conn), base: "http://" + srv.HTTPAddr().String()}
+		hooks: anonjobv1.NewWebhookServiceClient(conn), base: "http://" + srv.HTTPAddr().String(),
+		key: key, rival: anonjobv1.NewJobServiceClient(rivalConn), rivalKey: rivalKey}
 	e.waitHealthy()
 	return e
+}
+
+// dial connects to the gRPC server with an API key ("" for none).
+func dial(t *testing.T, addr, key string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.Bearer(key)), grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 func (e *env) waitHealthy() {
@@ -127,15 +149,23 @@ func (r httpResult) reason() string {
 
 func asString(v any) string { s, _ := v.(string); return s }
 
-// do sends one request. It does not fail the test itself, so subtests may use it: a transport
-// error comes back as status 0 with the error as body.
+// do sends one request as customer acme. It does not fail the test itself, so subtests may use
+// it: a transport error comes back as status 0 with the error as body.
 func (e *env) do(method, path, contentType string, body []byte) httpResult {
+	return e.doAs(e.key, method, path, contentType, body)
+}
+
+// doAs sends one request with the given API key ("" for none).
+func (e *env) doAs(key, method, path, contentType string, body []byte) httpResult {
 	req, err := http.NewRequestWithContext(context.Background(), method, e.base+path, bytes.NewReader(body))
 	if err != nil {
 		return httpResult{raw: []byte(err.Error())}
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -177,4 +207,14 @@ func testImage() image.Image {
 		}
 	}
 	return img
+}
+
+// createKey makes another API key for a customer.
+func createKey(t *testing.T, e *env, customer string) string {
+	t.Helper()
+	_, key, err := auth.CreateKey(context.Background(), e.srv.Store, customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

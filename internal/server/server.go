@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/engine"
@@ -75,6 +76,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.cfg.PublicURL != "" {
 		if u, err := url.Parse(s.cfg.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, fmt.Errorf("--public-url %q: must be an absolute http or https URL", s.cfg.PublicURL)
+		}
+	}
+	if s.embedded != nil {
+		if err := s.ensureDevKey(ctx); err != nil {
+			return nil, err
 		}
 	}
 	key, err := s.Store.Secret(ctx, "provider_callback_key", 32)
@@ -154,13 +160,17 @@ func (s *Server) listen(ctx context.Context) error {
 // registerServices builds the gRPC server and the HTTP gateway in front of it.
 func (s *Server) registerServices(ctx context.Context) error {
 	var err error
+	// Every call needs an API key but health, reflection and the provider's webhook, which
+	// carries a per-job token of its own.
+	authn := auth.New(s.Store, s.cfg.KeyCacheTTL, "/grpc.health.v1.Health/", "/grpc.reflection.",
+		"/"+anonjobv1.WebhookService_ServiceDesc.ServiceName+"/")
 	// A gRPC message carries the image plus a little framing.
 	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
-		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log)),
-		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log)),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), authn.Unary()),
+		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), authn.Stream()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	limits := job.DefaultLimits()
@@ -169,7 +179,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if s.provider != nil {
 		files = s.provider // a nil *Client in the interface would not compare nil
 	}
-	anonjobv1.RegisterJobServiceServer(s.grpc, service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.Log))
+	anonjobv1.RegisterJobServiceServer(s.grpc, service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log))
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.Log))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

@@ -56,6 +56,7 @@ func TestWatchOverHTTPStreamsNDJSON(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/jobs:watch?since_revision="+strconv.FormatInt(first.GetRevision()-1, 10), nil)
+	req.Header.Set("Authorization", "Bearer "+e.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -24,9 +24,9 @@ const assignXID = `SELECT pg_current_xact_id()`
 const createJob = `
 WITH ins AS (
     INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle,
-                      request_id, request_hash, callback_url, content_type, input_size)
-    VALUES ($1, 'QUEUED', nextval('job_revision_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-    ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+                      request_id, request_hash, callback_url, content_type, input_size, customer)
+    VALUES ($1, 'QUEUED', nextval('job_revision_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13)
+    ON CONFLICT (customer, request_id) WHERE request_id IS NOT NULL DO NOTHING
     RETURNING *
 ), input AS (
     INSERT INTO job_inputs (job_id, data) SELECT id, $12 FROM ins
@@ -39,7 +39,7 @@ SELECT ` + jobColumns + ` FROM ins`
 // CreateJob stores a new QUEUED job with its input. When spec.RequestID names an existing job
 // made from the same request, that job is returned with created false; from a different
 // request, the error is job.ErrRequestIDReused.
-func (s *Store) CreateJob(ctx context.Context, spec job.Spec, input []byte) (j job.Job, created bool, err error) {
+func (s *Store) CreateJob(ctx context.Context, customer string, spec job.Spec, input []byte) (j job.Job, created bool, err error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("new job id: %w", err)
@@ -51,7 +51,7 @@ func (s *Store) CreateJob(ctx context.Context, spec job.Spec, input []byte) (j j
 	found := false
 	b.Queue(createJob, id, string(spec.Method), spec.Face, spec.LicensePlate, spec.Person,
 		spec.Vehicle, nullIfEmpty(spec.RequestID), hash, nullIfEmpty(spec.CallbackURL),
-		spec.ContentType, int64(len(input)), input).
+		spec.ContentType, int64(len(input)), input, customer).
 		QueryRow(func(r pgx.Row) error {
 			err := r.Scan(row.scanTargets()...)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -68,14 +68,14 @@ func (s *Store) CreateJob(ctx context.Context, spec job.Spec, input []byte) (j j
 		s.onCommit()
 		return row.toJob(), true, nil
 	}
-	return s.existingRequest(ctx, spec.RequestID, hash)
+	return s.existingRequest(ctx, customer, spec.RequestID, hash)
 }
 
-func (s *Store) existingRequest(ctx context.Context, requestID string, hash []byte) (job.Job, bool, error) {
+func (s *Store) existingRequest(ctx context.Context, customer, requestID string, hash []byte) (job.Job, bool, error) {
 	var row jobRow
 	var got []byte
-	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+`, request_hash FROM jobs WHERE request_id = $1`,
-		requestID).Scan(append(row.scanTargets(), &got)...)
+	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+`, request_hash FROM jobs WHERE customer = $1 AND request_id = $2`,
+		customer, requestID).Scan(append(row.scanTargets(), &got)...)
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("read job of request_id: %w", err)
 	}
@@ -100,11 +100,25 @@ func requestHash(spec job.Spec, input []byte) []byte {
 	return h.Sum(nil)
 }
 
-// GetJob returns one job, or job.ErrNotFound.
+// GetJob returns one job of any customer, or job.ErrNotFound. It is for anonjob's own
+// machinery (webhooks, dispatch); requests of customers use GetCustomerJob.
 func (s *Store) GetJob(ctx context.Context, id string) (job.Job, error) {
+	return s.getJob(ctx, "", id)
+}
+
+// GetCustomerJob returns one job of the customer; another customer's job is job.ErrNotFound,
+// exactly like a missing one.
+func (s *Store) GetCustomerJob(ctx context.Context, customer, id string) (job.Job, error) {
+	if customer == "" {
+		return job.Job{}, job.ErrNotFound
+	}
+	return s.getJob(ctx, customer, id)
+}
+
+func (s *Store) getJob(ctx context.Context, customer, id string) (job.Job, error) {
 	var row jobRow
-	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id).
-		Scan(row.scanTargets()...)
+	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND ($2 = '' OR customer = $2)`,
+		id, customer).Scan(row.scanTargets()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return job.Job{}, job.ErrNotFound
 	}
@@ -116,6 +130,7 @@ func (s *Store) GetJob(ctx context.Context, id string) (job.Job, error) {
 
 // ListQuery selects a page of jobs, newest first.
 type ListQuery struct {
+	Customer      string // required: lists are always one customer's
 	Statuses      []job.Status
 	CreatedAfter  time.Time // inclusive; zero means no bound
 	CreatedBefore time.Time // exclusive; zero means no bound
@@ -131,7 +146,8 @@ type Cursor struct {
 
 const listJobs = `
 SELECT ` + jobColumns + ` FROM jobs
-WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
+WHERE customer = $7
+  AND (cardinality($1::text[]) = 0 OR status = ANY($1))
   AND ($2::timestamptz IS NULL OR create_time >= $2)
   AND ($3::timestamptz IS NULL OR create_time < $3)
   AND ($4::timestamptz IS NULL OR (create_time, id) < ($4, $5::uuid))
@@ -150,7 +166,7 @@ func (s *Store) ListJobs(ctx context.Context, q ListQuery) ([]job.Job, error) {
 		afterTime, afterID = &q.After.CreateTime, &q.After.ID
 	}
 	rows, err := s.pool.Query(ctx, listJobs, statuses, nullTime(q.CreatedAfter),
-		nullTime(q.CreatedBefore), afterTime, afterID, q.Limit)
+		nullTime(q.CreatedBefore), afterTime, afterID, q.Limit, q.Customer)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

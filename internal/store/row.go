@@ -8,7 +8,7 @@ import (
 )
 
 // jobColumns is the column list every job query returns, in jobRow's order.
-const jobColumns = `id::text, status, revision, method, face, license_plate, person, vehicle,
+const jobColumns = `id::text, customer, status, revision, method, face, license_plate, person, vehicle,
 	request_id, callback_url, content_type, input_size, provider_file_id, error_code,
 	error_message, original_link, anonymized_link, binary_mask_link, instance_mask_link,
 	metadata_link, create_time, update_time`
@@ -17,6 +17,7 @@ const jobColumns = `id::text, status, revision, method, face, license_plate, per
 // (to_jsonb of the row, so the JSON keys are the column names).
 type jobRow struct {
 	ID               string    `db:"id" json:"id"`
+	Customer         string    `db:"customer" json:"customer"`
 	Status           string    `db:"status" json:"status"`
 	Revision         int64     `db:"revision" json:"revision"`
 	Method           string    `db:"method" json:"method"`
@@ -41,7 +42,7 @@ type jobRow struct {
 }
 
 func (r *jobRow) scanTargets() []any {
-	return []any{&r.ID, &r.Status, &r.Revision, &r.Method, &r.Face, &r.LicensePlate, &r.Person,
+	return []any{&r.ID, &r.Customer, &r.Status, &r.Revision, &r.Method, &r.Face, &r.LicensePlate, &r.Person,
 		&r.Vehicle, &r.RequestID, &r.CallbackURL, &r.ContentType, &r.InputSize, &r.ProviderFileID,
 		&r.ErrorCode, &r.ErrorMessage, &r.OriginalLink, &r.AnonymizedLink, &r.BinaryMaskLink,
 		&r.InstanceMaskLink, &r.MetadataLink, &r.CreateTime, &r.UpdateTime}
@@ -64,6 +65,7 @@ func nullIfEmpty(s string) *string {
 func (r *jobRow) toJob() job.Job {
 	j := job.Job{
 		ID:       r.ID,
+		Customer: r.Customer,
 		Status:   job.Status(r.Status),
 		Revision: r.Revision,
 		Spec: job.Spec{

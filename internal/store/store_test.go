@@ -36,7 +36,7 @@ func TestCreateAndTransition(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
-	j, created, err := s.CreateJob(ctx, spec(""), png1x1)
+	j, created, err := s.CreateJob(ctx, "acme", spec(""), png1x1)
 	if err != nil || !created {
 		t.Fatalf("CreateJob = %v, %v", created, err)
 	}

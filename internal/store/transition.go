@@ -19,13 +19,15 @@ type Change struct {
 	Results        *job.Results // kept when nil
 	// NextPollAt schedules the first status poll of a job entering PROCESSING; kept when zero.
 	NextPollAt time.Time
+	// Customer, when set, limits the change to that customer's job: another's is not found.
+	Customer string
 }
 
 // transitionJob locks the job, moves it if its current status allows, and appends the event,
 // all in one statement. No row means the job is missing or the move is not allowed.
 const transitionJob = `
 WITH cur AS (
-    SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE
+    SELECT id, status FROM jobs WHERE id = $1 AND ($13 = '' OR customer = $13) FOR UPDATE
 ), upd AS (
     UPDATE jobs j SET
         status = $2,
@@ -77,7 +79,7 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (job.Job, j
 	b.Queue(assignXID)
 	b.Queue(transitionJob, id, string(c.To), nullIfEmpty(c.ProviderFileID), errCode, errMsg,
 		nullIfEmpty(r.OriginalLink), nullIfEmpty(r.AnonymizedLink), nullIfEmpty(r.BinaryMaskLink),
-		nullIfEmpty(r.InstanceMaskLink), nullIfEmpty(r.MetadataLink), sources, nullTime(c.NextPollAt)).
+		nullIfEmpty(r.InstanceMaskLink), nullIfEmpty(r.MetadataLink), sources, nullTime(c.NextPollAt), c.Customer).
 		QueryRow(func(r pgx.Row) error {
 			err := r.Scan(append(row.scanTargets(), &prev)...)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -93,7 +95,7 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (job.Job, j
 		s.onCommit()
 		return row.toJob(), job.Status(prev), nil
 	}
-	cur, err := s.GetJob(ctx, id)
+	cur, err := s.getJob(ctx, c.Customer, id)
 	if err != nil {
 		return job.Job{}, "", err
 	}

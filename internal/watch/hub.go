@@ -74,16 +74,32 @@ type Batch struct {
 	Shared *Shared
 }
 
-// Shared computes a value once for all watchers of a batch.
+// Shared computes values once for all watchers of a batch: one per key, such as the
+// watchers' customer.
 type Shared struct {
+	mu sync.Mutex
+	v  map[string]*sharedValue
+}
+
+type sharedValue struct {
 	once sync.Once
 	v    any
 }
 
-// Do returns f's result, calling f only the first time.
-func (s *Shared) Do(f func() any) any {
-	s.once.Do(func() { s.v = f() })
-	return s.v
+// Do returns f's result for key, calling f only the first time for that key.
+func (s *Shared) Do(key string, f func() any) any {
+	s.mu.Lock()
+	if s.v == nil {
+		s.v = map[string]*sharedValue{}
+	}
+	sv, ok := s.v[key]
+	if !ok {
+		sv = &sharedValue{}
+		s.v[key] = sv
+	}
+	s.mu.Unlock()
+	sv.once.Do(func() { sv.v = f() })
+	return sv.v
 }
 
 // Errors a watcher can get. All of them are resumable except ErrCompacted, which means the

@@ -53,7 +53,7 @@ var png1x1 = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00
 
 func (f *fixture) create(t testing.TB, requestID string) job.Job {
 	t.Helper()
-	j, _, err := f.store.CreateJob(context.Background(), job.Spec{Method: job.MethodBlur,
+	j, _, err := f.store.CreateJob(context.Background(), "acme", job.Spec{Method: job.MethodBlur,
 		Targets: job.Targets{Face: true}, ContentType: "image/png", RequestID: requestID}, png1x1)
 	if err != nil {
 		t.Fatal(err)
@@ -105,8 +105,8 @@ func commitHeld(t *testing.T, tx pgx.Tx, rev int64) {
 	ctx := context.Background()
 	id := fmt.Sprintf("0190c6f2-0000-7000-8000-%012d", rev)
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle, content_type, input_size)
-		VALUES ($1, 'QUEUED', $2, 'blur', true, false, false, false, 'image/png', 1)`, id, rev); err != nil {
+		INSERT INTO jobs (id, customer, status, revision, method, face, license_plate, person, vehicle, content_type, input_size)
+		VALUES ($1, 'acme', 'QUEUED', $2, 'blur', true, false, false, false, 'image/png', 1)`, id, rev); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO job_events (revision, job_id, type, job)

@@ -1,0 +1,156 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// KeyReader looks keys up.
+type KeyReader interface {
+	APIKey(ctx context.Context, id string) (store.APIKey, error)
+}
+
+// Authenticator checks the API key of every call except those of exempt services.
+type Authenticator struct {
+	keys   KeyReader
+	ttl    time.Duration
+	exempt []string // full-method prefixes that need no key
+
+	mu    sync.Mutex
+	cache map[[32]byte]cached // by hash of the whole key; only keys that checked out
+}
+
+type cached struct {
+	customer string
+	until    time.Time
+}
+
+// New makes an authenticator. A verified key is remembered for ttl, so a revocation takes
+// effect within ttl. exempt lists full-method prefixes open without a key, e.g.
+// "/grpc.health.v1.Health/".
+func New(keys KeyReader, ttl time.Duration, exempt ...string) *Authenticator {
+	return &Authenticator{keys: keys, ttl: ttl, exempt: exempt, cache: map[[32]byte]cached{}}
+}
+
+type customerKey struct{}
+
+// CustomerFrom returns the customer a call was authenticated as, or "".
+func CustomerFrom(ctx context.Context) string {
+	c, _ := ctx.Value(customerKey{}).(string)
+	return c
+}
+
+// WithCustomer returns ctx as authenticated for customer.
+func WithCustomer(ctx context.Context, customer string) context.Context {
+	return context.WithValue(ctx, customerKey{}, customer)
+}
+
+// errUnauthenticated says nothing of which part was wrong.
+var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid API key: send authorization: Bearer <key>")
+
+func (a *Authenticator) isExempt(method string) bool {
+	for _, p := range a.exempt {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate returns ctx carrying the caller's customer.
+func (a *Authenticator) authenticate(ctx context.Context) (context.Context, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) != 1 {
+		return nil, errUnauthenticated
+	}
+	scheme, key, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return nil, errUnauthenticated
+	}
+	customer, err := a.Check(ctx, strings.TrimSpace(key))
+	if err != nil {
+		return nil, err
+	}
+	return WithCustomer(ctx, customer), nil
+}
+
+// Check returns the customer of a valid, unrevoked key; any other key is UNAUTHENTICATED.
+func (a *Authenticator) Check(ctx context.Context, key string) (string, error) {
+	whole := sha256.Sum256([]byte(key))
+	now := time.Now()
+	a.mu.Lock()
+	c, hit := a.cache[whole]
+	a.mu.Unlock()
+	if hit && now.Before(c.until) {
+		return c.customer, nil
+	}
+	id, secret, ok := parse(key)
+	if !ok {
+		return "", errUnauthenticated
+	}
+	k, err := a.keys.APIKey(ctx, id)
+	if errors.Is(err, store.ErrKeyNotFound) {
+		return "", errUnauthenticated
+	}
+	if err != nil {
+		return "", status.Error(codes.Unavailable, "cannot check the API key now; try again")
+	}
+	if subtle.ConstantTimeCompare(hashSecret(secret), k.SecretHash) != 1 || k.RevokeTime != nil {
+		return "", errUnauthenticated
+	}
+	a.mu.Lock()
+	if len(a.cache) > 10000 { // bounded: only valid keys get here, but be safe
+		clear(a.cache)
+	}
+	a.cache[whole] = cached{customer: k.Customer, until: now.Add(a.ttl)}
+	a.mu.Unlock()
+	return k.Customer, nil
+}
+
+// Unary enforces keys on unary calls.
+func (a *Authenticator) Unary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if a.isExempt(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		ctx, err := a.authenticate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+// Stream enforces keys on streaming calls.
+func (a *Authenticator) Stream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if a.isExempt(info.FullMethod) {
+			return handler(srv, ss)
+		}
+		ctx, err := a.authenticate(ss.Context())
+		if err != nil {
+			return err
+		}
+		return handler(srv, &stream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type stream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *stream) Context() context.Context { return s.ctx }
