@@ -40,11 +40,13 @@ type serveCmd struct {
 	KeepInput       bool          `name:"keep-input" help:"Keep images after the engine has them." env:"ANONJOB_KEEP_INPUT"`
 	WebhookDeadline time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
 
-	MaxUploadBytes  int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
-	MaxDBConns      int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
-	Heartbeat       time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"ANONJOB_HEARTBEAT"`
-	EventRetention  time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"168h" env:"ANONJOB_EVENT_RETENTION"`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
+	MaxUploadBytes        int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
+	MaxDBConns            int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
+	Heartbeat             time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"ANONJOB_HEARTBEAT"`
+	EventRetention        time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"168h" env:"ANONJOB_EVENT_RETENTION"`
+	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
+	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
+	ShutdownTimeout       time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
 }
 
 func (c *serveCmd) Run(log *slog.Logger) error {
@@ -59,6 +61,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		Password: os.Getenv("CELANTUR_PASSWORD"), Token: os.Getenv("CELANTUR_TOKEN")}
 	cfg.EngineAddr, cfg.DetectorDir, cfg.Dispatch, cfg.KeepInput = c.EngineAddr, c.DetectorDir, c.Dispatch, c.KeepInput
 	cfg.WebhookDeadline = c.WebhookDeadline
+	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
 	cfg.MaxUploadBytes, cfg.MaxDBConns = c.MaxUploadBytes, c.MaxDBConns
 	cfg.Heartbeat, cfg.EventRetention, cfg.ShutdownTimeout = c.Heartbeat, c.EventRetention, c.ShutdownTimeout
 	cfg.Log = log
