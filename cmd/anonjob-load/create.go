@@ -85,23 +85,23 @@ func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
 	}
 
 	w := os.Stdout
-	fmt.Fprintf(w, "CreateJob load: %d clients over %d gRPC connections to %s, %s per phase\n",
+	_, _ = fmt.Fprintf(w, "CreateJob load: %d clients over %d gRPC connections to %s, %s per phase\n",
 		c.Clients, nconns, c.Addr, c.Duration)
 	if raw != nil {
 		printPhase(w, "raw insert txn (job + event)", *raw)
 	}
 	printPhase(w, "CreateJob", res)
 	if raw != nil {
-		fmt.Fprintf(w, "CreateJob %.0f/s = %.1f%% of raw insert %.0f/s\n",
+		_, _ = fmt.Fprintf(w, "CreateJob %.0f/s = %.1f%% of raw insert %.0f/s\n",
 			res.rate(), 100*res.rate()/raw.rate(), raw.rate())
 	}
 	return nil
 }
 
 func printPhase(w *os.File, name string, r result) {
-	fmt.Fprintf(w, "  %-30s %8.0f/s  %s  (%d ok, %d failed in %s)\n", name, r.rate(),
+	_, _ = fmt.Fprintf(w, "  %-30s %8.0f/s  %s  (%d ok, %d failed in %s)\n", name, r.rate(),
 		r.latency.summary(), r.ok, r.failed, r.elapsed.Round(time.Millisecond))
 	if r.firstErr != nil {
-		fmt.Fprintf(w, "  %-30s first error: %v\n", "", r.firstErr)
+		_, _ = fmt.Fprintf(w, "  %-30s first error: %v\n", "", r.firstErr)
 	}
 }

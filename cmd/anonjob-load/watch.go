@@ -60,17 +60,17 @@ func (c *watchCmd) Run(ctx context.Context, log *slog.Logger) error {
 	rep := f.report()
 
 	w := os.Stdout
-	fmt.Fprintf(w, "WatchJobs fan-out: %d watchers over %d gRPC connections to %s\n", c.Watchers, c.Conns, c.Addr)
-	fmt.Fprintf(w, "  driven    %8.0f events/s (target %.0f; %d events in %s, %d failed calls)\n",
+	_, _ = fmt.Fprintf(w, "WatchJobs fan-out: %d watchers over %d gRPC connections to %s\n", c.Watchers, c.Conns, c.Addr)
+	_, _ = fmt.Fprintf(w, "  driven    %8.0f events/s (target %.0f; %d events in %s, %d failed calls)\n",
 		perSecond(d.events, d.elapsed), c.Rate, d.events, d.elapsed.Round(time.Millisecond), d.failed)
 	if d.firstErr != nil {
-		fmt.Fprintf(w, "            first error: %v\n", d.firstErr)
+		_, _ = fmt.Fprintf(w, "            first error: %v\n", d.firstErr)
 	}
-	fmt.Fprintf(w, "  delivered %8.0f events/s in total, %.0f per watcher; %d of %d expected (%.2f%%)\n",
+	_, _ = fmt.Fprintf(w, "  delivered %8.0f events/s in total, %.0f per watcher; %d of %d expected (%.2f%%)\n",
 		perSecond(rep.delivered, d.elapsed), perSecond(rep.delivered, d.elapsed)/float64(c.Watchers),
 		rep.delivered, d.events*c.Watchers, 100*float64(rep.delivered)/float64(d.events*c.Watchers))
-	fmt.Fprintf(w, "  commit-to-receipt latency: %s\n", rep.latency.summary())
-	fmt.Fprintf(w, "  watchers cut off and resumed: %d; all caught up within --drain: %v\n", rep.resumed, drained)
+	_, _ = fmt.Fprintf(w, "  commit-to-receipt latency: %s\n", rep.latency.summary())
+	_, _ = fmt.Fprintf(w, "  watchers cut off and resumed: %d; all caught up within --drain: %v\n", rep.resumed, drained)
 	return nil
 }
 
@@ -143,7 +143,7 @@ func (w *watcher) run(ctx context.Context, client anonjobv1.JobServiceClient, re
 			msg, err := stream.Recv()
 			if err != nil {
 				if ctx.Err() != nil {
-					return nil
+					return nil //nolint:nilerr // the run is over, not the watcher
 				}
 				if c := status.Code(err); c == codes.ResourceExhausted || c == codes.Unavailable {
 					w.resumed++

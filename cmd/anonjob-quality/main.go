@@ -58,7 +58,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("open labels: %w", err)
 	}
 	labels, err := readLabels(f)
-	f.Close()
+	_ = f.Close()
 	if err != nil {
 		return err
 	}
@@ -99,19 +99,19 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		t, missed := Score(g, im.Objects)
 		total.Add(t)
 		if o.verbose {
-			fmt.Fprintf(out, "%-50s %4dx%-4d %3d detections %6dms  missed %d of %d\n",
+			_, _ = fmt.Fprintf(out, "%-50s %4dx%-4d %3d detections %6dms  missed %d of %d\n",
 				im.File, res.Size.X, res.Size.Y, len(res.Detections), took.Milliseconds(), len(missed), len(im.Objects))
 			for _, m := range missed {
-				fmt.Fprintf(out, "    missed %s %v small=%v\n", m.Class, m.BBox, m.Small)
+				_, _ = fmt.Fprintf(out, "    missed %s %v small=%v\n", m.Class, m.BBox, m.Small)
 			}
 		}
 	}
-	fmt.Fprintf(out, "images            %d (%.2fs, %.0f ms/image)\n", len(labels.Images), elapsed.Seconds(),
+	_, _ = fmt.Fprintf(out, "images            %d (%.2fs, %.0f ms/image)\n", len(labels.Images), elapsed.Seconds(),
 		float64(elapsed.Milliseconds())/float64(max(1, len(labels.Images))))
-	fmt.Fprintf(out, "face recall       %s (%d/%d, faces >= 20 px)\n", pct(total.FaceRecall()), total.FacesHit, total.Faces)
-	fmt.Fprintf(out, "small-face recall %s (%d/%d, faces < 20 px)\n", pct(total.SmallFaceRecall()), total.SmallFacesHit, total.SmallFaces)
-	fmt.Fprintf(out, "plate recall      %s (%d/%d)\n", pct(total.PlateRecall()), total.PlatesHit, total.Plates)
-	fmt.Fprintf(out, "precision         %s (masked area outside all labels: %d of %d px)\n", pct(total.Precision()), total.MaskedOutside, total.MaskedPixels)
+	_, _ = fmt.Fprintf(out, "face recall       %s (%d/%d, faces >= 20 px)\n", pct(total.FaceRecall()), total.FacesHit, total.Faces)
+	_, _ = fmt.Fprintf(out, "small-face recall %s (%d/%d, faces < 20 px)\n", pct(total.SmallFaceRecall()), total.SmallFacesHit, total.SmallFaces)
+	_, _ = fmt.Fprintf(out, "plate recall      %s (%d/%d)\n", pct(total.PlateRecall()), total.PlatesHit, total.Plates)
+	_, _ = fmt.Fprintf(out, "precision         %s (masked area outside all labels: %d of %d px)\n", pct(total.Precision()), total.MaskedOutside, total.MaskedPixels)
 	return check(total, o)
 }
 

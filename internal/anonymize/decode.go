@@ -54,7 +54,7 @@ func Decode(data []byte) (*image.RGBA, Format, error) {
 	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %s header: %v", ErrNotImage, f, err)
+		return nil, "", fmt.Errorf("%w: %s header: %w", ErrNotImage, f, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
 		return nil, "", fmt.Errorf("%w: %dx%d pixels (at most %d allowed)", ErrNotImage, cfg.Width, cfg.Height, MaxPixels)
@@ -67,7 +67,7 @@ func Decode(data []byte) (*image.RGBA, Format, error) {
 		img, err = png.Decode(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %s data: %v", ErrNotImage, f, err)
+		return nil, "", fmt.Errorf("%w: %s data: %w", ErrNotImage, f, err)
 	}
 	b := img.Bounds()
 	rgba := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))

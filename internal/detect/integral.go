@@ -80,9 +80,3 @@ func (it *integral) computeTilted() []int32 {
 	}
 	return t
 }
-
-// rectSum is the sum of the upright rectangle at (x,y) of size w x h.
-func (it *integral) rectSum(x, y, w, h int) int32 {
-	s := it.stride
-	return it.sum[y*s+x] - it.sum[y*s+x+w] - it.sum[(y+h)*s+x] + it.sum[(y+h)*s+x+w]
-}

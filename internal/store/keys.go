@@ -18,7 +18,7 @@ type APIKey struct {
 	RevokeTime *time.Time
 }
 
-// ErrKeyNotFound: no key has that id.
+// ErrKeyNotFound means no key has that id.
 var ErrKeyNotFound = errors.New("api key not found")
 
 // InsertAPIKey stores a new key.
