@@ -24,6 +24,7 @@ import (
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/apierr"
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/pagetoken"
 	"github.com/anonjob/anonjob/internal/store"
 	"github.com/anonjob/anonjob/internal/watch"
@@ -40,6 +41,12 @@ type Store interface {
 // Watcher is what WatchJobs needs from the watch hub.
 type Watcher interface {
 	Subscribe(ctx context.Context, since int64) (*watch.Subscription, error)
+}
+
+// WithCallbackCheck makes CreateJob vet callback URLs with check.
+func (s *JobServer) WithCallbackCheck(check func(ctx context.Context, raw string) error) *JobServer {
+	s.checkCallback = check
+	return s
 }
 
 // Paging limits of ListJobs.
@@ -59,6 +66,10 @@ type JobServer struct {
 	limits    job.Limits
 	heartbeat time.Duration
 	log       *slog.Logger
+
+	// checkCallback vets a callback_url: where it may lead (no private, loopback or metadata
+	// addresses unless allowed). Nil accepts any well-formed URL.
+	checkCallback func(ctx context.Context, raw string) error
 
 	maxWatches int
 	watchMu    sync.Mutex
@@ -91,6 +102,15 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 	}
 	if fe := spec.Validate(s.limits); fe != nil {
 		return nil, toStatus(ctx, s.log, fe)
+	}
+	if spec.CallbackURL != "" && s.checkCallback != nil {
+		if err := s.checkCallback(ctx, spec.CallbackURL); err != nil {
+			var ge *netguard.Error
+			if errors.As(err, &ge) {
+				return nil, invalidField("callback_url", ge.Reason, ge.Msg)
+			}
+			return nil, toStatus(ctx, s.log, err)
+		}
 	}
 	ct, err := s.checkImage(req.GetImage())
 	if err != nil {

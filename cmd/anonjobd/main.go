@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/server"
 )
 
@@ -44,6 +45,7 @@ type serveCmd struct {
 	MaxDBConns            int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
 	Heartbeat             time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"ANONJOB_HEARTBEAT"`
 	EventRetention        time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"168h" env:"ANONJOB_EVENT_RETENTION"`
+	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
 	ShutdownTimeout       time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
@@ -62,6 +64,11 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.EngineAddr, cfg.DetectorDir, cfg.Dispatch, cfg.KeepInput = c.EngineAddr, c.DetectorDir, c.Dispatch, c.KeepInput
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
+	allow, err := netguard.ParseCIDRs(c.CallbackAllowCIDR)
+	if err != nil {
+		return fmt.Errorf("--callback-allow-cidr: %w", err)
+	}
+	cfg.CallbackAllowCIDRs = allow
 	cfg.MaxUploadBytes, cfg.MaxDBConns = c.MaxUploadBytes, c.MaxDBConns
 	cfg.Heartbeat, cfg.EventRetention, cfg.ShutdownTimeout = c.Heartbeat, c.EventRetention, c.ShutdownTimeout
 	cfg.Log = log

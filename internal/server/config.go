@@ -5,6 +5,7 @@ package server
 import (
 	"github.com/anonjob/anonjob/internal/celantur"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -41,6 +42,9 @@ type Config struct {
 	// KeyCacheTTL is how long a checked API key is trusted without a database read: a revoked
 	// key stops working within it.
 	KeyCacheTTL time.Duration
+	// CallbackAllowCIDRs are networks a callback_url may lead to although they are private,
+	// loopback or link-local (tests, private deployments); plain http is then allowed too.
+	CallbackAllowCIDRs []netip.Prefix
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
 

@@ -64,13 +64,13 @@ func TestGRPCJobLifecycle(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	resp, err := e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{
-		Image: &httpbody.HttpBody{Data: testPNG(t)}, LicensePlate: true, CallbackUrl: "https://example.com/done?x=1",
+		Image: &httpbody.HttpBody{Data: testPNG(t)}, LicensePlate: true, CallbackUrl: "https://127.0.0.1:9443/done?x=1",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	j := resp.GetJob()
-	if j.GetMethod() != "blur" || j.GetContentType() != "image/png" || j.GetCallbackUrl() != "https://example.com/done?x=1" {
+	if j.GetMethod() != "blur" || j.GetContentType() != "image/png" || j.GetCallbackUrl() != "https://127.0.0.1:9443/done?x=1" {
 		t.Fatalf("created %v", j)
 	}
 	got, err := e.jobs.GetJob(ctx, &anonjobv1.GetJobRequest{Id: j.GetId()})

@@ -192,3 +192,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestCallbackURLMustBePublic: a callback_url may not lead to this machine, a private network
+// or a cloud metadata service, by address or by a name resolving to one.
+func TestCallbackURLMustBePublic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *server.Config) { c.CallbackAllowCIDRs = nil })
+	for _, cb := range []string{
+		"https://127.0.0.1/hook", "http://127.0.0.1:8080/hook", "https://10.0.0.1/hook",
+		"https://169.254.169.254/latest/meta-data", "https://localhost/hook", "https://[::1]/hook",
+		"https://[::ffff:10.0.0.1]/hook", "https://2130706433/hook", "https://user:pw@127.0.0.1/hook",
+	} {
+		r := e.postImage(url.Values{"face": {"true"}, "callback_url": {cb}}, "image/png", testPNG(t))
+		if r.status != http.StatusBadRequest || !strings.Contains(asString(r.body["message"]), "callback_url") {
+			t.Errorf("callback_url %s: %d %s", cb, r.status, r.raw)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM jobs`); n != 0 {
+		t.Fatalf("refused callbacks made %d jobs", n)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/anonjob/anonjob/internal/engine"
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
@@ -179,7 +180,10 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if s.provider != nil {
 		files = s.provider // a nil *Client in the interface would not compare nil
 	}
-	anonjobv1.RegisterJobServiceServer(s.grpc, service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log))
+	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false)
+	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
+		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) })
+	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.Log))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
