@@ -32,13 +32,18 @@ type cli struct {
 	Watch  watchCmd  `cmd:"" help:"Stream job changes as they commit."`
 	Cancel cancelCmd `cmd:"" help:"Cancel a job that has not ended."`
 	Fetch  fetchCmd  `cmd:"" help:"Download a result file of a DONE job."`
+
+	Deliveries    deliveriesCmd    `cmd:"" help:"Show a job's completion webhook deliveries and every attempt."`
+	Redeliver     redeliverCmd     `cmd:"" help:"Send an ended job's completion webhook again."`
+	WebhookSecret webhookSecretCmd `cmd:"" name:"webhook-secret" help:"Manage the secret that signs your completion webhooks."`
 }
 
 // env is what every command gets.
 type env struct {
-	ctx    context.Context
-	client anonjobv1.JobServiceClient
-	out    *printer
+	ctx        context.Context
+	client     anonjobv1.JobServiceClient
+	deliveries anonjobv1.DeliveryServiceClient
+	out        *printer
 }
 
 func main() {
@@ -89,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		return 2
 	}
 	defer func() { _ = conn.Close() }()
-	e := &env{ctx: ctx, client: anonjobv1.NewJobServiceClient(conn), out: &printer{w: stdout, err: stderr, json: c.JSON}}
+	e := &env{ctx: ctx, client: anonjobv1.NewJobServiceClient(conn), deliveries: anonjobv1.NewDeliveryServiceClient(conn), out: &printer{w: stdout, err: stderr, json: c.JSON}}
 	if err := k.Run(e); err != nil {
 		_, _ = fmt.Fprintln(stderr, "anonjob:", describe(err))
 		return exitCode(err)

@@ -121,6 +121,18 @@ func TestCommands(t *testing.T) {
 	if code, _, _ := runCLI(ctx, addr, "frobnicate"); code != 2 {
 		t.Fatalf("unknown command exit %d", code)
 	}
+	// The webhook secret rotates, printing the new one on its last line.
+	code, out, _ = runCLI(ctx, addr, "webhook-secret", "rotate")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || !strings.HasPrefix(lines[len(lines)-1], "whsec_") {
+		t.Fatalf("webhook-secret rotate: %d %q", code, out)
+	}
+	if code, out, errOut := runCLI(ctx, addr, "deliveries", waited); code != 0 || out != "" {
+		t.Fatalf("deliveries of a job without callback: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(ctx, addr, "redeliver", waited); code != 1 || !strings.Contains(errOut, "NOTHING_TO_DELIVER") {
+		t.Fatalf("redeliver without callback: %d %q", code, errOut)
+	}
 	if code, out, _ := runCLI(ctx, addr, "--help"); code != 0 || !strings.Contains(out, "submit") {
 		t.Fatalf("--help: %d %q", code, out)
 	}

@@ -19,6 +19,7 @@ const (
 	JobNotFound       = "JOB_NOT_FOUND"
 	InvalidTransition = "INVALID_TRANSITION"
 	JobNotDone        = "JOB_NOT_DONE"
+	NothingToDeliver  = "NOTHING_TO_DELIVER"
 	RequestIDReused   = "REQUEST_ID_REUSED"
 	RevisionCompacted = "REVISION_COMPACTED"
 	WatcherTooSlow    = "WATCHER_TOO_SLOW"
@@ -70,7 +71,7 @@ func HTTPStatus(st *status.Status) int {
 		return http.StatusRequestEntityTooLarge
 	case UnsupportedMedia:
 		return http.StatusUnsupportedMediaType
-	case InvalidTransition, JobNotDone:
+	case InvalidTransition, JobNotDone, NothingToDeliver:
 		return http.StatusConflict // the job's state, not the request, is in the way
 	}
 	return 0

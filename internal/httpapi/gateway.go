@@ -21,7 +21,8 @@ import (
 // New returns the HTTP handler serving the REST API through conn, a client connection to the
 // gRPC server. Going through gRPC (rather than calling the handlers in process) is what lets
 // server-streaming calls and interceptors work.
-func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, log *slog.Logger) (http.Handler, error) {
+// metrics, if not nil, is served at GET /metrics.
+func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http.Handler, log *slog.Logger) (http.Handler, error) {
 	opts := append(marshalerOptions(),
 		runtime.SetQueryParameterParser(&queryParser{}),
 		runtime.WithErrorHandler(errorHandler),
@@ -35,6 +36,16 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, log *slog.Lo
 	}
 	if err := anonjobv1.RegisterWebhookServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register webhook gateway: %w", err)
+	}
+	if err := anonjobv1.RegisterDeliveryServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register delivery gateway: %w", err)
+	}
+	if metrics != nil {
+		if err := mux.HandlePath(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+			metrics.ServeHTTP(w, r)
+		}); err != nil {
+			return nil, fmt.Errorf("register metrics route: %w", err)
+		}
 	}
 	// Registered after the generated routes, so it takes GetJobFile's route over from them.
 	if err := mux.HandlePath(http.MethodGet, filesPattern, fileHandler(mux, anonjobv1.NewJobServiceClient(conn))); err != nil {

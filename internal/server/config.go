@@ -45,6 +45,8 @@ type Config struct {
 	// CallbackAllowCIDRs are networks a callback_url may lead to although they are private,
 	// loopback or link-local (tests, private deployments); plain http is then allowed too.
 	CallbackAllowCIDRs []netip.Prefix
+	// DeliverySchedule overrides the retry waits of client webhooks (tests); empty: the default.
+	DeliverySchedule []time.Duration
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
 

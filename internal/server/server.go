@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -26,6 +28,7 @@ import (
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
+	"github.com/anonjob/anonjob/internal/notify"
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
@@ -49,6 +52,9 @@ type Server struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	notifier *store.Notifier
+	sender   *notify.Sender
+	// Metrics is the registry /metrics serves.
+	Metrics *prometheus.Registry
 
 	provider   *celantur.Client // nil without an engine
 	engine     *engine.Engine   // the built-in engine, when running
@@ -65,7 +71,7 @@ type Server struct {
 // Start brings everything up and returns once both listeners accept connections.
 // Close (or Shutdown) must be called to release it.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
-	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 2)}
+	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 3), Metrics: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			s.release(context.WithoutCancel(ctx))
@@ -139,6 +145,9 @@ func (s *Server) openDatabase(ctx context.Context) error {
 		if s.dispatcher != nil { // set before serving starts
 			s.dispatcher.Poke()
 		}
+		if s.sender != nil {
+			s.sender.Poke() // a job's end may owe its client a webhook
+		}
 	}))
 	return nil
 }
@@ -181,9 +190,14 @@ func (s *Server) registerServices(ctx context.Context) error {
 		files = s.provider // a nil *Client in the interface would not compare nil
 	}
 	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false)
+	s.sender = notify.NewSender(s.Store, notify.Config{
+		PublicURL: mustURL(s.cfg.PublicURL), Client: policy.HTTPClient(15 * time.Second),
+		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics),
+	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) })
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
+	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.Log))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -199,7 +213,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	}
 	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Limits{
 		MaxImageBytes: s.cfg.MaxUploadBytes, MaxWebhookBytes: 64 << 10, MaxBodyBytes: 1 << 20,
-	}, s.cfg.Log)
+	}, promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), s.cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -221,7 +235,8 @@ func (s *Server) startBackground() {
 		defer close(s.hubDone)
 		_ = s.Hub.Run(hubCtx, s.Store)
 	}()
-	s.bg.Add(3)
+	s.bg.Add(4)
+	go func() { defer s.bg.Done(); s.sender.Run(bgCtx) }()
 	if s.dispatcher != nil {
 		s.bg.Add(2)
 		go func() { defer s.bg.Done(); s.dispatcher.Run(bgCtx) }()
@@ -364,4 +379,13 @@ func defaultPublicURL(a net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// mustURL parses a URL already checked at start.
+func mustURL(raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil {
+		panic("server: public URL was checked at start: " + err.Error())
+	}
+	return u
 }
