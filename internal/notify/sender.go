@@ -75,28 +75,43 @@ func (s *Sender) Poke() {
 	}
 }
 
-// Run delivers until ctx ends, then waits for the sends under way.
+// Run delivers until ctx ends, then waits for the sends under way. A slot freed by one send
+// is filled at once, so a slow receiver holds up only its own slot.
 func (s *Sender) Run(ctx context.Context) {
+	slots := make(chan struct{}, s.cfg.Concurrency)
+	freed := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
 	for {
-		ds, err := s.store.ClaimDeliveries(ctx, s.cfg.Concurrency, s.cfg.Lease)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("claim deliveries", "err", err)
-		}
-		var wg sync.WaitGroup
-		for _, d := range ds {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.deliver(ctx, d) }()
-		}
-		wg.Wait()
-		if err == nil && len(ds) == s.cfg.Concurrency {
-			continue
+		if free := cap(slots) - len(slots); free > 0 {
+			ds, err := s.store.ClaimDeliveries(ctx, free, s.cfg.Lease)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("claim deliveries", "err", err)
+			}
+			for _, d := range ds {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.deliver(ctx, d)
+					<-slots
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+			}
+			if err == nil && len(ds) == free {
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+		case <-freed:
 		case <-tick.C:
 		}
 	}

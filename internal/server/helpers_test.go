@@ -29,7 +29,7 @@ import (
 
 // env is one anonjobd on loopback with its own database, and clients for it.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *server.Server
 	dbURL string
 	db    *pgxpool.Pool // for looking behind the API
@@ -51,7 +51,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 
 // startOn starts a server on an existing database: a second replica when the database is
 // already in use.
-func startOn(t *testing.T, dbURL string, opts ...option) *env {
+func startOn(t testing.TB, dbURL string, opts ...option) *env {
 	t.Helper()
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -93,7 +93,7 @@ func startOn(t *testing.T, dbURL string, opts ...option) *env {
 }
 
 // dial connects to the gRPC server with an API key ("" for none).
-func dial(t *testing.T, addr, key string) *grpc.ClientConn {
+func dial(t testing.TB, addr, key string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(auth.Bearer(key)), grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))

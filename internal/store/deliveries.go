@@ -153,17 +153,25 @@ func (s *Store) Redeliver(ctx context.Context, customer, jobID string) (Delivery
 // WebhookSecrets returns the customer's signing secrets that are still valid, newest first,
 // creating one if there is none.
 func (s *Store) WebhookSecrets(ctx context.Context, customer string, fresh func() string) ([]string, error) {
-	if _, err := s.pool.Exec(ctx, `
-		INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)
-		ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`, customer, fresh()); err != nil {
-		return nil, fmt.Errorf("create webhook secret: %w", err)
+	for range 2 {
+		rows, err := s.pool.Query(ctx, `SELECT secret FROM webhook_secrets
+			WHERE customer = $1 AND (expire_time IS NULL OR expire_time > now()) ORDER BY id DESC`, customer)
+		if err != nil {
+			return nil, fmt.Errorf("read webhook secrets: %w", err)
+		}
+		secrets, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(secrets) > 0 {
+			return secrets, err
+		}
+		// The customer's first webhook: make its secret (a racing replica may win; then read
+		// the winner's).
+		if _, err := s.pool.Exec(ctx, `
+			INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)
+			ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`, customer, fresh()); err != nil {
+			return nil, fmt.Errorf("create webhook secret: %w", err)
+		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT secret FROM webhook_secrets
-		WHERE customer = $1 AND (expire_time IS NULL OR expire_time > now()) ORDER BY id DESC`, customer)
-	if err != nil {
-		return nil, fmt.Errorf("read webhook secrets: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return nil, errors.New("no webhook secret after creating one")
 }
 
 // RotateWebhookSecret makes secret the customer's current one; the previous current secret
