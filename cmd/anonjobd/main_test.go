@@ -180,3 +180,47 @@ func waitGone(t *testing.T, pid int) {
 	}
 	t.Fatal(fmt.Errorf("postgres (pid %d) still runs after anonjobd ended", pid))
 }
+
+// TestEngineCommand runs the built-in engine alone and signs in with the credentials from the
+// environment.
+func TestEngineCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "anonjobd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "engine", "--addr", addr, "--data-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "ANONJOB_ENGINE_USERNAME=u", "ANONJOB_ENGINE_PASSWORD=p")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	signin := func(pass string) int {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			resp, err := http.Post("http://"+addr+"/v1/signin", "application/json",
+				strings.NewReader(`{"username":"u","password":"`+pass+`"}`))
+			if err == nil {
+				_ = resp.Body.Close()
+				return resp.StatusCode
+			}
+		}
+		t.Fatalf("engine never answered; its log:\n%s", &logs)
+		return 0
+	}
+	if code := signin("p"); code != http.StatusOK {
+		t.Fatalf("sign-in with the right password: %d", code)
+	}
+	if code := signin("wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("sign-in with a wrong password: %d", code)
+	}
+	// Without credentials it refuses to start, saying why.
+	out, err := exec.Command(bin, "engine", "--addr", freeAddr(t)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "ANONJOB_ENGINE_USERNAME") {
+		t.Fatalf("engine without credentials: %v\n%s", err, out)
+	}
+}
