@@ -2,6 +2,8 @@ package pgembed
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,10 +70,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.initCluster(ctx, binDir, own, cfg.NoSync); err != nil {
 		return nil, err
 	}
-	// A short private socket folder: socket paths are limited to about 100 bytes.
-	if s.socketDir, err = os.MkdirTemp("", "anonjob-pg-"); err != nil {
-		return nil, fmt.Errorf("socket dir: %w", err)
-	}
+	// A short private socket folder (socket paths are limited to about 100 bytes), named after
+	// the cluster so that a server killed without cleaning up leaves one folder to reuse, not
+	// a new one per start.
+	sum := sha256.Sum256([]byte(s.cluster))
+	s.socketDir = filepath.Join(os.TempDir(), "anonjob-pg-"+hex.EncodeToString(sum[:6]))
 	if err := own.mkdirOwned(s.socketDir); err != nil {
 		return nil, err
 	}

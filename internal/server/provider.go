@@ -31,7 +31,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 		}
 	}
 	client, err := celantur.New(celantur.Config{BaseURL: providerURL, Credentials: creds,
-		Logger: s.cfg.Log.With("component", "celantur")})
+		Logger: s.cfg.Log})
 	if err != nil {
 		return fmt.Errorf("--provider-url: %w", err)
 	}
@@ -59,7 +59,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	base := "http://" + lis.Addr().String()
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
-		PublicURL: base, Logger: s.cfg.Log.With("component", "engine"), DetectorDir: s.cfg.DetectorDir,
+		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir,
 	})
 	if err != nil {
 		_ = lis.Close()
