@@ -38,7 +38,7 @@ type serveCmd struct {
 	EngineAddr      string        `name:"engine-addr" help:"Listen address of the built-in engine." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
 	DetectorDir     string        `name:"detector-dir" help:"Cascade files of the built-in engine; empty: the opencv-data install." env:"ANONJOB_DETECTOR_DIR"`
 	Dispatch        bool          `help:"Hand queued jobs to the engine and poll it for overdue ones (--no-dispatch: only accept and track jobs)." default:"true" negatable:"" env:"ANONJOB_DISPATCH"`
-	KeepInput       bool          `name:"keep-input" help:"Keep images after the engine has them." env:"ANONJOB_KEEP_INPUT"`
+	InputRetention  time.Duration `name:"input-retention" help:"How long images are kept after the engine has them; 0 deletes them at once." default:"0s" env:"ANONJOB_INPUT_RETENTION"`
 	WebhookDeadline time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
 
 	MaxUploadBytes        int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
@@ -61,7 +61,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	// Credentials only from the environment: flags show in process listings.
 	cfg.ProviderCredentials = celantur.Credentials{Username: os.Getenv("CELANTUR_USERNAME"),
 		Password: os.Getenv("CELANTUR_PASSWORD"), Token: os.Getenv("CELANTUR_TOKEN")}
-	cfg.EngineAddr, cfg.DetectorDir, cfg.Dispatch, cfg.KeepInput = c.EngineAddr, c.DetectorDir, c.Dispatch, c.KeepInput
+	cfg.EngineAddr, cfg.DetectorDir, cfg.Dispatch, cfg.InputRetention = c.EngineAddr, c.DetectorDir, c.Dispatch, c.InputRetention
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
 	allow, err := netguard.ParseCIDRs(c.CallbackAllowCIDR)

@@ -46,7 +46,8 @@ type Config struct {
 	MaxAttempts int           // uploads tried before a job fails (default 8)
 	RetryBase   time.Duration // first retry delay, doubling per attempt (default 2s)
 	RetryMax    time.Duration // longest retry delay (default 5m)
-	// KeepInput keeps a job's image after the engine has it; by default it is deleted then.
+	// KeepInput keeps a job's image after the engine has it (a retention sweep deletes it
+	// later); by default it is deleted then.
 	KeepInput bool
 	// WebhookDeadline is how long after the upload a job waits for its webhook before the
 	// reconciler polls the engine (default 2m).

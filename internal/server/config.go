@@ -27,8 +27,9 @@ type Config struct {
 	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
 	// replica only accepts and tracks jobs.
 	Dispatch bool
-	// KeepInput keeps images after the engine has them.
-	KeepInput bool
+	// InputRetention is how long images are kept after the engine has them; 0 deletes them at
+	// once.
+	InputRetention time.Duration
 	// WebhookDeadline is how long a PROCESSING job waits for its webhook before the engine is
 	// polled.
 	WebhookDeadline time.Duration

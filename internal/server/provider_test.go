@@ -233,9 +233,18 @@ func waitStatus(t *testing.T, e *env, id string, want anonjobv1.JobStatus) *anon
 func TestDispatchThroughProvider(t *testing.T) {
 	t.Parallel()
 	prov := newFakeProvider(t)
-	e := newEnv(t, withProvider(prov), func(c *server.Config) { c.WebhookDeadline = 50 * time.Millisecond })
+	e := newEnv(t, withProvider(prov), func(c *server.Config) {
+		c.WebhookDeadline = 50 * time.Millisecond
+		c.InputRetention = time.Hour
+	})
 	j := e.createJob(t)
 	p := waitStatus(t, e, j.GetId(), anonjobv1.JobStatus_JOB_STATUS_PROCESSING)
+	if n := e.count(`SELECT count(*) FROM job_inputs WHERE job_id = $1`, j.GetId()); n != 1 {
+		t.Fatalf("image deleted within its retention")
+	}
+	if n, err := e.srv.Store.DeleteInputsBefore(context.Background(), time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("retention sweep deleted %d, %v", n, err)
+	}
 	// The engine got a callback URL that leads back to this job, query string intact.
 	prov.mu.Lock()
 	hook := prov.webhooks[p.GetProviderFileId()]

@@ -245,6 +245,10 @@ func (s *Server) startBackground() {
 	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
 	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
 	go func() { defer s.bg.Done(); s.compactLoop(bgCtx) }()
+	if s.cfg.InputRetention > 0 {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.inputSweep(bgCtx) }()
+	}
 }
 
 // compactLoop prunes event history older than the retention, hourly.
@@ -256,6 +260,24 @@ func (s *Server) compactLoop(ctx context.Context) {
 			s.cfg.Log.Warn("compact event history", "err", err)
 		} else if err == nil && rev > 0 {
 			s.cfg.Log.Debug("compacted event history", "revision", rev)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// inputSweep deletes the images the engine has had for longer than the input retention.
+func (s *Server) inputSweep(ctx context.Context) {
+	t := time.NewTicker(min(max(s.cfg.InputRetention/4, time.Minute), time.Hour))
+	defer t.Stop()
+	for {
+		if n, err := s.Store.DeleteInputsBefore(ctx, time.Now().Add(-s.cfg.InputRetention)); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("delete old inputs", "err", err)
+		} else if n > 0 {
+			s.cfg.Log.Info("deleted images past their retention", "count", n)
 		}
 		select {
 		case <-ctx.Done():
