@@ -68,7 +68,7 @@ func watchStatus(ctx context.Context, log *slog.Logger, err error, resume int64)
 	switch {
 	case errors.Is(err, watch.ErrCompacted):
 		return statusError(codes.OutOfRange, apierr.RevisionCompacted,
-			fmt.Sprintf("%v; list jobs again and watch from the revision of the list", err), nil, "since_revision")
+			fmt.Sprintf("%v; list jobs again and watch from the list's revision", err), nil, "since_revision")
 	case errors.Is(err, watch.ErrTooSlow):
 		return statusError(codes.ResourceExhausted, apierr.WatcherTooSlow,
 			"watcher fell too far behind; resume from resume_revision", meta, "")

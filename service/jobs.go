@@ -38,9 +38,10 @@ type Store interface {
 	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
 }
 
-// Watcher is what WatchJobs needs from the watch hub.
+// Watcher is what WatchJobs and ListJobs need from the watch hub.
 type Watcher interface {
 	Subscribe(ctx context.Context, since int64) (*watch.Subscription, error)
+	Pos() int64
 }
 
 // WithCallbackCheck makes CreateJob vet callback URLs with check.
@@ -228,11 +229,13 @@ func (s *JobServer) ListJobs(ctx context.Context, req *anonjobv1.ListJobsRequest
 		}
 		q.After = &store.Cursor{CreateTime: tok.CreateTime, ID: tok.ID}
 	}
+	// Read before the list: every change up to it is committed, so the list reflects it.
+	rev := s.hub.Pos()
 	jobs, err := s.store.ListJobs(ctx, q)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	resp := &anonjobv1.ListJobsResponse{}
+	resp := &anonjobv1.ListJobsResponse{Revision: rev}
 	if len(jobs) > size {
 		jobs = jobs[:size]
 		last := jobs[size-1]

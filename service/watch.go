@@ -3,7 +3,9 @@ package service
 import (
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"google.golang.org/protobuf/proto"
@@ -24,8 +26,13 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 	if req.GetSinceRevision() < 0 {
 		return invalidField("since_revision", "INVALID_REVISION", "must not be negative")
 	}
-	if req.GetJobId() != "" && !job.ValidID(req.GetJobId()) {
-		return invalidField("job_id", "INVALID_ID", "must be a job id (a UUID)")
+	jobID := req.GetJobId()
+	if jobID != "" {
+		id, err := uuid.Parse(jobID)
+		if err != nil || !job.ValidID(jobID) {
+			return invalidField("job_id", "INVALID_ID", "must be a job id (a UUID)")
+		}
+		jobID = id.String() // events carry the canonical, lower-case form
 	}
 	var statuses []job.Status
 	for _, st := range req.GetStatus() {
@@ -36,7 +43,7 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 		statuses = append(statuses, ds)
 	}
 	match := func(e job.Event) bool {
-		return e.Job.Customer == customer && (req.GetJobId() == "" || e.Job.ID == req.GetJobId()) &&
+		return e.Job.Customer == customer && (jobID == "" || e.Job.ID == jobID) &&
 			(len(statuses) == 0 || slices.Contains(statuses, e.Job.Status))
 	}
 	if !s.openWatch(customer) {
@@ -44,7 +51,7 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 			fmt.Sprintf("at most %d watch streams may be open at once per customer", s.maxWatches), nil, "")
 	}
 	defer s.closeWatch(customer)
-	unfiltered := req.GetJobId() == "" && len(statuses) == 0
+	unfiltered := jobID == "" && len(statuses) == 0
 	sub, err := s.hub.Subscribe(ctx, req.GetSinceRevision())
 	if err != nil {
 		return watchStatus(ctx, s.log, err, req.GetSinceRevision())
@@ -52,6 +59,17 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 	defer sub.Close()
 	if err := stream.Send(&anonjobv1.WatchJobsResponse{Revision: sub.Revision()}); err != nil {
 		return err
+	}
+	lastSent := time.Now()
+	// skip passes over a batch with nothing for this watcher. Others' traffic must not starve
+	// it of heartbeats (Next's idle timer restarts with every batch), so it sends the position
+	// once a heartbeat is due: every event up to b.Revision has been considered.
+	skip := func(b watch.Batch) error {
+		if time.Since(lastSent) < s.heartbeat {
+			return nil
+		}
+		lastSent = time.Now()
+		return stream.Send(&anonjobv1.WatchJobsResponse{Revision: b.Revision})
 	}
 	for {
 		b, err := sub.Next(ctx, s.heartbeat)
@@ -65,11 +83,15 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 			// Every unfiltered watcher of this batch sends the same bytes: encode them once.
 			switch raw := b.Shared.Do(customer, func() any { return encodeBatch(b, customer) }).(type) {
 			case noEvents:
-				continue // nothing of this customer's in the batch
+				if err := skip(b); err != nil {
+					return err
+				}
+				continue
 			case encoded:
 				if err := stream.SendMsg(raw); err != nil {
 					return err
 				}
+				lastSent = time.Now()
 				continue
 			}
 		}
@@ -80,11 +102,15 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 			}
 		}
 		if len(b.Events) > 0 && len(msg.Events) == 0 {
-			continue // nothing for this watcher; a heartbeat will carry the revision
+			if err := skip(b); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := stream.Send(msg); err != nil {
 			return err
 		}
+		lastSent = time.Now()
 	}
 }
 

@@ -3,6 +3,8 @@ package job
 import (
 	"fmt"
 	"net/url"
+	"strings"
+	"unicode"
 )
 
 // Limits bound what a client may submit.
@@ -46,6 +48,11 @@ func (s Spec) Validate(l Limits) *FieldError {
 	case len(s.CallbackURL) > l.MaxCallbackURLLen:
 		return &FieldError{Field: "callback_url", Reason: "TOO_LONG",
 			Msg: fmt.Sprintf("is %d bytes, the limit is %d", len(s.CallbackURL), l.MaxCallbackURLLen)}
+	}
+	for _, f := range []struct{ name, v string }{{"request_id", s.RequestID}, {"callback_url", s.CallbackURL}} {
+		if strings.ContainsFunc(f.v, unicode.IsControl) {
+			return &FieldError{Field: f.name, Reason: "INVALID_CHARACTERS", Msg: "must not contain control characters"}
+		}
 	}
 	if s.CallbackURL != "" {
 		u, err := url.Parse(s.CallbackURL)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -125,12 +126,12 @@ func describe(err error) string {
 	if errors.As(err, &ge) {
 		return ge.Error()
 	}
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timed out"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its text repeats the URL, with the client's query string
 	}
 	msg := err.Error()
 	if len(msg) > 300 {

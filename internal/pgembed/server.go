@@ -66,6 +66,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if _, running := RunningURL(dataDir); running {
+		return nil, fmt.Errorf("an embedded PostgreSQL already runs on %s (another anonjobd?); "+
+			"use its database (anonjobd keys does) or stop it first", dataDir)
+	}
 	s := &Server{cluster: own.clusterDir(dataDir), database: cfg.Database, done: make(chan struct{}), log: cfg.Log}
 	if err := s.initCluster(ctx, binDir, own, cfg.NoSync); err != nil {
 		return nil, err
@@ -171,20 +175,24 @@ func (s *Server) waitReady(ctx context.Context, logPath string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
+		select {
+		case <-s.done: // exited: whatever answers on the socket is not ours
+			tail, _ := os.ReadFile(logPath)
+			if len(tail) > 2000 {
+				tail = tail[len(tail)-2000:]
+			}
+			return fmt.Errorf("postgres exited at start (%w); its log %s ends with:\n%s", s.waitErr, logPath, tail)
+		default:
+		}
 		conn, err := pgx.Connect(ctx, s.url("postgres"))
 		if err == nil {
 			defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 			return s.createDatabase(ctx, conn)
 		}
 		select {
-		case <-s.done:
-			tail, _ := os.ReadFile(logPath)
-			if len(tail) > 2000 {
-				tail = tail[len(tail)-2000:]
-			}
-			return fmt.Errorf("postgres exited at start (%w); its log %s ends with:\n%s", s.waitErr, logPath, tail)
 		case <-ctx.Done():
 			return fmt.Errorf("postgres did not accept connections: %w", err)
+		case <-s.done:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -239,8 +247,10 @@ func (s *Server) AdminURL() string { return s.url("postgres") }
 // Stop shuts the server down (fast shutdown: sessions are ended, data is checkpointed) and
 // waits for it, killing it if ctx ends first.
 func (s *Server) Stop(ctx context.Context) error {
-	defer func() { _ = os.RemoveAll(s.socketDir) }()
+	// Only a server that came up owns the socket folder and the URL file: one that failed to
+	// start may have lost to another server on the same cluster, whose files these are.
 	if s.urlFile != "" {
+		defer func() { _ = os.RemoveAll(s.socketDir) }()
 		_ = os.Remove(s.urlFile)
 	}
 	select {

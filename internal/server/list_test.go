@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/codes"
@@ -107,6 +108,38 @@ func TestListJobsRejectsBadInput(t *testing.T) {
 	for _, q := range []string{"page_token=garbage", "page_token=" + url.QueryEscape(first.GetNextPageToken()+"x"), "page_size=-5", "status=sleeping", "page_size=abc"} {
 		if r := e.do(http.MethodGet, "/v1/jobs?"+q, "", nil); r.status != http.StatusBadRequest {
 			t.Errorf("GET /v1/jobs?%s = %d %s, want 400", q, r.status, r.raw)
+		}
+	}
+}
+
+// TestListThenWatchMissesNothing: list, then watch from the list's revision, skipping events
+// the listed jobs already reflect: every later change arrives.
+func TestListThenWatchMissesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := e.createJob(t)
+	list, err := e.jobs.ListJobs(ctx, &anonjobv1.ListJobsRequest{})
+	if err != nil || list.GetRevision() < 1 {
+		t.Fatalf("list revision %d (%v): a position is never 0, which means \"from now\"", list.GetRevision(), err)
+	}
+	if _, err := e.jobs.CancelJob(ctx, &anonjobv1.CancelJobRequest{Id: a.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: list.GetRevision()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range msg.GetEvents() {
+			if ev.GetJob().GetId() == a.GetId() && ev.GetJob().GetStatus() == anonjobv1.JobStatus_JOB_STATUS_CANCELLED {
+				return
+			}
 		}
 	}
 }

@@ -3,10 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
 )
@@ -67,12 +66,25 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) (Tail, 
 	return t, nil
 }
 
+// ErrCompacted means events after the asked revision were pruned from the history.
+var ErrCompacted = errors.New("revision is older than the kept event history")
+
 // EventsBetween reads committed events with after < revision <= upTo, in order, at most limit.
-// Revisions up to a watch hub's position are settled, so this read is exact.
+// Revisions up to a watch hub's position are settled, so this read is exact, unless history
+// after `after` was pruned: then, checked in the same statement, the error is ErrCompacted.
 func (s *Store) EventsBetween(ctx context.Context, after, upTo int64, limit int) ([]job.Event, error) {
+	var compacted int64
+	if err := s.pool.QueryRow(ctx, `SELECT compacted_revision FROM watch_history`).Scan(&compacted); err != nil {
+		return nil, fmt.Errorf("read history bound: %w", err)
+	}
+	if after < compacted {
+		return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, after, compacted)
+	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT revision, type, COALESCE(previous_status, ''), job, create_time FROM job_events
-		WHERE revision > $1 AND revision <= $2 ORDER BY revision LIMIT $3`, after, upTo, limit)
+		SELECT e.revision, e.type, COALESCE(e.previous_status, ''), e.job, e.create_time
+		FROM job_events e, watch_history h
+		WHERE e.revision > $1 AND e.revision <= $2 AND h.compacted_revision <= $1
+		ORDER BY e.revision LIMIT $3`, after, upTo, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -94,6 +106,13 @@ func (s *Store) EventsBetween(ctx context.Context, after, upTo int64, limit int)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
+	}
+	if len(out) == 0 && after < upTo {
+		// Nothing came back: either nothing committed in the range, or a compaction ran
+		// between the two statements and the join above hid the rows. Tell them apart.
+		if err := s.pool.QueryRow(ctx, `SELECT compacted_revision FROM watch_history`).Scan(&compacted); err == nil && after < compacted {
+			return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, after, compacted)
+		}
 	}
 	return out, nil
 }
@@ -130,22 +149,27 @@ func (s *Store) TxMarker(ctx context.Context) (int64, error) {
 
 // Compact prunes events created before cutoff and records the newest pruned revision, so that
 // a watcher asking for an older revision gets a clear error instead of a silent gap.
+//
+// The bound commits first and the rows go in small batches of their own: one long
+// transaction would hold back the xmin that watch hubs wait on, freezing every watcher.
 func (s *Store) Compact(ctx context.Context, cutoff time.Time) (int64, error) {
 	var compacted int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `
-			UPDATE watch_history SET compacted_revision = GREATEST(compacted_revision,
-			    COALESCE((SELECT max(revision) FROM job_events WHERE create_time < $1), 0))
-			RETURNING compacted_revision`, cutoff).Scan(&compacted); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM job_events WHERE revision <= $1`, compacted)
-		return err
-	})
-	if err != nil {
+	if err := s.pool.QueryRow(ctx, `
+		UPDATE watch_history SET compacted_revision = GREATEST(compacted_revision,
+		    COALESCE((SELECT max(revision) FROM job_events WHERE create_time < $1), 0))
+		RETURNING compacted_revision`, cutoff).Scan(&compacted); err != nil {
 		return 0, fmt.Errorf("compact events: %w", err)
 	}
-	return compacted, nil
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM job_events WHERE revision IN (
+			SELECT revision FROM job_events WHERE revision <= $1 ORDER BY revision LIMIT 5000)`, compacted)
+		if err != nil {
+			return 0, fmt.Errorf("compact events: %w", err)
+		}
+		if tag.RowsAffected() < 5000 {
+			return compacted, nil
+		}
+	}
 }
 
 // Head returns the newest revision handed out so far, committed or not.

@@ -118,6 +118,7 @@ type Hub struct {
 	wake chan struct{}
 
 	ready chan struct{} // closed once pos is known
+	done  chan struct{} // closed when Run ends
 
 	mu        sync.Mutex
 	pos       int64       // every event up to pos has been published
@@ -146,6 +147,7 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 		log:   log,
 		wake:  make(chan struct{}, 1),
 		ready: make(chan struct{}),
+		done:  make(chan struct{}),
 		subs:  make(map[*Subscription]struct{}),
 	}
 }
@@ -364,6 +366,7 @@ func (h *Hub) drop(s *Subscription, err error) {
 }
 
 func (h *Hub) shutdown() {
+	close(h.done)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true

@@ -2,10 +2,12 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/store"
 )
 
 // Subscription is one watcher's view of the hub: it replays history after its start revision,
@@ -23,6 +25,8 @@ type Subscription struct {
 func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error) {
 	select {
 	case <-h.ready:
+	case <-h.done:
+		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -145,6 +149,9 @@ func (s *Subscription) replay(ctx context.Context) (Batch, error) {
 		return Batch{}, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, s.since, compacted)
 	}
 	evs, err := h.src.EventsBetween(ctx, s.since, upTo, h.cfg.PageSize)
+	if errors.Is(err, store.ErrCompacted) {
+		return Batch{}, fmt.Errorf("%w: revision %d", ErrCompacted, s.since)
+	}
 	if err != nil {
 		return Batch{}, fmt.Errorf("replay events after %d: %w", s.since, err)
 	}

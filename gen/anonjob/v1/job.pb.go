@@ -856,6 +856,10 @@ type ListJobsResponse struct {
 	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	// Empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Every change up to this revision is reflected in the page (some later ones may be too).
+	// To follow the listed jobs, watch with since_revision set to it and skip events whose
+	// revision is not above the listed job's own revision.
+	Revision      int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -902,6 +906,13 @@ func (x *ListJobsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListJobsResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // CancelJobRequest names the job to cancel.
@@ -1235,10 +1246,11 @@ const file_anonjob_v1_job_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12-\n" +
 	"\x06status\x18\x03 \x03(\x0e2\x15.anonjob.v1.JobStatusR\x06status\x12F\n" +
 	"\x11create_time_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0fcreateTimeAfter\x12H\n" +
-	"\x12create_time_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10createTimeBefore\"_\n" +
+	"\x12create_time_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10createTimeBefore\"{\n" +
 	"\x10ListJobsResponse\x12#\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x0f.anonjob.v1.JobR\x04jobs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\"\"\n" +
 	"\x10CancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"6\n" +
 	"\x11CancelJobResponse\x12!\n" +
