@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,11 +35,14 @@ type WebhookServer struct {
 	receipts ReceiptStore
 	signer   providerhook.Signer
 	log      *slog.Logger
+	// pollAfter schedules the reconciler's first poll of a job the webhook moves to PROCESSING.
+	pollAfter time.Duration
 }
 
 // NewWebhookServer builds the webhook receiver; signer checks the per-job callback tokens.
-func NewWebhookServer(s JobWriter, receipts ReceiptStore, signer providerhook.Signer, log *slog.Logger) *WebhookServer {
-	return &WebhookServer{store: s, receipts: receipts, signer: signer, log: log}
+// pollAfter is when the reconciler first polls a job this receiver moves to PROCESSING.
+func NewWebhookServer(s JobWriter, receipts ReceiptStore, signer providerhook.Signer, pollAfter time.Duration, log *slog.Logger) *WebhookServer {
+	return &WebhookServer{store: s, receipts: receipts, signer: signer, pollAfter: pollAfter, log: log}
 }
 
 // HandleCelanturWebhook applies a provider completion webhook. The token is checked before
@@ -125,7 +129,8 @@ func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelantur
 // recordFile moves a QUEUED job to PROCESSING with the engine's file id, or returns the job as
 // the dispatcher left it if it got there first.
 func (s *WebhookServer) recordFile(ctx context.Context, id, fileID string) (job.Job, error) {
-	j, _, err := s.store.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: fileID})
+	j, _, err := s.store.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: fileID,
+		NextPollAt: time.Now().Add(s.pollAfter)})
 	var te *job.TransitionError
 	if errors.As(err, &te) {
 		return te.Current, nil

@@ -7,7 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/grace"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -85,7 +88,11 @@ func (d *Dispatcher) dispatch(ctx context.Context, c store.Claim) {
 		d.fail(ctx, j.ID, "INPUT_MISSING", "the job's image is no longer stored")
 		return
 	}
-	f, err := d.provider.Upload(ctx, j.ContentType, c.Input, celantur.UploadOptions{
+	// An upload under way when shutdown comes may finish: cut off, the engine may have the file
+	// anyway and the next replica would upload it again.
+	uctx, cancel := grace.Context(ctx, 10*time.Second)
+	defer cancel()
+	f, err := d.provider.Upload(uctx, j.ContentType, c.Input, celantur.UploadOptions{
 		Method: string(j.Method), Face: j.Face, LicensePlate: j.LicensePlate, Person: j.Person,
 		Vehicle: j.Vehicle, Webhook: d.signer.CallbackURL(d.cfg.PublicURL, j.ID).String(), Name: j.ID,
 	})
@@ -109,8 +116,17 @@ func (d *Dispatcher) dispatch(ctx context.Context, c store.Claim) {
 		d.fail(wctx, j.ID, "PROVIDER_REJECTED", err.Error())
 		return
 	}
-	_, _, err = d.store.Transition(wctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: f.FileID,
-		NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
+	// The engine has the file: recording that must not be lost to a passing database error,
+	// or the job would be uploaded again when its lease ends.
+	_, err = backoff.Retry(wctx, func() (struct{}, error) {
+		_, _, err := d.store.Transition(wctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: f.FileID,
+			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
+		var te *job.TransitionError
+		if errors.As(err, &te) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithMaxElapsedTime(time.Minute))
 	var te *job.TransitionError
 	switch {
 	case err == nil:

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/anonjob/anonjob/internal/grace"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/stdwebhooks"
@@ -45,7 +46,16 @@ func (s *Sender) body(j job.Job, fileStatus string) ([]byte, error) {
 func (s *Sender) deliver(ctx context.Context, d store.Delivery) {
 	log := s.log.With("delivery_id", d.ID, "job_id", d.JobID, "attempt", d.Attempts)
 	start := time.Now()
-	code, retryAfter, err := s.send(ctx, d)
+	sctx, cancel := grace.Context(ctx, 10*time.Second)
+	defer cancel()
+	code, retryAfter, err := s.send(sctx, d)
+	if err != nil && sctx.Err() != nil {
+		// Cut off by shutdown: not the receiver's failure, so it costs no attempt.
+		if err := s.store.ReleaseDelivery(context.WithoutCancel(ctx), d.ID); err != nil {
+			log.Warn("release delivery", "err", err)
+		}
+		return
+	}
 	a := store.Attempt{Time: start, StatusCode: code, Latency: time.Since(start)}
 	if err != nil {
 		a.Error = describe(err)

@@ -20,6 +20,7 @@ import (
 type Store interface {
 	ClaimDeliveries(ctx context.Context, limit int, lease time.Duration) ([]store.Delivery, error)
 	FinishAttempt(ctx context.Context, id string, a store.Attempt, state string, next time.Time) error
+	ReleaseDelivery(ctx context.Context, id string) error
 	WebhookSecrets(ctx context.Context, customer string, fresh func() string) ([]string, error)
 	GetJob(ctx context.Context, id string) (job.Job, error)
 }

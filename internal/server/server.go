@@ -198,7 +198,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) })
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
-	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.Log))
+	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -86,6 +86,16 @@ func (s *Store) FinishAttempt(ctx context.Context, id string, a Attempt, state s
 	return nil
 }
 
+// ReleaseDelivery gives a claimed delivery back uncounted, due at once: its attempt was cut
+// off by a shutdown, not failed by the receiver.
+func (s *Store) ReleaseDelivery(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL,
+		next_attempt_at = now() WHERE id = $1 AND state = 'PENDING'`, id); err != nil {
+		return fmt.Errorf("release delivery: %w", err)
+	}
+	return nil
+}
+
 func nullIfZero(n int) *int {
 	if n == 0 {
 		return nil
