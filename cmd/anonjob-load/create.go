@@ -8,9 +8,10 @@ import (
 	"os"
 	"time"
 
-	"google.golang.org/genproto/googleapis/api/httpbody"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/loadgen"
 )
 
 type createCmd struct {
@@ -33,29 +34,20 @@ func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if nconns <= 0 || nconns > c.Clients {
 		nconns = c.Clients
 	}
-	loop := closedLoop{workers: c.Clients, duration: c.Duration, count: c.Count}
-	warm := closedLoop{workers: c.Clients, duration: c.Warmup}
+	img, err := loadgen.TinyPNG()
+	if err != nil {
+		return err
+	}
+	loop := loadgen.ClosedLoop{Workers: c.Clients, Duration: c.Duration, Count: c.Count}
+	warm := loadgen.ClosedLoop{Workers: c.Clients, Duration: c.Warmup}
 
-	var raw *result
+	var raw *loadgen.Result
 	if c.BaselineDatabaseURL != "" {
-		if err := checkDatabaseURL(c.BaselineDatabaseURL); err != nil {
-			return err
-		}
-		b, err := openBaseline(ctx, c.BaselineDatabaseURL, c.Clients)
+		r, err := c.baseline(ctx, log, loop, warm, len(img))
 		if err != nil {
 			return err
 		}
-		log.Info("measuring raw insert baseline", "clients", c.Clients, "duration", c.Duration)
-		insert := func(ctx context.Context, _ int) error { return b.insert(ctx) }
-		warm.run(ctx, insert)
-		r := loop.run(ctx, insert)
 		raw = &r
-		if err := b.close(context.WithoutCancel(ctx)); err != nil {
-			log.Warn("baseline cleanup", "err", err)
-		}
-		if r.ok == 0 {
-			return fmt.Errorf("raw insert baseline: nothing succeeded: %w", r.firstErr)
-		}
 	}
 
 	conns, err := dialLoopback(c.Addr, apiKey(c.APIKey), nconns)
@@ -70,18 +62,14 @@ func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
 	create := func(ctx context.Context, w int) error {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		_, err := clients[w%len(clients)].CreateJob(ctx, &anonjobv1.CreateJobRequest{
-			Image:  &httpbody.HttpBody{ContentType: "image/png", Data: tinyPNG},
-			Method: "blur",
-			Face:   true,
-		})
+		_, err := clients[w%len(clients)].CreateJob(ctx, loadgen.CreateJobRequest(img))
 		return err
 	}
 	log.Info("measuring CreateJob", "addr", c.Addr, "clients", c.Clients, "conns", nconns, "duration", c.Duration)
-	warm.run(ctx, create)
-	res := loop.run(ctx, create)
-	if res.ok == 0 {
-		return fmt.Errorf("CreateJob: nothing succeeded: %w", res.firstErr)
+	warm.Run(ctx, create)
+	res := loop.Run(ctx, create)
+	if res.OK == 0 {
+		return fmt.Errorf("CreateJob: nothing succeeded: %w", res.FirstErr)
 	}
 
 	w := os.Stdout
@@ -93,15 +81,41 @@ func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
 	printPhase(w, "CreateJob", res)
 	if raw != nil {
 		_, _ = fmt.Fprintf(w, "CreateJob %.0f/s = %.1f%% of raw insert %.0f/s\n",
-			res.rate(), 100*res.rate()/raw.rate(), raw.rate())
+			res.Rate(), 100*res.Rate()/raw.Rate(), raw.Rate())
 	}
 	return nil
 }
 
-func printPhase(w *os.File, name string, r result) {
-	_, _ = fmt.Fprintf(w, "  %-30s %8.0f/s  %s  (%d ok, %d failed in %s)\n", name, r.rate(),
-		r.latency.summary(), r.ok, r.failed, r.elapsed.Round(time.Millisecond))
-	if r.firstErr != nil {
-		_, _ = fmt.Fprintf(w, "  %-30s first error: %v\n", "", r.firstErr)
+// baseline measures the raw insert rate in scratch tables of --baseline-database-url.
+func (c *createCmd) baseline(ctx context.Context, log *slog.Logger, loop, warm loadgen.ClosedLoop, inputSize int) (loadgen.Result, error) {
+	if err := checkDatabaseURL(c.BaselineDatabaseURL); err != nil {
+		return loadgen.Result{}, err
+	}
+	cfg, err := pgxpool.ParseConfig(c.BaselineDatabaseURL)
+	if err != nil {
+		return loadgen.Result{}, fmt.Errorf("--baseline-database-url: %w", err)
+	}
+	b, err := loadgen.OpenScratch(ctx, cfg, c.Clients, inputSize)
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	log.Info("measuring raw insert baseline", "clients", c.Clients, "duration", c.Duration)
+	insert := func(ctx context.Context, _ int) error { return b.Insert(ctx) }
+	warm.Run(ctx, insert)
+	r := loop.Run(ctx, insert)
+	if err := b.Close(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("baseline cleanup", "err", err)
+	}
+	if r.OK == 0 {
+		return loadgen.Result{}, fmt.Errorf("raw insert baseline: nothing succeeded: %w", r.FirstErr)
+	}
+	return r, nil
+}
+
+func printPhase(w *os.File, name string, r loadgen.Result) {
+	_, _ = fmt.Fprintf(w, "  %-30s %8.0f/s  %s  (%d ok, %d failed in %s)\n", name, r.Rate(),
+		r.Latency.Summary(), r.OK, r.Failed, r.Elapsed.Round(time.Millisecond))
+	if r.FirstErr != nil {
+		_, _ = fmt.Fprintf(w, "  %-30s first error: %v\n", "", r.FirstErr)
 	}
 }

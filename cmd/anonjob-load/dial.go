@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net"
 	"os"
 	"strings"
@@ -16,17 +12,6 @@ import (
 
 	"github.com/anonjob/anonjob/internal/auth"
 )
-
-// tinyPNG is a valid 1x1 PNG: CreateJob decodes the image header, so the payload must be real.
-var tinyPNG = func() []byte {
-	img := image.NewGray(image.Rect(0, 0, 1, 1))
-	img.SetGray(0, 0, color.Gray{Y: 128})
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
-}()
 
 // checkLoopback refuses any host that is not this machine: the tool generates real load and
 // real rows, which is only meant for a local server.
