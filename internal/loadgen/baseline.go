@@ -45,13 +45,15 @@ func (in Inserter) Insert(ctx context.Context) error {
 		`"license_plate":false,"person":false,"vehicle":false,"request_id":null,"callback_url":null,`+
 		`"content_type":"image/png","input_size":%d,"provider_file_id":null,"error_code":null,`+
 		`"error_message":null,"original_link":null,"anonymized_link":null,"binary_mask_link":null,`+
-		`"instance_mask_link":null,"metadata_link":null,"create_time":%q,"update_time":%q}`,
+		`"instance_mask_link":null,"metadata_link":null,"create_time":%q,"update_time":%q,`+
+		`"customer":"baseline"}`,
 		id, in.InputSize, now, now)
 	t := in.Tables
 	batch := &pgx.Batch{}
 	batch.Queue(`INSERT INTO `+t.Jobs+` (id, status, revision, method, face, license_plate, person,
-		vehicle, content_type, input_size)
-		VALUES ($1, 'QUEUED', nextval('`+t.Seq+`'), 'blur', true, false, false, false, 'image/png', $2)`,
+		vehicle, content_type, input_size, customer)
+		VALUES ($1, 'QUEUED', nextval('`+t.Seq+`'), 'blur', true, false, false, false, 'image/png', $2,
+		'baseline')`,
 		id, in.InputSize)
 	batch.Queue(`INSERT INTO `+t.Events+` (revision, job_id, type, job)
 		VALUES (currval('`+t.Seq+`'), $1, 'CREATED', $2::jsonb)`, id, snap)

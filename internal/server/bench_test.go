@@ -152,7 +152,8 @@ func benchServer(b *testing.B) *server.Server {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.MaxWatchesPerCustomer = benchWatchers // the fan-out is measured, not the per-customer bound
 	cfg.DatabaseURL = harness.NewDatabase(b)
 	cfg.Log = slog.New(slog.DiscardHandler)
 	srv, err := server.Start(ctx, cfg)
