@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -13,6 +12,7 @@ import (
 	"github.com/anonjob/anonjob/internal/grace"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/workloop"
 )
 
 // Dispatcher uploads QUEUED jobs to the engine.
@@ -41,43 +41,12 @@ func (d *Dispatcher) Poke() {
 
 // Run claims and uploads due jobs until ctx ends, then waits for the uploads under way.
 func (d *Dispatcher) Run(ctx context.Context) {
-	slots := make(chan struct{}, d.cfg.Concurrency)
-	freed := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	tick := time.NewTicker(d.cfg.Tick)
-	defer tick.Stop()
-	for {
-		if free := cap(slots) - len(slots); free > 0 {
-			claims, err := d.store.ClaimQueued(ctx, free, d.cfg.Lease)
-			if err != nil && ctx.Err() == nil {
-				d.log.Warn("claim queued jobs", "err", err)
-			}
-			for _, c := range claims {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					d.dispatch(ctx, c)
-					<-slots
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-			}
-			if err == nil && len(claims) == free {
-				continue // more may be due
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.wake:
-		case <-freed:
-		case <-tick.C:
-		}
-	}
+	workloop.Run(ctx, workloop.Config{Concurrency: d.cfg.Concurrency, Tick: d.cfg.Tick, Wake: d.wake},
+		func(ctx context.Context, n int) ([]store.Claim, error) {
+			return d.store.ClaimQueued(ctx, n, d.cfg.Lease)
+		},
+		d.dispatch,
+		func(err error) { d.log.Warn("claim queued jobs", "err", err) })
 }
 
 // dispatch makes one upload attempt for a claimed job.

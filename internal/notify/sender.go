@@ -9,11 +9,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/workloop"
 )
 
 // Store is the outbox and what a delivery needs to build its message.
@@ -76,46 +76,14 @@ func (s *Sender) Poke() {
 	}
 }
 
-// Run delivers until ctx ends, then waits for the sends under way. A slot freed by one send
-// is filled at once, so a slow receiver holds up only its own slot.
+// Run delivers until ctx ends, then waits for the sends under way.
 func (s *Sender) Run(ctx context.Context) {
-	slots := make(chan struct{}, s.cfg.Concurrency)
-	freed := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	tick := time.NewTicker(s.cfg.Tick)
-	defer tick.Stop()
-	for {
-		if free := cap(slots) - len(slots); free > 0 {
-			ds, err := s.store.ClaimDeliveries(ctx, free, s.cfg.Lease)
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("claim deliveries", "err", err)
-			}
-			for _, d := range ds {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					s.deliver(ctx, d)
-					<-slots
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-			}
-			if err == nil && len(ds) == free {
-				continue
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-freed:
-		case <-tick.C:
-		}
-	}
+	workloop.Run(ctx, workloop.Config{Concurrency: s.cfg.Concurrency, Tick: s.cfg.Tick, Wake: s.wake},
+		func(ctx context.Context, n int) ([]store.Delivery, error) {
+			return s.store.ClaimDeliveries(ctx, n, s.cfg.Lease)
+		},
+		s.deliver,
+		func(err error) { s.log.Warn("claim deliveries", "err", err) })
 }
 
 // next decides what follows an attempt: the delivery's new state and when to try again.
