@@ -24,7 +24,6 @@ import (
 // metrics, if not nil, is served at GET /metrics.
 func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http.Handler, log *slog.Logger) (http.Handler, error) {
 	opts := append(marshalerOptions(),
-		runtime.SetQueryParameterParser(&queryParser{}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),

@@ -6,10 +6,8 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 )
@@ -68,22 +66,26 @@ func marshalerOptions() []runtime.ServeMuxOption {
 	return opts
 }
 
-// queryParser accepts job statuses in query strings the way people write them (done, DONE)
-// as well as the enum's full name (JOB_STATUS_DONE).
-type queryParser struct{ runtime.DefaultQueryParser }
-
-func (p *queryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
-	if vs, ok := values["status"]; ok {
-		fixed := make([]string, 0, len(vs))
-		for _, v := range vs {
-			for _, s := range strings.Split(v, ",") {
-				fixed = append(fixed, statusName(s))
-			}
-		}
-		values = cloneValues(values)
-		values["status"] = fixed
+// normalizeStatuses lets query strings write job statuses the way people do (done, DONE,
+// comma-separated) as well as the enum's full name (JOB_STATUS_DONE). It rewrites the request's
+// query rather than replacing the gateway's parser, which is a process-wide setting.
+func normalizeStatuses(values url.Values) url.Values {
+	vs, ok := values["status"]
+	if !ok {
+		return values
 	}
-	return p.DefaultQueryParser.Parse(msg, values, filter)
+	fixed := make([]string, 0, len(vs))
+	for _, v := range vs {
+		for _, s := range strings.Split(v, ",") {
+			fixed = append(fixed, statusName(s))
+		}
+	}
+	out := make(url.Values, len(values))
+	for k, v := range values {
+		out[k] = v
+	}
+	out["status"] = fixed
+	return out
 }
 
 func statusName(s string) string {
@@ -92,12 +94,4 @@ func statusName(s string) string {
 		return "JOB_STATUS_" + up
 	}
 	return s
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = vs
-	}
-	return out
 }

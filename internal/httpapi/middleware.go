@@ -96,6 +96,9 @@ func guard(limits Limits, reject func(w http.ResponseWriter, r *http.Request, re
 		case r.URL.Path == "/v1/webhooks/celantur":
 			st.limit = limits.MaxWebhookBytes
 		}
+		if q := r.URL.Query(); q.Has("status") {
+			r.URL.RawQuery = normalizeStatuses(q).Encode()
+		}
 		if r.ContentLength > st.limit {
 			st.overLimit = true
 			reject(w, r, "size")

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/protobuf/proto"
 
@@ -28,9 +29,9 @@ func FuzzQueryParameters(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p := &queryParser{}
+		values = normalizeStatuses(values)
 		for _, msg := range []proto.Message{&anonjobv1.CreateJobRequest{}, &anonjobv1.ListJobsRequest{}, &anonjobv1.WatchJobsRequest{}} {
-			if err := p.Parse(msg, values, utilities.NewDoubleArray(nil)); err != nil {
+			if err := runtime.PopulateQueryParameters(msg, values, utilities.NewDoubleArray(nil)); err != nil {
 				continue
 			}
 			var statuses []anonjobv1.JobStatus
