@@ -212,3 +212,41 @@ func TestCallbackURLMustBePublic(t *testing.T) {
 		t.Fatalf("refused callbacks made %d jobs", n)
 	}
 }
+
+// TestQuietWatcherGetsHeartbeatsWhileOthersAreBusy: another customer's steady traffic must not
+// starve a watcher of its heartbeats (each batch used to restart its idle timer).
+func TestQuietWatcherGetsHeartbeatsWhileOthersAreBusy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *server.Config) { c.Heartbeat = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := e.rival.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	busy := make(chan struct{})
+	go func() { // acme commits every 20 ms
+		defer close(busy)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				e.createJob(t)
+			}
+		}
+	}()
+	defer func() { close(stop); <-busy }()
+	msg, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msg.GetEvents()) != 0 || msg.GetRevision() <= first.GetRevision() {
+		t.Fatalf("rival got %v after %d; want a heartbeat past acme's commits", msg, first.GetRevision())
+	}
+}
