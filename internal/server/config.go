@@ -3,10 +3,11 @@
 package server
 
 import (
-	"github.com/anonjob/anonjob/internal/celantur"
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/anonjob/anonjob/internal/celantur"
 )
 
 // Config is everything anonjobd can be told.

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// startBackground starts the hub, the senders of work and wake-ups, and the housekeeping loops;
+// release stops them.
+func (s *Server) startBackground() {
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	s.stopHub, s.stopBg = stopHub, stopBg
+	go func() {
+		defer close(s.hubDone)
+		_ = s.Hub.Run(hubCtx, s.Store)
+	}()
+	s.bg.Add(4)
+	go func() { defer s.bg.Done(); s.sender.Run(bgCtx) }()
+	if s.dispatcher != nil {
+		s.bg.Add(2)
+		go func() { defer s.bg.Done(); s.dispatcher.Run(bgCtx) }()
+		go func() { defer s.bg.Done(); s.reconciler.Run(bgCtx) }()
+	}
+	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
+	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
+	go func() { defer s.bg.Done(); s.compactLoop(bgCtx) }()
+	if s.cfg.InputRetention > 0 {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.inputSweep(bgCtx) }()
+	}
+}
+
+// compactLoop prunes event history older than the retention, hourly.
+func (s *Server) compactLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if rev, err := s.Store.Compact(ctx, time.Now().Add(-s.cfg.EventRetention)); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("compact event history", "err", err)
+		} else if err == nil && rev > 0 {
+			s.cfg.Log.Debug("compacted event history", "revision", rev)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// inputSweep deletes the images the engine has had for longer than the input retention.
+func (s *Server) inputSweep(ctx context.Context) {
+	t := time.NewTicker(min(max(s.cfg.InputRetention/4, time.Minute), time.Hour))
+	defer t.Stop()
+	for {
+		if n, err := s.Store.DeleteInputsBefore(ctx, time.Now().Add(-s.cfg.InputRetention)); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("delete old inputs", "err", err)
+		} else if n > 0 {
+			s.cfg.Log.Info("deleted images past their retention", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
