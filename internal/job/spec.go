@@ -38,7 +38,7 @@ func (s Spec) Validate(l Limits) *FieldError {
 	switch {
 	case !s.Method.Valid():
 		return &FieldError{Field: "method", Reason: "INVALID_METHOD",
-			Msg: fmt.Sprintf("%q is not one of blur, pixelate, blacken, detect", s.Method)}
+			Msg: fmt.Sprintf("%q is not one of %v", s.Method, Methods())}
 	case !s.Targets.Any():
 		return &FieldError{Field: "face", Reason: "NO_TARGET",
 			Msg: "at least one of face, license_plate, person, vehicle must be true"}

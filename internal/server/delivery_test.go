@@ -240,6 +240,10 @@ func TestClientWebhookStopsAndWaits(t *testing.T) {
 	if r := e.do(http.MethodPost, "/v1/jobs/"+plain.GetId()+"/deliveries:redeliver", "application/json", []byte(`{}`)); r.status != http.StatusConflict {
 		t.Fatalf("redeliver without callback: %d %s", r.status, r.raw)
 	}
+	// A malformed job id names the field.
+	if r := e.do(http.MethodGet, "/v1/jobs/not-a-job/deliveries", "", nil); r.status != http.StatusBadRequest || r.reason() != "INVALID_ID" {
+		t.Fatalf("deliveries of a malformed id: %d %s", r.status, r.raw)
+	}
 	// Another customer sees none of it.
 	if r := e.doAs(e.rivalKey, http.MethodGet, "/v1/jobs/"+goneJob+"/deliveries", "", nil); r.status != http.StatusNotFound {
 		t.Fatalf("rival lists deliveries: %d %s", r.status, r.raw)

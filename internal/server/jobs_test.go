@@ -155,6 +155,7 @@ func TestCreateJobRejectsBadInput(t *testing.T) {
 		{"jpeg sent as png", face, "image/png", jpg, 400, "CONTENT_TYPE_MISMATCH", "image.content_type"},
 		{"body over the limit", face, "image/png", big, 413, "BODY_TOO_LARGE", "body"},
 		{"bad callback url", url.Values{"face": {"true"}, "callback_url": {"ftp://x"}}, "image/png", png, 400, "INVALID_URL", "callback_url"},
+		{"control character in request id", url.Values{"face": {"true"}, "request_id": {"a\x00b"}}, "image/png", png, 400, "INVALID_CHARACTERS", "request_id"},
 		{"request id too long", url.Values{"face": {"true"}, "request_id": {strings.Repeat("r", 200)}}, "image/png", png, 400, "TOO_LONG", "request_id"},
 		{"bad boolean", url.Values{"face": {"maybe"}}, "image/png", png, 400, "", ""},
 	}
