@@ -118,22 +118,33 @@ func (s *Store) JobDeliveries(ctx context.Context, customer, jobID string) ([]De
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	for i := range out {
-		arows, err := s.pool.Query(ctx, `SELECT attempt_time, COALESCE(status_code, 0), COALESCE(error, ''), latency_ms
-			FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt_time, id`, out[i].ID)
-		if err != nil {
-			return nil, fmt.Errorf("list delivery attempts: %w", err)
+	// All attempts of the job's deliveries in one read, not one per delivery.
+	rows, err = s.pool.Query(ctx, `SELECT a.delivery_id::text, a.attempt_time, COALESCE(a.status_code, 0),
+			COALESCE(a.error, ''), a.latency_ms
+		FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+		WHERE d.job_id = $1 AND d.customer = $2 ORDER BY a.attempt_time, a.id`, jobID, customer)
+	if err != nil {
+		return nil, fmt.Errorf("list delivery attempts: %w", err)
+	}
+	defer rows.Close()
+	index := make(map[string]int, len(out))
+	for i, d := range out {
+		index[d.ID] = i
+	}
+	for rows.Next() {
+		var id string
+		var a Attempt
+		var ms int64
+		if err := rows.Scan(&id, &a.Time, &a.StatusCode, &a.Error, &ms); err != nil {
+			return nil, fmt.Errorf("scan delivery attempt: %w", err)
 		}
-		out[i].Log, err = pgx.CollectRows(arows, func(r pgx.CollectableRow) (Attempt, error) {
-			var a Attempt
-			var ms int64
-			err := r.Scan(&a.Time, &a.StatusCode, &a.Error, &ms)
-			a.Latency = time.Duration(ms) * time.Millisecond
-			return a, err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list delivery attempts: %w", err)
+		a.Latency = time.Duration(ms) * time.Millisecond
+		if i, ok := index[id]; ok {
+			out[i].Log = append(out[i].Log, a)
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list delivery attempts: %w", err)
 	}
 	return out, nil
 }
