@@ -10,6 +10,7 @@ run: ## Run anonjobd on its defaults: embedded PostgreSQL in ./anonjob-data, gRP
 	$(GO) run ./cmd/anonjobd
 
 test: ## Vet and run every test against a real PostgreSQL (TEST_DATABASE_URL, or a throwaway cluster).
+	scripts/install-detector-data.sh
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -30,8 +31,9 @@ lint: ## golangci-lint, pinned, built outside the module's go.mod.
 		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	$(GOBIN)/golangci-lint run ./...
 
-bench: ## Benchmarks of the job API and the watch fan-out.
+bench: ## Benchmarks of the job API, the watch fan-out and the built-in engine.
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/server/
+	$(GO) test -run '^$$' -bench . -benchtime 10x ./internal/blazeface/ ./internal/anonymize/ ./internal/engine/
 
 fuzz: ## Run each fuzz target for a minute.
 	$(GO) test ./internal/providerhook -run '^$$' -fuzz FuzzParse -fuzztime 60s

@@ -18,16 +18,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/detectors"
 )
 
 type options struct {
 	dir                                  string
-	detectorDir                          string
+	detectorDir, onnxruntimeLib          string
+	faceThreshold                        float64
 	method                               string
 	verbose                              bool
 	minFace, minSmall, minPlate, minPrec float64
@@ -36,7 +37,9 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.dir, "dir", "../shared/testdata", "folder with labels.json and the images it names")
-	flag.StringVar(&o.detectorDir, "detector-dir", "", "cascade folder (default "+detect.DefaultDir+")")
+	flag.StringVar(&o.detectorDir, "detector-dir", "", "detector data folder (default "+detect.DefaultDir+")")
+	flag.StringVar(&o.onnxruntimeLib, "onnxruntime-lib", "", "ONNX Runtime library (default libonnxruntime.so.1 in the detector folder)")
+	flag.Float64Var(&o.faceThreshold, "face-threshold", 0, "face score cut-off (default the engine's)")
 	flag.StringVar(&o.method, "method", "blur", "anonymization method")
 	flag.BoolVar(&o.verbose, "v", false, "print every image and every missed object")
 	flag.Float64Var(&o.minFace, "min-face-recall", 0, "fail when face recall (non-small) is below")
@@ -62,14 +65,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := detect.DefaultConfig()
-	cfg.Dir = o.detectorDir
-	cfg.Workers = runtime.GOMAXPROCS(0) // results do not depend on it
-
-	det, err := detect.New(cfg)
+	set, err := detectors.Open(detectors.Config{Dir: o.detectorDir, ONNXRuntimeLib: o.onnxruntimeLib, FaceThreshold: o.faceThreshold})
 	if err != nil {
 		return err
 	}
+	defer func() { _ = set.Close() }()
 	method, ok := anonymize.ParseMethod(o.method)
 	if !ok || method == anonymize.Detect {
 		return fmt.Errorf("method %q does not anonymize", o.method)
@@ -82,7 +82,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("read image: %w", err)
 		}
 		start := time.Now()
-		res, err := anonymize.Process(ctx, det, data, anonymize.Request{Method: method, Faces: true, Plates: true})
+		res, err := anonymize.Process(ctx, set.Detectors, data, anonymize.Request{Method: method, Faces: true, Plates: true})
 		if err != nil {
 			return fmt.Errorf("%s: %w", im.File, err)
 		}

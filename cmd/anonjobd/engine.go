@@ -16,11 +16,13 @@ import (
 )
 
 type engineCmd struct {
-	Addr        string `help:"Listen address." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
-	DataDir     string `name:"data-dir" help:"Folder for uploaded and produced files." default:"anonjob-engine-data" env:"ANONJOB_ENGINE_DATA_DIR"`
-	PublicURL   string `name:"public-url" help:"Base URL of the *_link fields; default http://<addr>." env:"ANONJOB_ENGINE_PUBLIC_URL"`
-	DetectorDir string `name:"detector-dir" help:"Cascade files; empty: the opencv-data install." env:"ANONJOB_DETECTOR_DIR"`
-	Workers     int    `help:"Images processed at once; 0: one per CPU." env:"ANONJOB_ENGINE_WORKERS"`
+	Addr           string  `help:"Listen address." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
+	DataDir        string  `name:"data-dir" help:"Folder for uploaded and produced files." default:"anonjob-engine-data" env:"ANONJOB_ENGINE_DATA_DIR"`
+	PublicURL      string  `name:"public-url" help:"Base URL of the *_link fields; default http://<addr>." env:"ANONJOB_ENGINE_PUBLIC_URL"`
+	DetectorDir    string  `name:"detector-dir" help:"Models and cascades (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
+	ONNXRuntimeLib string  `name:"onnxruntime-lib" help:"ONNX Runtime shared library; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
+	FaceThreshold  float64 `name:"face-threshold" help:"Score (0-1) a face needs; lower masks more. 0: the default, 0.25." env:"ANONJOB_FACE_THRESHOLD"`
+	Workers        int     `help:"Images processed at once; 0: one per CPU." env:"ANONJOB_ENGINE_WORKERS"`
 }
 
 // Run serves the engine alone. Sign-in accepts ANONJOB_ENGINE_USERNAME and
@@ -42,7 +44,8 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 		public = "http://" + lis.Addr().String()
 	}
 	eng, err := engine.New(ctx, engine.Config{DataDir: c.DataDir, Username: user, Password: pass,
-		PublicURL: public, Workers: c.Workers, DetectorDir: c.DetectorDir, Logger: log})
+		PublicURL: public, Workers: c.Workers, DetectorDir: c.DetectorDir, ONNXRuntimeLib: c.ONNXRuntimeLib,
+		FaceThreshold: c.FaceThreshold, Logger: log})
 	if err != nil {
 		_ = lis.Close()
 		return err

@@ -36,7 +36,9 @@ type serveCmd struct {
 	PublicURL       string        `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
 	ProviderURL     string        `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine; empty runs the built-in engine on --engine-addr. Credentials come from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN." env:"ANONJOB_PROVIDER_URL"`
 	EngineAddr      string        `name:"engine-addr" help:"Listen address of the built-in engine." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
-	DetectorDir     string        `name:"detector-dir" help:"Cascade files of the built-in engine; empty: the opencv-data install." env:"ANONJOB_DETECTOR_DIR"`
+	DetectorDir     string        `name:"detector-dir" help:"Models and cascades of the built-in engine (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
+	ONNXRuntimeLib  string        `name:"onnxruntime-lib" help:"ONNX Runtime shared library of the built-in engine; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
+	FaceThreshold   float64       `name:"face-threshold" help:"Score (0-1) a face needs in the built-in engine; lower masks more. 0: the default, 0.25." env:"ANONJOB_FACE_THRESHOLD"`
 	Dispatch        bool          `help:"Hand queued jobs to the engine and poll it for overdue ones (--no-dispatch: only accept and track jobs)." default:"true" negatable:"" env:"ANONJOB_DISPATCH"`
 	InputRetention  time.Duration `name:"input-retention" help:"How long images are kept after the engine has them; 0 deletes them at once." default:"0s" env:"ANONJOB_INPUT_RETENTION"`
 	WebhookDeadline time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
@@ -63,6 +65,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		Password: os.Getenv("CELANTUR_PASSWORD"), Token: os.Getenv("CELANTUR_TOKEN")}
 	cfg.EngineAddr, cfg.DetectorDir, cfg.Dispatch, cfg.InputRetention = c.EngineAddr, c.DetectorDir, c.Dispatch, c.InputRetention
 	cfg.WebhookDeadline = c.WebhookDeadline
+	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
 	allow, err := netguard.ParseCIDRs(c.CallbackAllowCIDR)
 	if err != nil {

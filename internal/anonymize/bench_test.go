@@ -1,4 +1,4 @@
-package anonymize
+package anonymize_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/anonymize"
 )
 
 // jpeg1080p re-encodes the 1920x1080 development collage as a JPEG, the
@@ -44,14 +44,11 @@ func jpeg1080p(b *testing.B) []byte {
 // the engine's worker pool does (images/s = 1e9 / ns/op).
 func BenchmarkProcess1080pJPEG(b *testing.B) {
 	src := jpeg1080p(b)
-	d, err := detect.New(detect.DefaultConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := Request{Method: Blur, Faces: true, Plates: true}
+	d := openDetectors(b)
+	req := anonymize.Request{Method: anonymize.Blur, Faces: true, Plates: true}
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := Process(context.Background(), d, src, req); err != nil {
+			if _, err := anonymize.Process(context.Background(), d, src, req); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -59,7 +56,7 @@ func BenchmarkProcess1080pJPEG(b *testing.B) {
 	b.Run("parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := Process(context.Background(), d, src, req); err != nil {
+				if _, err := anonymize.Process(context.Background(), d, src, req); err != nil {
 					b.Error(err)
 					return
 				}

@@ -2,17 +2,23 @@ package anonymize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
+	"slices"
 	"sort"
+	"sync"
 
 	"github.com/anonjob/anonjob/internal/detect"
 )
 
-// Detector finds objects in an upright image. *detect.Detector implements it.
+// Detector finds the objects of one class in an upright image.
 type Detector interface {
-	Detect(ctx context.Context, img image.Image, faces, plates bool) ([]detect.Detection, error)
+	Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error)
 }
+
+// Detectors is the detector of each class the pipeline can hide.
+type Detectors map[detect.Class]Detector
 
 // Request says what to hide and how.
 type Request struct {
@@ -20,6 +26,18 @@ type Request struct {
 	Faces   bool
 	Plates  bool
 	Quality int // JPEG quality 1-100; 0 means DefaultQuality
+}
+
+// classes lists the classes r asks for.
+func (r Request) classes() []detect.Class {
+	var cs []detect.Class
+	if r.Faces {
+		cs = append(cs, detect.Face)
+	}
+	if r.Plates {
+		cs = append(cs, detect.LicensePlate)
+	}
+	return cs
 }
 
 // DefaultQuality is the JPEG quality used when the request names none.
@@ -38,7 +56,7 @@ type Result struct {
 
 // Process decodes data, detects, hides and encodes all outputs. Errors
 // caused by the input wrap ErrNotImage.
-func Process(ctx context.Context, d Detector, data []byte, req Request) (*Result, error) {
+func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Result, error) {
 	if _, ok := ParseMethod(string(req.Method)); !ok {
 		return nil, fmt.Errorf("unknown method %q", req.Method)
 	}
@@ -49,11 +67,16 @@ func Process(ctx context.Context, d Detector, data []byte, req Request) (*Result
 	if q < 1 || q > 100 {
 		return nil, fmt.Errorf("quality %d out of range 1-100", q)
 	}
+	for _, c := range req.classes() {
+		if ds[c] == nil {
+			return nil, fmt.Errorf("no detector for %s", c)
+		}
+	}
 	img, f, err := Decode(data)
 	if err != nil {
 		return nil, err
 	}
-	dets, err := d.Detect(ctx, img, req.Faces, req.Plates)
+	dets, err := ds.detect(ctx, img, req.classes())
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
@@ -86,4 +109,20 @@ func Process(ctx context.Context, d Detector, data []byte, req Request) (*Result
 		return nil, err
 	}
 	return res, nil
+}
+
+// detect runs the detectors of classes side by side (each is safe for
+// concurrent use) and returns their detections in class order.
+func (ds Detectors) detect(ctx context.Context, img *image.RGBA, classes []detect.Class) ([]detect.Detection, error) {
+	found := make([][]detect.Detection, len(classes))
+	errs := make([]error, len(classes))
+	var wg sync.WaitGroup
+	for i, c := range classes {
+		wg.Go(func() { found[i], errs[i] = ds[c].Detect(ctx, img) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.Concat(found...), nil
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
-	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/detectors"
 )
 
 // Config configures an Engine. DataDir, Username, Password and PublicURL
@@ -37,10 +37,13 @@ type Config struct {
 
 	// Retention is how long files are kept (their delete_time); 0 means 24h.
 	Retention time.Duration
-	// Detector finds faces and plates; nil loads the Haar cascade detector
-	// from DetectorDir (detect.DefaultDir when empty).
-	Detector    anonymize.Detector
-	DetectorDir string
+	// Detectors find faces and plates; nil opens the installed ones
+	// (package detectors) from DetectorDir and ONNXRuntimeLib, with
+	// FaceThreshold.
+	Detectors      anonymize.Detectors
+	DetectorDir    string
+	ONNXRuntimeLib string
+	FaceThreshold  float64
 	// WebhookClient posts completion webhooks; nil means a client with a
 	// 10 s timeout that does not follow redirects.
 	WebhookClient *http.Client
@@ -53,12 +56,13 @@ type Config struct {
 
 // Engine is a running engine. Create it with New and stop it with Close.
 type Engine struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *store
-	auth     *tokens
-	detector anonymize.Detector
-	queue    chan string
+	cfg       Config
+	log       *slog.Logger
+	store     *store
+	auth      *tokens
+	detectors anonymize.Detectors
+	owned     *detectors.Set // opened by New, closed by Close
+	queue     chan string
 
 	ctx    context.Context // cancelled by Close: stops webhooks and detection
 	cancel context.CancelFunc
@@ -106,32 +110,30 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.WebhookInitialInterval <= 0 {
 		cfg.WebhookInitialInterval = time.Second
 	}
-	det := cfg.Detector
-	if det == nil {
-		dc := detect.DefaultConfig()
-		dc.Dir = cfg.DetectorDir
-		// Spreading one image's pyramid over the cores cuts its latency
-		// when the queue is short; under load the pool keeps them busy
-		// anyway, so throughput is unchanged.
-		dc.Workers = runtime.GOMAXPROCS(0)
-		d, err := detect.New(dc)
+	dets, owned := cfg.Detectors, (*detectors.Set)(nil)
+	if dets == nil {
+		set, err := detectors.Open(detectors.Config{Dir: cfg.DetectorDir, ONNXRuntimeLib: cfg.ONNXRuntimeLib, FaceThreshold: cfg.FaceThreshold})
 		if err != nil {
-			return nil, fmt.Errorf("engine: load detector: %w", err)
+			return nil, fmt.Errorf("engine: %w", err)
 		}
-		det = d
+		dets, owned = set.Detectors, set
 	}
 	st, err := openStore(cfg.DataDir)
 	if err != nil {
+		if owned != nil {
+			err = errors.Join(err, owned.Close())
+		}
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e := &Engine{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "engine"),
-		store:    st,
-		auth:     newTokens(),
-		detector: det,
-		queue:    make(chan string, cfg.QueueSize),
-		stop:     make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "engine"),
+		store:     st,
+		auth:      newTokens(),
+		detectors: dets,
+		owned:     owned,
+		queue:     make(chan string, cfg.QueueSize),
+		stop:      make(chan struct{}),
 	}
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	for range cfg.Workers {
@@ -158,6 +160,9 @@ func (e *Engine) Close() error {
 	e.workers.Wait()
 	e.cancel()
 	e.hooks.Wait()
+	if e.owned != nil {
+		return e.owned.Close()
+	}
 	return nil
 }
 

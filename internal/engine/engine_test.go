@@ -207,6 +207,9 @@ func TestLifecycle(t *testing.T) {
 	if md.Size != [2]int{320, 320} || len(md.Detections) != 1 || md.Detections[0].TypeLabel != "face" || !md.Detections[0].IsAnonymized {
 		t.Fatalf("metadata %s", files["metadata"])
 	}
+	if s := md.Detections[0].Score; s < 0.5 || s >= 1 {
+		t.Errorf("face score %v, want the network's confidence for a clear frontal face", s)
+	}
 	mask, err := png.Decode(bytes.NewReader(files["binary-mask"]))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/detect"
 )
 
@@ -26,13 +27,13 @@ const (
 
 // testEngine starts an engine over a real loopback HTTP server.
 type testEngine struct {
-	t   *testing.T
+	t   testing.TB
 	e   *Engine
 	srv *httptest.Server
 	tok string
 }
 
-func startEngine(t *testing.T, mod func(*Config)) *testEngine {
+func startEngine(t testing.TB, mod func(*Config)) *testEngine {
 	t.Helper()
 	cfg := Config{
 		DataDir: t.TempDir(), Username: testUser, Password: testPass,
@@ -43,16 +44,9 @@ func startEngine(t *testing.T, mod func(*Config)) *testEngine {
 	if mod != nil {
 		mod(&cfg)
 	}
-	if cfg.Detector == nil {
-		d, err := detect.New(detect.DefaultConfig())
-		if err != nil {
-			t.Fatalf("detector: %v", err) // names scripts/install-detector-data.sh when files are missing
-		}
-		cfg.Detector = d
-	}
 	e, err := New(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("New: %v", err) // names scripts/install-detector-data.sh when detector files are missing
 	}
 	srv := httptest.NewServer(e.Handler())
 	t.Cleanup(func() {
@@ -135,7 +129,7 @@ func (te *testEngine) status(id string) map[string]any {
 	return out
 }
 
-func faceJPEG(t *testing.T) []byte {
+func faceJPEG(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../anonymize/testdata/face.jpg")
 	if err != nil {
@@ -145,7 +139,7 @@ func faceJPEG(t *testing.T) []byte {
 }
 
 // smallPNG is a plain image with no face.
-func smallPNG(t *testing.T) []byte {
+func smallPNG(t testing.TB) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
 	for i := range img.Pix {
@@ -174,7 +168,7 @@ type hookCall struct {
 	body     map[string]string
 }
 
-func newHookReceiver(t *testing.T, fails int) *hookReceiver {
+func newHookReceiver(t testing.TB, fails int) *hookReceiver {
 	h := &hookReceiver{calls: make(chan hookCall, 16), fails: fails}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
@@ -206,7 +200,18 @@ func newBlockingDetector() *blockingDetector {
 	return &blockingDetector{started: make(chan struct{}, 16), release: make(chan struct{})}
 }
 
-func (b *blockingDetector) Detect(ctx context.Context, _ image.Image, _, _ bool) ([]detect.Detection, error) {
+// detectors uses b for faces, so each image starts it once, and finds no
+// plates.
+func (b *blockingDetector) detectors() anonymize.Detectors {
+	return anonymize.Detectors{detect.Face: b, detect.LicensePlate: nothing{}}
+}
+
+// nothing is a detector that finds nothing.
+type nothing struct{}
+
+func (nothing) Detect(context.Context, *image.RGBA) ([]detect.Detection, error) { return nil, nil }
+
+func (b *blockingDetector) Detect(ctx context.Context, _ *image.RGBA) ([]detect.Detection, error) {
 	b.started <- struct{}{}
 	select {
 	case <-b.release:

@@ -14,7 +14,7 @@ func TestQueueFullAndNotDone(t *testing.T) {
 	t.Parallel()
 	det := newBlockingDetector()
 	te := startEngine(t, func(c *Config) {
-		c.Detector = det
+		c.Detectors = det.detectors()
 		c.Workers = 1
 		c.QueueSize = 1
 	})
@@ -74,7 +74,7 @@ func TestRestartResumes(t *testing.T) {
 	det := newBlockingDetector()
 	te := startEngine(t, func(c *Config) {
 		c.DataDir = dir
-		c.Detector = det
+		c.Detectors = det.detectors()
 		c.Workers = 1
 	})
 	img := smallPNG(t)

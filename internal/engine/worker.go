@@ -63,7 +63,7 @@ func (e *Engine) run(rec record) (*anonymize.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := anonymize.Process(e.ctx, e.detector, data, anonymize.Request{
+	res, err := anonymize.Process(e.ctx, e.detectors, data, anonymize.Request{
 		Method: anonymize.Method(rec.Method), Faces: rec.Faces, Plates: rec.Plates, Quality: rec.Quality,
 	})
 	if err != nil {

@@ -1,12 +1,12 @@
-// Package detect finds faces and licence plates with OpenCV Haar cascades,
-// evaluated in pure Go so the default build needs no cgo.
+// Package haar evaluates OpenCV Haar cascades in pure Go and runs the
+// licence-plate cascade for the built-in engine.
 //
 // The evaluator follows OpenCV 4's CascadeClassifier for HAAR/BOOST cascades
 // stored in the "new" XML format (opencv-cascade-classifier): integral,
 // squared and tilted integral images, per-window variance normalisation,
 // stump and tree weak classifiers, an image pyramid built by bilinear
 // resizing, and cv::groupRectangles-style clustering of the raw hits.
-package detect
+package haar
 
 import (
 	"encoding/xml"

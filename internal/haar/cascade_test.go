@@ -1,4 +1,4 @@
-package detect
+package haar
 
 import (
 	"image"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/anonjob/anonjob/internal/detect"
 )
 
 // tinyCascade is a 4x4 cascade with a stump stage and a depth-2 tree
@@ -125,9 +127,12 @@ func TestEvaluateTiny(t *testing.T) {
 func TestLoadCascadeErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	_, err := LoadCascade(dir, FrontalFaceDefault)
-	if err == nil || !strings.Contains(err.Error(), InstallCommand) {
-		t.Errorf("missing file: %v; want a hint naming %s", err, InstallCommand)
+	_, err := LoadCascade(dir, RussianPlate)
+	if err == nil || !strings.Contains(err.Error(), detect.InstallCommand) {
+		t.Errorf("missing file: %v; want a hint naming %s", err, detect.InstallCommand)
+	}
+	if _, err := NewPlateDetector(PlateConfig{Dir: dir}); err == nil || !strings.Contains(err.Error(), detect.InstallCommand) {
+		t.Errorf("NewPlateDetector with a missing file: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, RussianPlate), []byte(tinyCascade), 0o644); err != nil {
 		t.Fatal(err)
@@ -138,8 +143,5 @@ func TestLoadCascadeErrors(t *testing.T) {
 	}
 	if _, err := LoadCascade(dir, "haarcascade_eye.xml"); err == nil {
 		t.Error("unknown cascade accepted")
-	}
-	if _, err := New(Config{Dir: dir, FaceCascades: []string{FrontalFaceDefault}}); err == nil || !strings.Contains(err.Error(), InstallCommand) {
-		t.Errorf("New with missing files: %v", err)
 	}
 }

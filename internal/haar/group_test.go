@@ -1,4 +1,4 @@
-package detect
+package haar
 
 import (
 	"image"
@@ -51,17 +51,5 @@ func TestGroupRectangles(t *testing.T) {
 				t.Fatalf("got %v, want %v", got, c.want)
 			}
 		})
-	}
-}
-
-func TestMergeOverlapping(t *testing.T) {
-	t.Parallel()
-	big := Detection{Class: Face, Rect: image.Rect(0, 0, 100, 100), Score: 0.5}
-	inside := Detection{Class: Face, Rect: image.Rect(10, 10, 60, 60), Score: 0.9}
-	beside := Detection{Class: Face, Rect: image.Rect(80, 0, 180, 100), Score: 0.4}
-	got := mergeOverlapping([]Detection{inside, big, beside})
-	want := []Detection{{Class: Face, Rect: big.Rect, Score: 0.9}, beside}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %v, want %v", got, want)
 	}
 }

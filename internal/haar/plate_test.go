@@ -1,12 +1,15 @@
-package detect
+package haar
 
 import (
 	"context"
 	"image"
+	"image/draw"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/anonjob/anonjob/internal/detect"
 )
 
 // glyphs is a 5x7 bitmap font for the characters of a Russian-style plate.
@@ -92,7 +95,7 @@ func street(w, h int, seed uint64) *image.Gray {
 // masks: a plate counts when a plate detection covers at least 80% of it.
 func TestPlateSizes(t *testing.T) {
 	t.Parallel()
-	d, err := New(DefaultConfig())
+	d, err := NewPlateDetector(DefaultPlateConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,13 +105,16 @@ func TestPlateSizes(t *testing.T) {
 		for _, x := range []int{150, 157} {
 			g := street(640, 360, uint64(width+x))
 			plate := drawPlate(g, x, 150, width)
-			dets, err := d.Detect(context.Background(), g, false, true)
+			rgba := image.NewRGBA(g.Rect)
+			draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+			dets, err := d.Detect(context.Background(), rgba)
 			if err != nil {
 				t.Fatal(err)
 			}
 			masked := false
 			for _, det := range dets {
-				if det.Class == LicensePlate && 5*area(det.Rect.Intersect(plate)) >= 4*area(plate) {
+				in := det.Rect.Intersect(plate)
+				if det.Class == detect.LicensePlate && 5*in.Dx()*in.Dy() >= 4*plate.Dx()*plate.Dy() {
 					masked = true
 				}
 			}

@@ -1,4 +1,4 @@
-package detect
+package haar
 
 import (
 	"context"
@@ -35,10 +35,6 @@ type Options struct {
 	DenseStep bool
 	// Workers evaluates this many pyramid levels at once; < 1 means 1.
 	Workers int
-	// Inside, when set, limits the search to windows whose centre (in
-	// input pixels) it accepts; a turned image uses it to skip the filler
-	// around the photo.
-	Inside func(x, y float64) bool
 }
 
 // Run evaluates every job over one shared image pyramid of g, so the
@@ -179,9 +175,6 @@ func scanLevel(g *image.Gray, jobs []Job, f float64, opt Options) [][]image.Rect
 		// (bottom) edge on the layer's last pixel.
 		for y := 0; y <= lh-j.Cascade.Height; y += step {
 			for x := 0; x <= lw-j.Cascade.Width; x += step {
-				if opt.Inside != nil && !opt.Inside((float64(x)+float64(j.Cascade.Width)/2)*f, (float64(y)+float64(j.Cascade.Height)/2)*f) {
-					continue
-				}
 				r := e.runAt(it, x, y)
 				if r > 0 {
 					ox, oy := roundInt(float64(x)*f), roundInt(float64(y)*f)

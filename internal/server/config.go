@@ -24,7 +24,9 @@ type Config struct {
 	ProviderURL         string
 	ProviderCredentials celantur.Credentials
 	EngineAddr          string
-	DetectorDir         string // the built-in engine's cascade files; empty: the default
+	DetectorDir         string  // the built-in engine's models and cascades; empty: the installed ones
+	ONNXRuntimeLib      string  // the built-in engine's ONNX Runtime library; empty: the one in DetectorDir
+	FaceThreshold       float64 // score a face needs in the built-in engine; 0: the default
 	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
 	// replica only accepts and tracks jobs.
 	Dispatch bool

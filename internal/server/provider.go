@@ -59,7 +59,8 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	base := "http://" + lis.Addr().String()
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
-		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir,
+		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
+		FaceThreshold: s.cfg.FaceThreshold,
 	})
 	if err != nil {
 		_ = lis.Close()

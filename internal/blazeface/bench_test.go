@@ -1,0 +1,97 @@
+package blazeface
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// bench1080p loads the 1920x1080 collage of the labelled development set
+// (ANONJOB_TESTDATA, default ../../../shared/testdata).
+func bench1080p(b *testing.B) *image.RGBA {
+	b.Helper()
+	dir := os.Getenv("ANONJOB_TESTDATA")
+	if dir == "" {
+		dir = "../../../shared/testdata"
+	}
+	return loadRGBA(b, filepath.Join(dir, "dev_composite_1920x1080.png"))
+}
+
+// BenchmarkDetect is face detection of one image, all pyramid levels, with
+// ONNX Runtime on one thread or on every core: the latency of one image in
+// an idle engine.
+func BenchmarkDetect(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		img  *image.RGBA
+	}{{"1080p", bench1080p(b)}, {"64x48", noise(64, 48, 1)}} {
+		for _, threads := range []int{1, 2} {
+			d := newDetector(b, Config{Threads: threads})
+			b.Run(fmt.Sprintf("%s/threads=%d", tc.name, threads), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := d.Detect(context.Background(), tc.img); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDetectParallel keeps every core busy with its own image through
+// one shared session, as the engine's workers do: images/s = 1e9 / ns/op.
+func BenchmarkDetectParallel(b *testing.B) {
+	img := bench1080p(b)
+	for _, threads := range []int{1, 2} {
+		d := newDetector(b, Config{Threads: threads})
+		b.Run(fmt.Sprintf("1080p/threads=%d", threads), func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := d.Detect(context.Background(), img); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkLevel is one network run per pyramid level of a 1080p image
+// (both chains), on every core, to show where the time goes.
+func BenchmarkLevel(b *testing.B) {
+	img := bench1080p(b)
+	d := newDetector(b, Config{})
+	var levels []*level
+	for l := fromRGBA(img); ; l = l.halve() {
+		levels = append(levels, l)
+		if !l.coarser(coarsest) {
+			break
+		}
+	}
+	last := levels[len(levels)-1].scale
+	for l := scaleRGBA(img, 1/math.Sqrt2); l.scale > last; l = l.halve() {
+		levels = append(levels, l)
+	}
+	for _, l := range levels {
+		b.Run(fmt.Sprintf("scale=%.3f/%dx%d", l.scale, l.pw, l.ph), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := d.runLevel(context.Background(), l); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("build-pyramid", func(b *testing.B) {
+		for b.Loop() {
+			for l := fromRGBA(img); l.coarser(coarsest); l = l.halve() {
+			}
+			for l := scaleRGBA(img, 1/math.Sqrt2); l.scale > last; l = l.halve() {
+			}
+		}
+	})
+}

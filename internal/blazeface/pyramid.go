@@ -1,0 +1,101 @@
+package blazeface
+
+import (
+	"image"
+)
+
+// align is what the network needs of its input's height and width: its
+// coarsest head sees the image at a stride of 32.
+const align = 32
+
+// level is one rung of the image pyramid, ready to be fed to the network:
+// NHWC float32 RGB in [-1, 1], padded with zeros (mid grey) to a multiple
+// of align.
+type level struct {
+	scale float64 // of the level relative to the image
+	w, h  int     // image pixels at this level
+	pw    int     // padded width
+	ph    int     // padded height
+	data  []float32
+}
+
+func newLevel(scale float64, w, h int) *level {
+	pw, ph := roundUp(w, align), roundUp(h, align)
+	return &level{scale: scale, w: w, h: h, pw: pw, ph: ph, data: make([]float32, pw*ph*3)}
+}
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// fromRGBA fills a level with img itself.
+func fromRGBA(img *image.RGBA) *level {
+	b := img.Rect
+	l := newLevel(1, b.Dx(), b.Dy())
+	for y := range l.h {
+		row := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+y):]
+		out := l.data[y*l.pw*3:]
+		for x := range l.w {
+			out[3*x] = unit(row[4*x])
+			out[3*x+1] = unit(row[4*x+1])
+			out[3*x+2] = unit(row[4*x+2])
+		}
+	}
+	return l
+}
+
+// halveRGBA fills a level with img averaged over 2x2 blocks without
+// building the full-resolution level first.
+func halveRGBA(img *image.RGBA) *level {
+	b := img.Rect
+	l := newLevel(0.5, b.Dx()/2, b.Dy()/2)
+	for y := range l.h {
+		r0 := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+2*y):]
+		r1 := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+2*y+1):]
+		out := l.data[y*l.pw*3:]
+		for x := range l.w {
+			for c := range 3 {
+				s := int(r0[8*x+c]) + int(r0[8*x+4+c]) + int(r1[8*x+c]) + int(r1[8*x+4+c])
+				out[3*x+c] = float32(s)/510 - 1
+			}
+		}
+	}
+	return l
+}
+
+// halve averages l over 2x2 blocks into the next level.
+func (l *level) halve() *level {
+	n := newLevel(l.scale/2, l.w/2, l.h/2)
+	stride := l.pw * 3
+	for y := range n.h {
+		r0 := l.data[2*y*stride:]
+		r1 := l.data[(2*y+1)*stride:]
+		out := n.data[y*n.pw*3:]
+		for x := range n.w {
+			for c := range 3 {
+				out[3*x+c] = (r0[6*x+c] + r0[6*x+3+c] + r1[6*x+c] + r1[6*x+3+c]) / 4
+			}
+		}
+	}
+	return n
+}
+
+// unit maps a byte to [-1, 1], the range the network was trained on.
+func unit(v uint8) float32 { return float32(v)/127.5 - 1 }
+
+// finest returns the scale of the pyramid's finest level for an image of
+// w x h pixels: 1, or the first power of 1/2 at which the image has at
+// most maxPixels pixels, so a large photo costs no more than one of
+// maxPixels.
+func finest(w, h, maxPixels int) float64 {
+	s := 1.0
+	for float64(w)*s*float64(h)*s > float64(maxPixels) {
+		s /= 2
+	}
+	return s
+}
+
+// coarser reports whether the pyramid goes on below l: until the shorter
+// side of a level is at most coarsest, where a face filling the whole
+// image is still within the sizes the anchors cover.
+func (l *level) coarser(coarsest int) bool {
+	return min(l.w, l.h) > coarsest && min(l.w, l.h) >= 2
+}

@@ -1,0 +1,71 @@
+//go:build cgo
+
+package engine
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anonjob/anonjob/internal/blazeface"
+	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/onnxrt"
+)
+
+// TestDetectorDataErrors starts engines on missing or altered detector
+// data: each refuses to start, naming the file and the install script.
+func TestDetectorDataErrors(t *testing.T) {
+	t.Parallel()
+	corrupt := t.TempDir()
+	for _, f := range []string{blazeface.ModelFile, "haarcascade_russian_plate_number.xml"} {
+		data := []byte("garbage")
+		if f != blazeface.ModelFile {
+			var err error
+			if data, err = os.ReadFile(filepath.Join(detect.DefaultDir, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(corrupt, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noPlates := t.TempDir()
+	model, err := os.ReadFile(filepath.Join(detect.DefaultDir, blazeface.ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(noPlates, blazeface.ModelFile), model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(detect.DefaultDir, onnxrt.LibraryFile)
+	for _, tc := range []struct {
+		name     string
+		dir, lib string
+		want     string
+	}{
+		{"missing library", detect.DefaultDir, filepath.Join(t.TempDir(), onnxrt.LibraryFile), "ONNX Runtime library"},
+		{"missing model", t.TempDir(), lib, filepath.Join("", blazeface.ModelFile)},
+		{"corrupt model", corrupt, lib, filepath.Join(corrupt, blazeface.ModelFile) + " has sha256"},
+		{"missing plate cascade", noPlates, lib, "haarcascade_russian_plate_number.xml is missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, err := New(context.Background(), Config{DataDir: t.TempDir(), Username: "u", Password: "p",
+				PublicURL: "http://engine.invalid", DetectorDir: tc.dir, ONNXRuntimeLib: tc.lib,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err == nil {
+				_ = e.Close()
+				t.Fatal("engine started")
+			}
+			for _, w := range []string{tc.want, detect.InstallCommand} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
