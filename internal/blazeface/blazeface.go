@@ -155,15 +155,13 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 		return nil, nil
 	}
 	s := finest(w, h, d.cfg.MaxLevelPixels)
-	var a *level
-	switch {
-	case s == 1:
-		a = fromRGBA(img)
-	default:
-		a = halveRGBA(img)
-		for a.scale > s {
-			a = a.halve()
-		}
+	a := fromRGBA
+	if s < 1 {
+		a = halveRGBA
+	}
+	first := a(img)
+	for first.scale > s {
+		first = first.halve()
 	}
 	var all []candidate
 	run := func(l *level) error {
@@ -171,18 +169,19 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 		all = append(all, cs...)
 		return err
 	}
+	l := first
 	for {
-		if err := run(a); err != nil {
+		if err := run(l); err != nil {
 			return nil, err
 		}
-		if !a.coarser(coarsest) {
+		if !l.coarser(coarsest) {
 			break
 		}
-		a = a.halve()
+		l = l.halve()
 	}
 	// The second chain fills the octaves between the first one's levels
 	// and stops above its coarsest.
-	for b := scaleRGBA(img, s/math.Sqrt2); b.scale > a.scale; b = b.halve() {
+	for b := scaleRGBA(img, s/math.Sqrt2); b.scale > l.scale; b = b.halve() {
 		if err := run(b); err != nil {
 			return nil, err
 		}
