@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	_ "image/png"
 	"math"
 	"os"
 	"path/filepath"
