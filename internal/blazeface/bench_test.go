@@ -4,23 +4,11 @@ import (
 	"context"
 	"fmt"
 	"image"
-	_ "image/png"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
-)
 
-// bench1080p loads the 1920x1080 collage of the labelled development set
-// (ANONJOB_TESTDATA, default ../../../shared/testdata).
-func bench1080p(b *testing.B) *image.RGBA {
-	b.Helper()
-	dir := os.Getenv("ANONJOB_TESTDATA")
-	if dir == "" {
-		dir = "../../../shared/testdata"
-	}
-	return loadRGBA(b, filepath.Join(dir, "dev_composite_1920x1080.png"))
-}
+	"github.com/anonjob/anonjob/internal/testimages"
+)
 
 // BenchmarkDetect is face detection of one image, all pyramid levels, with
 // ONNX Runtime on one thread or on every core: the latency of one image in
@@ -29,7 +17,7 @@ func BenchmarkDetect(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		img  *image.RGBA
-	}{{"1080p", bench1080p(b)}, {"64x48", noise(64, 48, 1)}} {
+	}{{"1080p", testimages.Collage(b)}, {"64x48", noise(64, 48, 1)}} {
 		for _, threads := range []int{1, 2} {
 			d := newDetector(b, Config{Threads: threads})
 			b.Run(fmt.Sprintf("%s/threads=%d", tc.name, threads), func(b *testing.B) {
@@ -46,7 +34,7 @@ func BenchmarkDetect(b *testing.B) {
 // BenchmarkDetectParallel keeps every core busy with its own image through
 // one shared session, as the engine's workers do: images/s = 1e9 / ns/op.
 func BenchmarkDetectParallel(b *testing.B) {
-	img := bench1080p(b)
+	img := testimages.Collage(b)
 	for _, threads := range []int{1, 2} {
 		d := newDetector(b, Config{Threads: threads})
 		b.Run(fmt.Sprintf("1080p/threads=%d", threads), func(b *testing.B) {
@@ -65,7 +53,7 @@ func BenchmarkDetectParallel(b *testing.B) {
 // BenchmarkLevel is one network run per pyramid level of a 1080p image
 // (both chains), on every core, to show where the time goes.
 func BenchmarkLevel(b *testing.B) {
-	img := bench1080p(b)
+	img := testimages.Collage(b)
 	d := newDetector(b, Config{})
 	var levels []*level
 	for l := fromRGBA(img); ; l = l.halve() {

@@ -1,0 +1,54 @@
+// Package testimages loads the labelled development photos for tests and
+// benchmarks: the folder ANONJOB_TESTDATA names, or the shared testdata
+// folder beside the repository.
+package testimages
+
+import (
+	"bytes"
+	"image"
+	"image/draw"
+	"image/jpeg"
+	_ "image/png" // the collage is a PNG
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Dir is the folder of the labelled photos.
+func Dir() string {
+	if dir := os.Getenv("ANONJOB_TESTDATA"); dir != "" {
+		return dir
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata")
+}
+
+// Collage is the 1920x1080 development collage.
+func Collage(tb testing.TB) *image.RGBA {
+	tb.Helper()
+	path := filepath.Join(Dir(), "dev_composite_1920x1080.png")
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatalf("benchmark image: %v (set ANONJOB_TESTDATA to the labelled set)", err)
+	}
+	defer func() { _ = f.Close() }()
+	src, _, err := image.Decode(f)
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, src.Bounds().Dx(), src.Bounds().Dy()))
+	draw.Draw(img, img.Rect, src, src.Bounds().Min, draw.Src)
+	return img
+}
+
+// CollageJPEG is the collage re-encoded as a JPEG at quality 90, the
+// typical upload.
+func CollageJPEG(tb testing.TB) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, Collage(tb), &jpeg.Options{Quality: 90}); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
