@@ -35,6 +35,7 @@ type serveCmd struct {
 	PGBinDir        string        `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
 	PublicURL       string        `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
 	ProviderURL     string        `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine; empty runs the built-in engine on --engine-addr. Credentials come from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN." env:"ANONJOB_PROVIDER_URL"`
+	ProviderConc    int           `name:"provider-concurrency" help:"Jobs the engine at --provider-url takes at once (its workers and queue); 0 asks the engine, or finds it from its 429 answers." env:"ANONJOB_PROVIDER_CONCURRENCY"`
 	EngineAddr      string        `name:"engine-addr" help:"Listen address of the built-in engine." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
 	DetectorDir     string        `name:"detector-dir" help:"Models and cascades of the built-in engine (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
 	ONNXRuntimeLib  string        `name:"onnxruntime-lib" help:"ONNX Runtime shared library of the built-in engine; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
@@ -59,7 +60,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr = c.GRPCAddr, c.HTTPAddr
 	cfg.DatabaseURL, cfg.DataDir, cfg.PGBinDir = c.DatabaseURL, c.DataDir, c.PGBinDir
-	cfg.PublicURL, cfg.ProviderURL = c.PublicURL, c.ProviderURL
+	cfg.PublicURL, cfg.ProviderURL, cfg.ProviderConcurrency = c.PublicURL, c.ProviderURL, c.ProviderConc
 	// Credentials only from the environment: flags show in process listings.
 	cfg.ProviderCredentials = celantur.Credentials{Username: os.Getenv("CELANTUR_USERNAME"),
 		Password: os.Getenv("CELANTUR_PASSWORD"), Token: os.Getenv("CELANTUR_TOKEN")}
@@ -67,6 +68,9 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
+	if c.ProviderConc < 0 {
+		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConc)
+	}
 	allow, err := netguard.ParseCIDRs(c.CallbackAllowCIDR)
 	if err != nil {
 		return fmt.Errorf("--callback-allow-cidr: %w", err)

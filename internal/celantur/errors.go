@@ -75,6 +75,16 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound
 }
 
+// IsThrottled reports whether err is the provider's 429, and the wait its
+// Retry-After asked for (0 when none).
+func IsThrottled(err error) (time.Duration, bool) {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
+		return apiErr.RetryAfter, true
+	}
+	return 0, false
+}
+
 // IsRetryable reports whether the failed call may succeed if made again
 // later: a 5xx or 429 answer, a network failure or a timeout. A call cut
 // short by its context counts as retryable, since the request itself was

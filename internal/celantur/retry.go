@@ -28,6 +28,10 @@ type request struct {
 	// stream hands the response body to the caller instead of reading it
 	// within the attempt; the attempt's deadline then ends with the headers.
 	stream bool
+	// throttleToCaller returns a 429 at once instead of waiting out its
+	// Retry-After: the caller controls its own rate (the dispatcher lowers
+	// its in-flight limit) and would otherwise stall behind the wait.
+	throttleToCaller bool
 }
 
 func (r request) pathString() string { return "/" + strings.Join(r.path, "/") }
@@ -158,7 +162,7 @@ func attempt[T any](ctx, callCtx context.Context, c *Client, r request, decode f
 		_ = resp.Body.Close()
 		done()
 		switch {
-		case !apiErr.Retryable():
+		case !apiErr.Retryable(), r.throttleToCaller && apiErr.StatusCode == http.StatusTooManyRequests:
 			return zero, backoff.Permanent(apiErr)
 		case apiErr.RetryAfter > 0:
 			return zero, &retryAfterError{api: apiErr, wait: &backoff.RetryAfterError{Duration: c.retry.wait(apiErr.RetryAfter)}}

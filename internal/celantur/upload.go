@@ -2,7 +2,10 @@ package celantur
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -77,7 +80,8 @@ func pyBool(b bool) string {
 // Upload sends image, of MIME type contentType (image/jpeg or image/png),
 // for anonymization and returns the queued file. The same bytes are resent
 // on a retry, so a retried upload may in rare cases create two files at
-// the provider; the caller keeps the file id it gets back.
+// the provider; the caller keeps the file id it gets back. A 429 is not
+// retried: it comes back at once (IsThrottled), for the caller to slow down.
 func (c *Client) Upload(ctx context.Context, contentType string, image []byte, o UploadOptions) (File, error) {
 	if len(image) == 0 {
 		return File{}, errors.New("celantur: upload: empty image")
@@ -88,7 +92,34 @@ func (c *Client) Upload(ctx context.Context, contentType string, image []byte, o
 	r := request{
 		op: "upload", method: http.MethodPost, path: []string{"v1", "file"},
 		query: o.query(), body: image, contentType: contentType,
-		accept: "application/json", auth: true,
+		accept: "application/json", auth: true, throttleToCaller: true,
 	}
 	return call(ctx, c, r, decodeFile)
+}
+
+// ErrCapacityUnknown reports a provider that does not tell its capacity,
+// such as the hosted API.
+var ErrCapacityUnknown = errors.New("celantur: the provider does not tell its capacity")
+
+// Capacity asks the provider how many files it holds at once without
+// refusing more: anonjob's built-in engine answers GET /v1/capacity, other
+// providers answer 404 (ErrCapacityUnknown).
+func (c *Client) Capacity(ctx context.Context) (int, error) {
+	r := request{op: "capacity", method: http.MethodGet, path: []string{"v1", "capacity"}, accept: "application/json", auth: true}
+	n, err := call(ctx, c, r, func(resp *http.Response) (int, error) {
+		var body struct {
+			Capacity int `json:"capacity"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&body); err != nil {
+			return 0, fmt.Errorf("%w: capacity answer: %w", ErrMalformedResponse, err)
+		}
+		if body.Capacity < 1 {
+			return 0, fmt.Errorf("%w: capacity %d", ErrMalformedResponse, body.Capacity)
+		}
+		return body.Capacity, nil
+	})
+	if IsNotFound(err) {
+		return 0, ErrCapacityUnknown
+	}
+	return n, err
 }

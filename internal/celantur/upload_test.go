@@ -2,11 +2,14 @@ package celantur
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestUploadQueryAndBody(t *testing.T) {
@@ -123,5 +126,63 @@ func TestUploadRejectsEmptyInput(t *testing.T) {
 	}
 	if _, err := c.Upload(t.Context(), "", []byte("x"), UploadOptions{}); err == nil {
 		t.Error("missing content type accepted")
+	}
+}
+
+// TestUploadThrottled: a 429 comes back at once with its Retry-After, so
+// the caller can slow down instead of the client sleeping on one upload.
+func TestUploadThrottled(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t)
+	var uploads atomic.Int32
+	p.mux.HandleFunc("POST /v1/file", func(w http.ResponseWriter, r *http.Request) {
+		uploads.Add(1)
+		w.Header().Set("Retry-After", "3600")
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "queue full"})
+	})
+	c, _ := newTestClient(t, p.srv.URL, nil)
+	_, err := c.Upload(t.Context(), "image/jpeg", []byte{0xff, 0xd8}, UploadOptions{})
+	wait, ok := IsThrottled(err)
+	if !ok || wait != time.Hour || !IsRetryable(err) {
+		t.Fatalf("err = %v (throttled %v, wait %v), want a retryable 429 asking for an hour", err, ok, wait)
+	}
+	if n := uploads.Load(); n != 1 {
+		t.Errorf("%d uploads, want 1: the client must not retry a 429 itself", n)
+	}
+	if _, ok := IsThrottled(errors.New("other")); ok {
+		t.Error("a plain error counts as throttled")
+	}
+}
+
+func TestCapacity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    int
+		wantErr error
+	}{
+		{"told", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]int{"capacity": 34, "workers": 2, "queue_size": 32})
+		}, 34, nil},
+		{"not a built-in engine", http.NotFound, 0, ErrCapacityUnknown},
+		{"nonsense", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]int{"capacity": 0})
+		}, 0, ErrMalformedResponse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t)
+			p.mux.HandleFunc("GET /v1/capacity", func(w http.ResponseWriter, r *http.Request) {
+				if requireToken(w, r, "tok-1") {
+					tc.handler(w, r)
+				}
+			})
+			c, _ := newTestClient(t, p.srv.URL, nil)
+			n, err := c.Capacity(t.Context())
+			if n != tc.want || (tc.wantErr == nil) != (err == nil) || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+				t.Fatalf("Capacity = %d, %v; want %d, %v", n, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }

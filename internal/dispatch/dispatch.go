@@ -21,6 +21,9 @@ type Provider interface {
 	Status(ctx context.Context, fileID string) (celantur.File, error)
 	Delete(ctx context.Context, fileID string) error
 	FileURL(fileID, kind string) string
+	// Capacity is how many files the engine holds at once without refusing more;
+	// celantur.ErrCapacityUnknown when it does not say.
+	Capacity(ctx context.Context) (int, error)
 }
 
 // Store is the job storage the dispatcher and reconciler need.
@@ -28,6 +31,8 @@ type Store interface {
 	ClaimQueued(ctx context.Context, limit int, lease time.Duration) ([]store.Claim, error)
 	ClaimPolls(ctx context.Context, limit int, lease time.Duration) ([]store.Claim, error)
 	Defer(ctx context.Context, id string, at time.Time, reason string) error
+	Release(ctx context.Context, id string) error
+	CountProcessing(ctx context.Context) (int, error)
 	SchedulePoll(ctx context.Context, id string, at time.Time) error
 	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
 	DeleteInput(ctx context.Context, id string) error
@@ -40,8 +45,12 @@ type CallbackSigner interface {
 
 // Config tunes dispatch. Zero values take the defaults noted.
 type Config struct {
-	PublicURL   *url.URL      // base of callback URLs; required
-	Concurrency int           // uploads at once per replica (default 8)
+	PublicURL   *url.URL // base of callback URLs; required
+	Concurrency int      // uploads at once per replica (default 8)
+	// Capacity is how many jobs the engine holds at once without refusing more (429): the
+	// most the dispatcher keeps in flight. 0 asks the engine, and until it answers (or if it
+	// cannot) probes upwards from Concurrency.
+	Capacity    int
 	Lease       time.Duration // how long a claimed job is reserved for its upload (default 5m)
 	MaxAttempts int           // uploads tried before a job fails (default 8)
 	RetryBase   time.Duration // first retry delay, doubling per attempt (default 2s)

@@ -15,7 +15,7 @@ import (
 	"github.com/anonjob/anonjob/internal/workloop"
 )
 
-// Dispatcher uploads QUEUED jobs to the engine.
+// Dispatcher uploads QUEUED jobs to the engine, keeping it as full as it can take (see flow).
 type Dispatcher struct {
 	store    Store
 	provider Provider
@@ -23,12 +23,14 @@ type Dispatcher struct {
 	cfg      Config
 	log      *slog.Logger
 	wake     chan struct{}
+	flow     *flow
 }
 
 // NewDispatcher makes a dispatcher; run it with Run.
 func NewDispatcher(s Store, p Provider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
-	return &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg.withDefaults(), log: logger(log),
-		wake: make(chan struct{}, 1)}
+	cfg = cfg.withDefaults()
+	return &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg, log: logger(log),
+		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, time.Now)}
 }
 
 // Poke says new jobs may be queued. It never blocks.
@@ -41,18 +43,82 @@ func (d *Dispatcher) Poke() {
 
 // Run claims and uploads due jobs until ctx ends, then waits for the uploads under way.
 func (d *Dispatcher) Run(ctx context.Context) {
+	if d.cfg.Capacity == 0 && !d.askCapacity(ctx) {
+		// Not reachable yet: dispatch without a limit meanwhile, and keep asking.
+		go d.learnCapacity(ctx)
+	}
 	workloop.Run(ctx, workloop.Config{Concurrency: d.cfg.Concurrency, Tick: d.cfg.Tick, Wake: d.wake},
-		func(ctx context.Context, n int) ([]store.Claim, error) {
-			return d.store.ClaimQueued(ctx, n, d.cfg.Lease)
-		},
-		d.dispatch,
+		d.claim, d.dispatch,
 		func(err error) { d.log.Warn("claim queued jobs", "err", err) })
 }
 
-// dispatch makes one upload attempt for a claimed job.
-func (d *Dispatcher) dispatch(ctx context.Context, c store.Claim) {
+// claim leases as many due jobs as there are free upload slots and room at the engine.
+func (d *Dispatcher) claim(ctx context.Context, slots int) ([]claim, error) {
+	uploads := d.flow.uploads()
+	atEngine, err := d.store.CountProcessing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := min(slots, d.flow.room(atEngine, uploads))
+	if n == 0 {
+		return nil, nil // a job's end (a commit) or the next tick wakes the loop
+	}
+	cs, err := d.store.ClaimQueued(ctx, n, d.cfg.Lease)
+	began := d.flow.start(len(cs))
+	out := make([]claim, len(cs))
+	for i, c := range cs {
+		out[i] = claim{Claim: c, began: began}
+	}
+	return out, err
+}
+
+// claim is a leased job and when its upload began, for the flow control.
+type claim struct {
+	store.Claim
+	began time.Time
+}
+
+// askCapacity asks the engine for its capacity once, before the first upload, so an engine
+// that tells it is never overfilled. It reports whether the question is settled: told, or the
+// engine does not tell.
+func (d *Dispatcher) askCapacity(ctx context.Context) bool {
+	n, err := d.provider.Capacity(ctx)
+	switch {
+	case err == nil:
+		d.flow.setCapacity(n)
+		d.log.Info("engine capacity", "capacity", n)
+		return true
+	case errors.Is(err, celantur.ErrCapacityUnknown):
+		d.log.Info("the engine does not tell its capacity; finding it from its 429 answers")
+		return true
+	case ctx.Err() == nil:
+		d.log.Warn("ask the engine for its capacity", "err", err)
+	}
+	return false
+}
+
+// learnCapacity asks again, with backoff, until the question is settled.
+func (d *Dispatcher) learnCapacity(ctx context.Context) {
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
+		if d.askCapacity(ctx) {
+			d.Poke()
+			return struct{}{}, nil
+		}
+		return struct{}{}, errors.New("capacity not known yet")
+	}, backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxElapsedTime(0))
+}
+
+// dispatch makes one upload attempt for a claimed job and tells the flow control how it went.
+func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
+	c := cl.Claim
 	j := c.Job
 	log := d.log.With("job_id", j.ID, "attempt", c.Attempts)
+	settled := false
+	defer func() {
+		if !settled {
+			d.flow.ended()
+		}
+	}()
 	if c.Input == nil {
 		d.fail(ctx, j.ID, "INPUT_MISSING", "the job's image is no longer stored")
 		return
@@ -67,6 +133,16 @@ func (d *Dispatcher) dispatch(ctx context.Context, c store.Claim) {
 	})
 	// Bookkeeping outlives a shutdown that cancelled the upload.
 	wctx := context.WithoutCancel(ctx)
+	if wait, ok := celantur.IsThrottled(err); ok {
+		// The engine is full: the job was not tried and goes again as soon as there is room.
+		settled = true
+		limit, paused := d.flow.refused(cl.began, wait)
+		log.Info("engine full; job stays queued", "in_flight_limit", limit, "paused", paused)
+		if err := d.store.Release(wctx, j.ID); err != nil {
+			log.Error("release job", "err", err)
+		}
+		return
+	}
 	if err != nil {
 		if celantur.IsRetryable(err) || ctx.Err() != nil {
 			if c.Attempts < d.cfg.MaxAttempts || ctx.Err() != nil {
@@ -96,6 +172,9 @@ func (d *Dispatcher) dispatch(ctx context.Context, c store.Claim) {
 		}
 		return struct{}{}, err
 	}, backoff.WithMaxElapsedTime(time.Minute))
+	// The job now counts as at the engine, in the database or (if recording failed) not at all.
+	settled = true
+	d.flow.accepted()
 	var te *job.TransitionError
 	switch {
 	case err == nil:

@@ -16,10 +16,25 @@ func (e *Engine) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/file/{id}/{kind}", e.authed(e.handleDownload))
 	mux.HandleFunc("DELETE /v1/file/{id}", e.authed(e.handleDelete))
 	mux.HandleFunc("GET /v1/list", e.authed(e.handleList))
+	mux.HandleFunc("GET /v1/capacity", e.authed(e.handleCapacity))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
+}
+
+// Capacity is how many files the engine holds at once without refusing an
+// upload with 429: one on each worker and a full queue. A dispatcher that
+// keeps this many in flight keeps the engine busy and never refused.
+func (e *Engine) Capacity() int { return e.cfg.Workers + e.cfg.QueueSize }
+
+// handleCapacity tells Capacity; it is anonjob's addition to the v1 API.
+func (e *Engine) handleCapacity(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Capacity  int `json:"capacity"`
+		Workers   int `json:"workers"`
+		QueueSize int `json:"queue_size"`
+	}{e.Capacity(), e.cfg.Workers, e.cfg.QueueSize})
 }
 
 type errorBody struct {

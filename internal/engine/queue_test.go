@@ -27,6 +27,14 @@ func TestQueueFullAndNotDone(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("full queue: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), data)
 	}
+	// The capacity it tells is exactly what it held before refusing.
+	resp, data = te.do(http.MethodGet, "/v1/capacity", te.tok, nil)
+	if resp.StatusCode != http.StatusOK || string(data) != `{"capacity":2,"workers":1,"queue_size":1}`+"\n" {
+		t.Errorf("capacity: %d %s", resp.StatusCode, data)
+	}
+	if resp, _ := te.do(http.MethodGet, "/v1/capacity", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("capacity without a token: %d", resp.StatusCode)
+	}
 
 	if s := te.status(first)["file_status"]; s != statusProcessing {
 		t.Errorf("first file %v, want processing", s)

@@ -23,6 +23,10 @@ type Config struct {
 	// EngineAddr.
 	ProviderURL         string
 	ProviderCredentials celantur.Credentials
+	// ProviderConcurrency is how many jobs the engine at ProviderURL takes at once; 0 asks it
+	// (anonjob's engine tells), or else finds it from its 429 answers. The built-in engine in
+	// process tells its own.
+	ProviderConcurrency int
 	EngineAddr          string
 	DetectorDir         string  // the built-in engine's models and cascades; empty: the installed ones
 	ONNXRuntimeLib      string  // the built-in engine's ONNX Runtime library; empty: the one in DetectorDir

@@ -20,7 +20,7 @@ import (
 // started in process on EngineAddr with credentials made up for this run. With dispatch on,
 // it also makes the dispatcher and the reconciler (started by startBackground).
 func (s *Server) startProvider(ctx context.Context) error {
-	providerURL, creds := s.cfg.ProviderURL, s.cfg.ProviderCredentials
+	providerURL, creds, capacity := s.cfg.ProviderURL, s.cfg.ProviderCredentials, s.cfg.ProviderConcurrency
 	if providerURL == "" {
 		if !s.cfg.Dispatch {
 			return nil // nothing will reach an engine: do not start one
@@ -29,6 +29,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 		if providerURL, creds, err = s.startEngine(ctx); err != nil {
 			return err
 		}
+		capacity = s.engine.Capacity()
 	}
 	client, err := celantur.New(celantur.Config{BaseURL: providerURL, Credentials: creds,
 		Logger: s.cfg.Log})
@@ -43,7 +44,8 @@ func (s *Server) startProvider(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("public url: %w", err)
 	}
-	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.InputRetention > 0, WebhookDeadline: s.cfg.WebhookDeadline}
+	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.InputRetention > 0, WebhookDeadline: s.cfg.WebhookDeadline,
+		Capacity: capacity}
 	s.dispatcher = dispatch.NewDispatcher(s.Store, client, s.Signer, dcfg, s.cfg.Log.With("component", "dispatcher"))
 	s.reconciler = dispatch.NewReconciler(s.Store, client, dcfg, s.cfg.Log.With("component", "reconciler"))
 	return nil

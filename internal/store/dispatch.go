@@ -64,6 +64,28 @@ func (s *Store) Defer(ctx context.Context, id string, at time.Time, reason strin
 	return nil
 }
 
+// Release ends a claim whose upload the engine refused for now (429): the job stays QUEUED and
+// due at once, and the attempt its claim counted is taken back, since the job was never tried.
+func (s *Store) Release(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE jobs SET attempts = greatest(attempts - 1, 0), lease_until = NULL
+		WHERE id = $1 AND status = 'QUEUED'`, id)
+	if err != nil {
+		return fmt.Errorf("release job: %w", err)
+	}
+	return nil
+}
+
+// CountProcessing counts the jobs the engine has and has not finished: the dispatcher's view
+// of how full the engine is, shared by every replica.
+func (s *Store) CountProcessing(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count processing jobs: %w", err)
+	}
+	return n, nil
+}
+
 // DeleteInput drops a job's input bytes once the provider has them.
 func (s *Store) DeleteInput(ctx context.Context, id string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM job_inputs WHERE job_id = $1`, id); err != nil {

@@ -1,0 +1,122 @@
+package dispatch
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// flow keeps the engine full and no fuller. At most limit jobs are in flight, counting those
+// the engine has (PROCESSING) and those being uploaded. limit starts at the engine's capacity,
+// halves when the engine refuses an upload with 429 and grows back by one for every limit
+// uploads it accepts (additive increase, multiplicative decrease, as TCP does), never above
+// the capacity. For an engine that has not told its capacity there is no limit until its
+// first 429, which sets it to half of what was then in flight. A refused job is not parked: it
+// stays due, and goes as soon as there is room. Only when the engine refuses even a single
+// job in flight do uploads pause, for its Retry-After.
+type flow struct {
+	mu        sync.Mutex
+	capacity  float64 // +Inf when unknown
+	limit     float64 // +Inf until an engine of unknown capacity first refuses
+	uploading int
+	inFlight  int       // jobs in flight at the last look, for the first cut of an unknown engine
+	cut       time.Time // last cut: refusals of uploads begun before it are the same congestion
+	paused    time.Time // no uploads before this
+	now       func() time.Time
+}
+
+// minPause is the shortest pause after a refusal at the lowest limit, for engines that send
+// no Retry-After.
+const minPause = time.Second
+
+// newFlow makes the flow control for an engine of the given capacity (0: unknown).
+func newFlow(capacity int, now func() time.Time) *flow {
+	f := &flow{capacity: math.Inf(1), limit: math.Inf(1), now: now}
+	if capacity > 0 {
+		f.capacity, f.limit = float64(capacity), float64(capacity)
+	}
+	return f
+}
+
+// setCapacity records the capacity the engine told.
+func (f *flow) setCapacity(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.capacity = float64(n)
+	f.limit = f.capacity
+}
+
+// uploads is the number of uploads under way. The dispatcher reads it before counting the jobs
+// at the engine: an upload that ends between the two reads is then counted twice rather than
+// not at all, since its job is recorded at the engine before it stops counting here.
+func (f *flow) uploads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.uploading
+}
+
+// room is how many more uploads may start, with atEngine jobs at the engine and uploads under
+// way as read before counting them.
+func (f *flow) room(atEngine, uploads int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inFlight = atEngine + uploads
+	if f.now().Before(f.paused) {
+		return 0
+	}
+	if math.IsInf(f.limit, 1) {
+		return math.MaxInt
+	}
+	return max(0, int(f.limit)-f.inFlight)
+}
+
+// start records n uploads beginning now and returns when they began.
+func (f *flow) start(n int) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploading += n
+	return f.now()
+}
+
+// accepted ends an upload the engine took, once the job is recorded as being at the engine.
+func (f *flow) accepted() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploading--
+	f.limit = min(f.capacity, f.limit+1/f.limit)
+}
+
+// refused ends an upload, begun at began, that the engine answered with 429.
+func (f *flow) refused(began time.Time, retryAfter time.Duration) (limit int, paused bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploading--
+	if began.Before(f.cut) {
+		return int(f.limit), false // sent under the old limit: already answered by the last cut
+	}
+	now := f.now()
+	if math.IsInf(f.limit, 1) {
+		f.limit = float64(max(2, f.inFlight)) // halved below
+	}
+	if f.limit < 2 {
+		f.paused = now.Add(max(retryAfter, minPause))
+		paused = true
+	}
+	f.limit = max(1, f.limit/2)
+	f.cut = now
+	return int(f.limit), paused
+}
+
+// ended ends an upload that failed otherwise: it says nothing about the engine's room.
+func (f *flow) ended() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploading--
+}
+
+// state reports the limit and the uploads under way, for logs and tests.
+func (f *flow) state() (limit float64, uploading int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.limit, f.uploading
+}
