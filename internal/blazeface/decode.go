@@ -57,7 +57,8 @@ func decode(l *level, hd head, scores, boxes []float32, threshold float64) ([]ca
 	scale := 1 / l.scale
 	var out []candidate
 	for i, s := range scores {
-		if float64(s) < logit {
+		// Written so that a NaN score fails it too.
+		if !(float64(s) >= logit) {
 			continue
 		}
 		cell := i / hd.anchors
@@ -66,7 +67,8 @@ func decode(l *level, hd head, scores, boxes []float32, threshold float64) ([]ca
 		r := boxes[i*regressors:]
 		cx, cy := ax+float64(r[0]), ay+float64(r[1])
 		hw, hh := float64(r[2])/2, float64(r[3])/2
-		if hw <= 0 || hh <= 0 {
+		// A box that is not finite and positive would merge everything near it into nonsense.
+		if !finite(cx, cy, hw, hh) || !(hw > 0 && hh > 0) {
 			continue
 		}
 		out = append(out, candidate{
@@ -76,6 +78,15 @@ func decode(l *level, hd head, scores, boxes []float32, threshold float64) ([]ca
 		})
 	}
 	return out, nil
+}
+
+func finite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func sigmoid(x float64) float64 {

@@ -55,6 +55,17 @@ func TestDecode(t *testing.T) {
 	if _, err := decode(newLevel(1, 64, 64), head{16, 2}, make([]float32, 31), make([]float32, 31*regressors), 0.5); err == nil {
 		t.Error("wrong output size accepted")
 	}
+	// Non-finite outputs are no face: a NaN box would swallow every box near it in merging.
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	scores := []float32{nan, logit(0.9), logit(0.9), logit(0.9), logit(0.9), logit(0.9), logit(0.9), logit(0.9)}
+	boxes := make([]float32, len(scores)*regressors)
+	for i, r := range [][4]float32{{}, {nan, 0, 8, 8}, {0, 0, inf, 8}, {0, 0, 8, -1}, {0, 0, 0, 8}, {0, inf, 8, 8}, {0, 0, 8, 8}, {1, 1, 8, 8}} {
+		copy(boxes[i*regressors:], r[:])
+	}
+	got, err := decode(newLevel(1, 32, 32), head{16, 2}, scores, boxes, 0.5)
+	if err != nil || len(got) != 2 {
+		t.Errorf("non-finite outputs: %v, %v; want only the two finite boxes", got, err)
+	}
 }
 
 func TestWeightedNMS(t *testing.T) {
@@ -97,12 +108,14 @@ func TestPyramid(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		w, h, maxPixels int
-		want            float64
+		want            int
 	}{
 		{64, 48, 1 << 22, 1},
 		{1920, 1080, 1 << 22, 1},
-		{3000, 3000, 1 << 22, 0.5},
-		{8000, 6000, 1 << 22, 0.25},
+		{3000, 3000, 1 << 22, 2},
+		{8000, 6000, 1 << 22, 4},
+		{1, 1 << 23, 1 << 22, 1}, // halving would leave no column
+		{3, 1 << 23, 1 << 22, 2},
 	} {
 		if got := finest(tc.w, tc.h, tc.maxPixels); got != tc.want {
 			t.Errorf("finest(%d, %d) = %v, want %v", tc.w, tc.h, got, tc.want)
@@ -134,7 +147,7 @@ func TestLevels(t *testing.T) {
 	for i := range img.Pix {
 		img.Pix[i] = 255
 	}
-	for _, l := range []*level{fromRGBA(img), halveRGBA(img), halveRGBA(img).halve(), scaleRGBA(img, 1/math.Sqrt2)} {
+	for _, l := range []*level{fromRGBA(img), shrinkRGBA(img, 2), shrinkRGBA(img, 4), fromRGBA(img).scaled(1 / math.Sqrt2)} {
 		for y := range l.ph {
 			for x := range l.pw {
 				want := float32(0)
@@ -155,11 +168,14 @@ func TestLevels(t *testing.T) {
 			copy(img.Pix[img.PixOffset(x, y):], []uint8{0, 0, 0, 255})
 		}
 	}
-	l := halveRGBA(img)
+	l := shrinkRGBA(img, 2)
 	if l.data[24*3] != -1 || l.data[25*3] != 1 {
 		t.Errorf("halved edge: %v %v", l.data[24*3], l.data[25*3])
 	}
-	s := scaleRGBA(img, 0.4) // pixel 19 covers source 47.5-50: black; 20 covers 50-52.5: white
+	if q := shrinkRGBA(img, 4); q.data[11*3] != -1 || math.Abs(float64(q.data[12*3])) > 1e-6 || q.data[13*3] != 1 {
+		t.Errorf("quartered edge: %v %v %v", q.data[11*3], q.data[12*3], q.data[13*3]) // 12 covers 48-52: half black
+	}
+	s := fromRGBA(img).scaled(0.4) // pixel 19 covers source 47.5-50: black; 20 covers 50-52.5: white
 	if math.Abs(float64(s.data[19*3]+1)) > 1e-5 || math.Abs(float64(s.data[20*3]-1)) > 1e-5 {
 		t.Errorf("scaled edge: %v %v", s.data[19*3], s.data[20*3])
 	}

@@ -42,20 +42,29 @@ func fromRGBA(img *image.RGBA) *level {
 	return l
 }
 
-// halveRGBA fills a level with img averaged over 2x2 blocks without
-// building the full-resolution level first.
-func halveRGBA(img *image.RGBA) *level {
+// shrinkRGBA fills a level with img averaged over k x k blocks (k > 1), straight from the
+// image: a large photo's finest level is built without the levels above it.
+func shrinkRGBA(img *image.RGBA, k int) *level {
 	b := img.Rect
-	l := newLevel(0.5, b.Dx()/2, b.Dy()/2)
+	l := newLevel(1/float64(k), b.Dx()/k, b.Dy()/k)
+	acc := make([]int, 3*l.w)
+	norm := float32(k*k) * 127.5
 	for y := range l.h {
-		r0 := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+2*y):]
-		r1 := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+2*y+1):]
-		out := l.data[y*l.pw*3:]
-		for x := range l.w {
-			for c := range 3 {
-				s := int(r0[8*x+c]) + int(r0[8*x+4+c]) + int(r1[8*x+c]) + int(r1[8*x+4+c])
-				out[3*x+c] = float32(s)/510 - 1
+		clear(acc)
+		for dy := range k {
+			row := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+y*k+dy):]
+			for x := range l.w {
+				px := row[4*x*k:]
+				for dx := range k {
+					acc[3*x] += int(px[4*dx])
+					acc[3*x+1] += int(px[4*dx+1])
+					acc[3*x+2] += int(px[4*dx+2])
+				}
 			}
+		}
+		out := l.data[y*l.pw*3:]
+		for i, v := range acc {
+			out[i] = float32(v)/norm - 1
 		}
 	}
 	return l
@@ -81,21 +90,20 @@ func (l *level) halve() *level {
 // unit maps a byte to [-1, 1], the range the network was trained on.
 func unit(v uint8) float32 { return float32(v)/127.5 - 1 }
 
-// finest returns the scale of the pyramid's finest level for an image of
-// w x h pixels: 1, or the first power of 1/2 at which the image has at
-// most maxPixels pixels, so a large photo costs no more than one of
-// maxPixels.
-func finest(w, h, maxPixels int) float64 {
-	s := 1.0
-	for float64(w)*s*float64(h)*s > float64(maxPixels) {
-		s /= 2
+// finest returns the shrink factor of the pyramid's finest level for an image of w x h
+// pixels: 1, or the first power of 2 at which the image has at most maxPixels pixels, so a
+// large photo costs no more than one of maxPixels, but never so far that a side vanishes.
+func finest(w, h, maxPixels int) int {
+	k := 1
+	for (w/k)*(h/k) > maxPixels && min(w, h)/(2*k) >= 1 {
+		k *= 2
 	}
-	return s
+	return k
 }
 
-// coarser reports whether the pyramid goes on below l: until the shorter
-// side of a level is at most coarsest, where a face filling the whole
-// image is still within the sizes the anchors cover.
+// coarser reports whether the pyramid goes on below l: until the shorter side of a level is
+// at most coarsest, where a face filling the whole image is still within the sizes the
+// anchors cover, and never to a level without pixels.
 func (l *level) coarser(coarsest int) bool {
 	return min(l.w, l.h) > coarsest && min(l.w, l.h) >= 2
 }

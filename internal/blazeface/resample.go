@@ -1,9 +1,6 @@
 package blazeface
 
-import (
-	"image"
-	"math"
-)
+import "math"
 
 // tap is one source pixel's weight in an output pixel of an area-average
 // resampling along one axis.
@@ -31,39 +28,34 @@ func areaTaps(src, n int, f float64) [][]tap {
 	return out
 }
 
-// scaleRGBA fills a level with img scaled by f (< 1), averaging the source
-// area under each output pixel so the level is not aliased.
-func scaleRGBA(img *image.RGBA, f float64) *level {
-	b := img.Rect
-	w, h := b.Dx(), b.Dy()
-	nw, nh := max(1, int(float64(w)*f)), max(1, int(float64(h)*f))
-	l := newLevel(f, nw, nh)
-	xt, yt := areaTaps(w, nw, f), areaTaps(h, nh, f)
-	// Horizontal pass into rows of floats, then vertical into the level.
-	rows := make([]float32, h*nw*3)
-	for y := range h {
-		src := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+y):]
-		dst := rows[y*nw*3:]
-		for x, ts := range xt {
-			var r, g, bl float32
-			for _, t := range ts {
-				p := src[4*t.src:]
-				r += t.weight * float32(p[0])
-				g += t.weight * float32(p[1])
-				bl += t.weight * float32(p[2])
-			}
-			dst[3*x], dst[3*x+1], dst[3*x+2] = r, g, bl
-		}
-	}
+// scaled resamples l by f (< 1), averaging the area under each output pixel so the new
+// level is not aliased. Working from a level rather than the image keeps the memory of a
+// large photo's second chain to the size of its levels.
+func (l *level) scaled(f float64) *level {
+	nw, nh := max(1, int(float64(l.w)*f)), max(1, int(float64(l.h)*f))
+	n := newLevel(l.scale*f, nw, nh)
+	xt, yt := areaTaps(l.w, nw, f), areaTaps(l.h, nh, f)
+	// Vertical pass row by row into one buffer, then horizontal into the level.
+	row := make([]float32, l.w*3)
 	for y, ts := range yt {
-		dst := l.data[y*l.pw*3:]
-		for x := range nw * 3 {
-			var v float32
-			for _, t := range ts {
-				v += t.weight * rows[t.src*nw*3+x]
+		clear(row)
+		for _, t := range ts {
+			src := l.data[t.src*l.pw*3:][:l.w*3]
+			for i, v := range src {
+				row[i] += t.weight * v
 			}
-			dst[x] = v/127.5 - 1
+		}
+		dst := n.data[y*n.pw*3:]
+		for x, ts := range xt {
+			var r, g, b float32
+			for _, t := range ts {
+				p := row[3*t.src:]
+				r += t.weight * p[0]
+				g += t.weight * p[1]
+				b += t.weight * p[2]
+			}
+			dst[3*x], dst[3*x+1], dst[3*x+2] = r, g, b
 		}
 	}
-	return l
+	return n
 }

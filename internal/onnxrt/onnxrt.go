@@ -29,8 +29,9 @@ const InstallCommand = "scripts/install-detector-data.sh"
 
 // ErrUnavailable reports a binary built without cgo: ONNX Runtime cannot be
 // loaded at all.
-var ErrUnavailable = errors.New("this binary was built without cgo (CGO_ENABLED=0), so it cannot load ONNX Runtime; " +
-	"rebuild it with CGO_ENABLED=1 and a C compiler, or use a hosted engine with --provider-url")
+var ErrUnavailable = errors.New("this binary was built without cgo (CGO_ENABLED=0), so it cannot load ONNX Runtime " +
+	"and has no built-in engine; rebuild it with CGO_ENABLED=1 and a C compiler, or run anonjobd with " +
+	"--provider-url pointing at another engine")
 
 // VerifyFile checks that path exists and has the given SHA-256; what names
 // the file in errors ("ONNX Runtime library", "face model").

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 
@@ -27,7 +28,7 @@ var env struct {
 func Init(path string) error {
 	env.mu.Lock()
 	defer env.mu.Unlock()
-	if env.path != "" && env.path == path {
+	if env.path != "" && sameFile(env.path, path) {
 		return nil
 	}
 	if err := VerifyFile(path, LibrarySHA256, "ONNX Runtime library"); err != nil {
@@ -42,6 +43,19 @@ func Init(path string) error {
 	}
 	env.path = path
 	return nil
+}
+
+// sameFile reports whether a and b name one file, however they are spelled.
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // Session is one loaded model. Run is safe for concurrent use: ONNX Runtime
@@ -109,10 +123,14 @@ func (s *Session) Run(ctx context.Context, shape []int64, data []float32) ([]Out
 	outs := make([]ort.Value, s.outputs)
 	err = s.s.RunWithOptions([]ort.Value{in}, outs, ro)
 	if !stop() {
-		// Terminate has started: wait for it before ro is destroyed, and
-		// report the cancellation rather than ONNX Runtime's words for it.
+		// Terminate has started: wait for it before ro is destroyed, and report the
+		// cancellation, with ONNX Runtime's words when it cut the run short.
 		<-terminated
-		err = ctx.Err()
+		if err != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), errStopped{err})
+		} else {
+			err = ctx.Err()
+		}
 	}
 	defer func() {
 		for _, v := range outs {
@@ -133,6 +151,18 @@ func (s *Session) Run(ctx context.Context, shape []int64, data []float32) ([]Out
 		res[i] = Output{Shape: t.GetShape(), Data: append([]float32(nil), t.GetData()...)}
 	}
 	return res, nil
+}
+
+// errStopped is ONNX Runtime's answer to a run it stopped on Terminate.
+type errStopped struct{ err error }
+
+func (e errStopped) Error() string { return "stopped: " + e.err.Error() }
+
+// Stopped reports whether err says that ONNX Runtime cut a run short because its context
+// ended, rather than the run finishing first.
+func Stopped(err error) bool {
+	var s errStopped
+	return errors.As(err, &s)
 }
 
 // Close releases the model.

@@ -22,3 +22,6 @@ func (*Session) Run(context.Context, []int64, []float32) ([]Output, error) {
 
 // Close does nothing.
 func (*Session) Close() error { return nil }
+
+// Stopped is always false: nothing runs.
+func Stopped(error) bool { return false }

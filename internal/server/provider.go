@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/engine"
+	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
 // startProvider connects to the engine: the one at ProviderURL, or else the built-in engine,
@@ -64,6 +66,10 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
 		FaceThreshold: s.cfg.FaceThreshold,
 	})
+	if errors.Is(err, onnxrt.ErrUnavailable) {
+		_ = lis.Close()
+		return "", creds, fmt.Errorf("built-in engine: %w, or run with --no-dispatch", err)
+	}
 	if err != nil {
 		_ = lis.Close()
 		return "", creds, fmt.Errorf("built-in engine: %w (install its detector data with "+
