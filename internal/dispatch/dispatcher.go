@@ -82,7 +82,11 @@ type claim struct {
 // that tells it is never overfilled. It reports whether the question is settled: told, or the
 // engine does not tell.
 func (d *Dispatcher) askCapacity(ctx context.Context) bool {
-	n, err := d.provider.Capacity(ctx)
+	// Bounded: an engine that is not up yet should not hold back dispatch for the client's
+	// whole call timeout; learnCapacity asks again.
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	n, err := d.provider.Capacity(actx)
 	switch {
 	case err == nil:
 		d.flow.setCapacity(n)
