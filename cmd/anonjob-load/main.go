@@ -1,6 +1,6 @@
 // Command anonjob-load measures a running anonjobd on this machine: CreateJob throughput and
-// latency next to the raw insert rate of the same PostgreSQL, and WatchJobs fan-out latency
-// from commit to receipt.
+// latency next to the raw insert rate of the same PostgreSQL, WatchJobs fan-out latency from
+// commit to receipt, and whole job lifecycles through a zero-cost engine stand-in.
 package main
 
 import (
@@ -34,6 +34,13 @@ and in a second shell:
       --baseline-database-url 'postgres:///anonjob?host=SOCKET_DIR&user=postgres&sslmode=disable'
   go run ./cmd/anonjob-load watch --addr localhost:9090
 
+For whole lifecycles, run anonjobd against the stand-in that anonjob-load serves (anonjobd
+keeps retrying until the stand-in is up):
+
+  CELANTUR_USERNAME=load CELANTUR_PASSWORD=load go run ./cmd/anonjobd --data-dir /tmp/anonjob-load \
+      --provider-url http://127.0.0.1:8091
+  go run ./cmd/anonjob-load lifecycle --addr localhost:9090 --engine-addr 127.0.0.1:8091 --count 10000
+
 The baseline inserts into scratch copies of the jobs and job_events tables (same columns,
 constraints and indexes, in a schema of its own that is dropped afterwards), so the service's
 history and its watchers are untouched.`
@@ -41,8 +48,9 @@ history and its watchers are untouched.`
 type cli struct {
 	LogLevel slog.Level `help:"Log level: debug, info, warn or error." default:"info"`
 
-	Create createCmd `cmd:"" help:"CreateJob throughput and latency, optionally next to the raw insert rate."`
-	Watch  watchCmd  `cmd:"" help:"WatchJobs fan-out: many watchers, a steady event rate, commit-to-receipt latency."`
+	Create    createCmd    `cmd:"" help:"CreateJob throughput and latency, optionally next to the raw insert rate."`
+	Watch     watchCmd     `cmd:"" help:"WatchJobs fan-out: many watchers, a steady event rate, commit-to-receipt latency."`
+	Lifecycle lifecycleCmd `cmd:"" help:"Jobs through the whole path (create, dispatch, a zero-cost engine stand-in, webhook, DONE): jobs/s and create-to-DONE latency."`
 }
 
 func main() {
