@@ -16,6 +16,8 @@ import (
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/server"
+
+	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
 var harness *pgtest.Harness
@@ -148,6 +150,9 @@ func between(s, from, to string) string {
 
 // TestSubmitWaitWithBuiltInEngine: the whole flow from the command line.
 func TestSubmitWaitWithBuiltInEngine(t *testing.T) {
+	if !onnxrt.Available() {
+		t.Skip("the built-in engine needs cgo")
+	}
 	t.Parallel()
 	addr := strings.Join(pair(startServer(t, true)), " ")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -17,11 +17,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
 // TestEmbeddedDatabaseLifecycle runs the real binary on its embedded PostgreSQL: a kill -9
 // leaves no orphaned server, data survives a restart, and SIGTERM shuts down cleanly.
 func TestEmbeddedDatabaseLifecycle(t *testing.T) {
+	if !onnxrt.Available() {
+		t.Skip("the built-in engine needs cgo")
+	}
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
@@ -184,6 +189,9 @@ func waitGone(t *testing.T, pid int) {
 // TestEngineCommand runs the built-in engine alone and signs in with the credentials from the
 // environment.
 func TestEngineCommand(t *testing.T) {
+	if !onnxrt.Available() {
+		t.Skip("the built-in engine needs cgo")
+	}
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/detectors"
+
+	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -20,6 +22,9 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // openDetectors opens the installed detectors for the whole test binary.
 func openDetectors(tb testing.TB) anonymize.Detectors {
 	tb.Helper()
+	if !onnxrt.Available() {
+		tb.Skip("the detectors need cgo")
+	}
 	set, err := detectors.Open(detectors.Config{})
 	if err != nil {
 		tb.Fatal(err) // names scripts/install-detector-data.sh when files are missing

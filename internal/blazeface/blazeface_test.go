@@ -29,6 +29,9 @@ var installedLib = filepath.Join(detect.DefaultDir, onnxrt.LibraryFile)
 
 func newDetector(t testing.TB, cfg Config) *Detector {
 	t.Helper()
+	if !onnxrt.Available() {
+		t.Skip("ONNX Runtime needs cgo")
+	}
 	d, err := New(installedLib, cfg)
 	if err != nil {
 		t.Fatal(err) // names the missing file and scripts/install-detector-data.sh
@@ -247,6 +250,9 @@ func TestCancel(t *testing.T) {
 // TestDataErrors checks that a missing or altered model or library fails
 // with a message naming the file and the install script.
 func TestDataErrors(t *testing.T) {
+	if !onnxrt.Available() {
+		t.Skip("ONNX Runtime needs cgo")
+	}
 	t.Parallel()
 	bad := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bad, ModelFile), []byte("not an onnx model"), 0o644); err != nil {

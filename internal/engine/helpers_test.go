@@ -18,6 +18,8 @@ import (
 
 	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/detect"
+
+	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
 const (
@@ -35,6 +37,9 @@ type testEngine struct {
 
 func startEngine(t testing.TB, mod func(*Config)) *testEngine {
 	t.Helper()
+	if !onnxrt.Available() && (mod == nil || !setsDetectors(mod)) {
+		t.Skip("the built-in detectors need cgo")
+	}
 	cfg := Config{
 		DataDir: t.TempDir(), Username: testUser, Password: testPass,
 		PublicURL: "http://engine.invalid", Workers: 2,
@@ -219,4 +224,12 @@ func (b *blockingDetector) Detect(ctx context.Context, _ *image.RGBA) ([]detect.
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// setsDetectors reports whether mod brings its own detectors, so the engine needs none of
+// the installed ones.
+func setsDetectors(mod func(*Config)) bool {
+	var c Config
+	mod(&c)
+	return c.Detectors != nil
 }

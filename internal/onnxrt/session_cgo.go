@@ -167,3 +167,6 @@ func Stopped(err error) bool {
 
 // Close releases the model.
 func (s *Session) Close() error { return s.s.Destroy() }
+
+// Available reports whether this binary can load ONNX Runtime: it was built with cgo.
+func Available() bool { return true }

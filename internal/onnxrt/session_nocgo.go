@@ -25,3 +25,6 @@ func (*Session) Close() error { return nil }
 
 // Stopped is always false: nothing runs.
 func Stopped(error) bool { return false }
+
+// Available reports whether this binary can load ONNX Runtime: not without cgo.
+func Available() bool { return false }

@@ -21,12 +21,17 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/server"
+
+	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
 // TestEndToEndWithBuiltInEngine runs the whole flow over real HTTP: anonjobd uploads to its
 // built-in engine, the engine posts its webhook back, watchers see every step, and the result
 // downloads through anonjob.
 func TestEndToEndWithBuiltInEngine(t *testing.T) {
+	if !onnxrt.Available() {
+		t.Skip("the built-in engine needs cgo")
+	}
 	t.Parallel()
 	e := newEnv(t, func(c *server.Config) {
 		c.Dispatch = true
