@@ -16,13 +16,18 @@ import (
 )
 
 type engineCmd struct {
-	Addr           string  `help:"Listen address." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
-	DataDir        string  `name:"data-dir" help:"Folder for uploaded and produced files." default:"anonjob-engine-data" env:"ANONJOB_ENGINE_DATA_DIR"`
-	PublicURL      string  `name:"public-url" help:"Base URL of the *_link fields; default http://<addr>." env:"ANONJOB_ENGINE_PUBLIC_URL"`
-	DetectorDir    string  `name:"detector-dir" help:"Models and cascades (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
-	ONNXRuntimeLib string  `name:"onnxruntime-lib" help:"ONNX Runtime shared library; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
-	FaceThreshold  float64 `name:"face-threshold" help:"Score (0-1) a face needs; lower masks more. 0: the default, 0.25." env:"ANONJOB_FACE_THRESHOLD"`
-	Workers        int     `help:"Images processed at once; 0: one per CPU." env:"ANONJOB_ENGINE_WORKERS"`
+	Addr      string `help:"Listen address." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
+	DataDir   string `name:"data-dir" help:"Folder for uploaded and produced files." default:"anonjob-engine-data" env:"ANONJOB_ENGINE_DATA_DIR"`
+	PublicURL string `name:"public-url" help:"Base URL of the *_link fields; default http://<addr>." env:"ANONJOB_ENGINE_PUBLIC_URL"`
+	Workers   int    `help:"Images processed at once; 0: one per CPU." env:"ANONJOB_ENGINE_WORKERS"`
+	detectorFlags
+}
+
+// detectorFlags are the built-in engine's detector settings, shared by serve and engine.
+type detectorFlags struct {
+	DetectorDir    string  `name:"detector-dir" help:"Models and cascades of the built-in engine (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
+	ONNXRuntimeLib string  `name:"onnxruntime-lib" help:"ONNX Runtime shared library of the built-in engine; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
+	FaceThreshold  float64 `name:"face-threshold" help:"Score (0-1) a face needs in the built-in engine; lower masks more. 0: the default, 0.25." env:"ANONJOB_FACE_THRESHOLD"`
 }
 
 // Run serves the engine alone. Sign-in accepts ANONJOB_ENGINE_USERNAME and

@@ -28,21 +28,18 @@ type cli struct {
 }
 
 type serveCmd struct {
-	GRPCAddr        string        `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"ANONJOB_GRPC_ADDR"`
-	HTTPAddr        string        `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address." default:":8080" env:"ANONJOB_HTTP_ADDR"`
-	DatabaseURL     string        `name:"database-url" help:"PostgreSQL URL; empty runs an embedded PostgreSQL in --data-dir." env:"DATABASE_URL"`
-	DataDir         string        `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
-	PGBinDir        string        `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
-	PublicURL       string        `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
-	ProviderURL     string        `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine; empty runs the built-in engine on --engine-addr. Credentials come from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN." env:"ANONJOB_PROVIDER_URL"`
-	ProviderConc    int           `name:"provider-concurrency" help:"Jobs the engine at --provider-url takes at once (its workers and queue); 0 asks the engine, or finds it from its 429 answers." env:"ANONJOB_PROVIDER_CONCURRENCY"`
-	EngineAddr      string        `name:"engine-addr" help:"Listen address of the built-in engine." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
-	DetectorDir     string        `name:"detector-dir" help:"Models and cascades of the built-in engine (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
-	ONNXRuntimeLib  string        `name:"onnxruntime-lib" help:"ONNX Runtime shared library of the built-in engine; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
-	FaceThreshold   float64       `name:"face-threshold" help:"Score (0-1) a face needs in the built-in engine; lower masks more. 0: the default, 0.25." env:"ANONJOB_FACE_THRESHOLD"`
-	Dispatch        bool          `help:"Hand queued jobs to the engine and poll it for overdue ones (--no-dispatch: only accept and track jobs)." default:"true" negatable:"" env:"ANONJOB_DISPATCH"`
-	InputRetention  time.Duration `name:"input-retention" help:"How long images are kept after the engine has them; 0 deletes them at once." default:"0s" env:"ANONJOB_INPUT_RETENTION"`
-	WebhookDeadline time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
+	GRPCAddr            string        `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"ANONJOB_GRPC_ADDR"`
+	HTTPAddr            string        `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address." default:":8080" env:"ANONJOB_HTTP_ADDR"`
+	DatabaseURL         string        `name:"database-url" help:"PostgreSQL URL; empty runs an embedded PostgreSQL in --data-dir." env:"DATABASE_URL"`
+	DataDir             string        `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	PGBinDir            string        `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
+	PublicURL           string        `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
+	ProviderURL         string        `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine; empty runs the built-in engine on --engine-addr. Credentials come from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN." env:"ANONJOB_PROVIDER_URL"`
+	ProviderConcurrency int           `name:"provider-concurrency" help:"Jobs the engine at --provider-url takes at once (its workers and queue); 0 asks the engine, or finds it from its 429 answers." env:"ANONJOB_PROVIDER_CONCURRENCY"`
+	EngineAddr          string        `name:"engine-addr" help:"Listen address of the built-in engine." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
+	Dispatch            bool          `help:"Hand queued jobs to the engine and poll it for overdue ones (--no-dispatch: only accept and track jobs)." default:"true" negatable:"" env:"ANONJOB_DISPATCH"`
+	InputRetention      time.Duration `name:"input-retention" help:"How long images are kept after the engine has them; 0 deletes them at once." default:"0s" env:"ANONJOB_INPUT_RETENTION"`
+	WebhookDeadline     time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
 
 	MaxUploadBytes        int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
 	MaxDBConns            int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
@@ -51,7 +48,9 @@ type serveCmd struct {
 	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
-	ShutdownTimeout       time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
+	detectorFlags
+
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
 }
 
 func (c *serveCmd) Run(log *slog.Logger) error {
@@ -60,7 +59,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr = c.GRPCAddr, c.HTTPAddr
 	cfg.DatabaseURL, cfg.DataDir, cfg.PGBinDir = c.DatabaseURL, c.DataDir, c.PGBinDir
-	cfg.PublicURL, cfg.ProviderURL, cfg.ProviderConcurrency = c.PublicURL, c.ProviderURL, c.ProviderConc
+	cfg.PublicURL, cfg.ProviderURL, cfg.ProviderConcurrency = c.PublicURL, c.ProviderURL, c.ProviderConcurrency
 	// Credentials only from the environment: flags show in process listings.
 	cfg.ProviderCredentials = celantur.Credentials{Username: os.Getenv("CELANTUR_USERNAME"),
 		Password: os.Getenv("CELANTUR_PASSWORD"), Token: os.Getenv("CELANTUR_TOKEN")}
@@ -68,8 +67,8 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
-	if c.ProviderConc < 0 {
-		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConc)
+	if c.ProviderConcurrency < 0 {
+		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}
 	allow, err := netguard.ParseCIDRs(c.CallbackAllowCIDR)
 	if err != nil {

@@ -48,8 +48,8 @@ type Config struct {
 	PublicURL   *url.URL // base of callback URLs; required
 	Concurrency int      // uploads at once per replica (default 8)
 	// Capacity is how many jobs the engine holds at once without refusing more (429): the
-	// most the dispatcher keeps in flight. 0 asks the engine, and until it answers (or if it
-	// cannot) probes upwards from Concurrency.
+	// most the dispatcher keeps in flight. 0 asks the engine; until it answers, or if it
+	// cannot, there is no limit until the engine first refuses an upload.
 	Capacity    int
 	Lease       time.Duration // how long a claimed job is reserved for its upload (default 5m)
 	MaxAttempts int           // uploads tried before a job fails (default 8)

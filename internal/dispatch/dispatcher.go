@@ -54,10 +54,13 @@ func (d *Dispatcher) Run(ctx context.Context) {
 
 // claim leases as many due jobs as there are free upload slots and room at the engine.
 func (d *Dispatcher) claim(ctx context.Context, slots int) ([]claim, error) {
-	uploads := d.flow.uploads()
-	atEngine, err := d.store.CountProcessing(ctx)
-	if err != nil {
-		return nil, err
+	uploads, limited := d.flow.uploads()
+	atEngine := 0
+	if limited {
+		var err error
+		if atEngine, err = d.store.CountProcessing(ctx); err != nil {
+			return nil, err
+		}
 	}
 	n := min(slots, d.flow.room(atEngine, uploads))
 	if n == 0 {
@@ -140,7 +143,15 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 	if wait, ok := celantur.IsThrottled(err); ok {
 		// The engine is full: the job was not tried and goes again as soon as there is room.
 		settled = true
-		limit, paused := d.flow.refused(cl.began, wait)
+		atEngine := 0
+		if _, limited := d.flow.uploads(); !limited {
+			// The first refusal of an engine of unknown capacity sets the limit from what it
+			// holds; later ones need no count.
+			if n, err := d.store.CountProcessing(wctx); err == nil {
+				atEngine = n
+			}
+		}
+		limit, paused := d.flow.refused(cl.began, wait, atEngine)
 		log.Info("engine full; job stays queued", "in_flight_limit", limit, "paused", paused)
 		if err := d.store.Release(wctx, j.ID); err != nil {
 			log.Error("release job", "err", err)

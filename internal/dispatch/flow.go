@@ -19,7 +19,6 @@ type flow struct {
 	capacity  float64 // +Inf when unknown
 	limit     float64 // +Inf until an engine of unknown capacity first refuses
 	uploading int
-	inFlight  int       // jobs in flight at the last look, for the first cut of an unknown engine
 	cut       time.Time // last cut: refusals of uploads begun before it are the same congestion
 	paused    time.Time // no uploads before this
 	now       func() time.Time
@@ -46,13 +45,15 @@ func (f *flow) setCapacity(n int) {
 	f.limit = f.capacity
 }
 
-// uploads is the number of uploads under way. The dispatcher reads it before counting the jobs
-// at the engine: an upload that ends between the two reads is then counted twice rather than
-// not at all, since its job is recorded at the engine before it stops counting here.
-func (f *flow) uploads() int {
+// uploads is the number of uploads under way, and whether there is a limit at all (without
+// one the jobs at the engine need not be counted). The dispatcher reads it before counting
+// the jobs at the engine: an upload that ends between the two reads is then counted twice
+// rather than not at all, since its job is recorded at the engine before it stops counting
+// here.
+func (f *flow) uploads() (n int, limited bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.uploading
+	return f.uploading, !math.IsInf(f.limit, 1)
 }
 
 // room is how many more uploads may start, with atEngine jobs at the engine and uploads under
@@ -60,14 +61,13 @@ func (f *flow) uploads() int {
 func (f *flow) room(atEngine, uploads int) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.inFlight = atEngine + uploads
 	if f.now().Before(f.paused) {
 		return 0
 	}
 	if math.IsInf(f.limit, 1) {
 		return math.MaxInt
 	}
-	return max(0, int(f.limit)-f.inFlight)
+	return max(0, int(f.limit)-atEngine-uploads)
 }
 
 // start records n uploads beginning now and returns when they began.
@@ -86,8 +86,10 @@ func (f *flow) accepted() {
 	f.limit = min(f.capacity, f.limit+1/f.limit)
 }
 
-// refused ends an upload, begun at began, that the engine answered with 429.
-func (f *flow) refused(began time.Time, retryAfter time.Duration) (limit int, paused bool) {
+// refused ends an upload, begun at began, that the engine answered with 429. atEngine is the
+// number of jobs at the engine, needed only for the first refusal of an engine of unknown
+// capacity, whose limit becomes half of what was then in flight.
+func (f *flow) refused(began time.Time, retryAfter time.Duration, atEngine int) (limit int, paused bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.uploading--
@@ -96,7 +98,7 @@ func (f *flow) refused(began time.Time, retryAfter time.Duration) (limit int, pa
 	}
 	now := f.now()
 	if math.IsInf(f.limit, 1) {
-		f.limit = float64(max(2, f.inFlight)) // halved below
+		f.limit = float64(max(2, atEngine+f.uploading+1)) // halved below
 	}
 	if f.limit < 2 {
 		f.paused = now.Add(max(retryAfter, minPause))

@@ -22,14 +22,14 @@ func TestFlowLimit(t *testing.T) {
 	began := f.start(4)
 	c.t = c.t.Add(time.Millisecond)
 	for range 3 {
-		f.refused(began, time.Hour)
+		f.refused(began, time.Hour, 0)
 	}
 	if limit, _ := f.state(); limit != 4 {
 		t.Fatalf("limit after one burst of 429s = %v, want 4", limit)
 	}
 	// A refusal of an upload sent after the cut cuts again.
 	later := f.start(1)
-	f.refused(later, time.Hour)
+	f.refused(later, time.Hour, 0)
 	if limit, _ := f.state(); limit != 2 {
 		t.Fatalf("limit after a second 429 = %v, want 2", limit)
 	}
@@ -50,7 +50,7 @@ func TestFlowPausesOnlyAtOne(t *testing.T) {
 	f := newFlow(1, c.now)
 	began := f.start(1)
 	c.t = c.t.Add(time.Millisecond)
-	if _, paused := f.refused(began, 30*time.Second); !paused {
+	if _, paused := f.refused(began, 30*time.Second, 0); !paused {
 		t.Fatal("a refusal at limit 1 did not pause")
 	}
 	if got := f.room(0, 0); got != 0 {
@@ -63,7 +63,7 @@ func TestFlowPausesOnlyAtOne(t *testing.T) {
 	// No Retry-After: the shortest pause.
 	began = f.start(1)
 	c.t = c.t.Add(time.Millisecond)
-	f.refused(began, 0)
+	f.refused(began, 0, 0)
 	if f.room(0, 0) != 0 {
 		t.Fatal("not paused")
 	}
@@ -81,10 +81,18 @@ func TestFlowWithoutCapacity(t *testing.T) {
 	if got := f.room(500, 20); got != math.MaxInt {
 		t.Fatalf("room before any 429 = %d", got)
 	}
+	if _, limited := f.uploads(); limited {
+		t.Fatal("limited before any 429")
+	}
+	f.start(19)
 	began := f.start(1)
 	c.t = c.t.Add(time.Millisecond)
-	if limit, paused := f.refused(began, time.Hour); limit != 260 || paused {
+	// 500 at the engine and 20 uploading, this one among them.
+	if limit, paused := f.refused(began, time.Hour, 500); limit != 260 || paused {
 		t.Fatalf("first 429 with 520 in flight: limit %d paused %v, want 260 and no pause", limit, paused)
+	}
+	for range 19 {
+		f.ended()
 	}
 	for range 260 {
 		f.start(1)

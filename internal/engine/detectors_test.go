@@ -69,3 +69,19 @@ func TestDetectorDataErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFaceThresholdOutOfRange: a threshold outside (0, 1) stops the engine with the limit.
+func TestFaceThresholdOutOfRange(t *testing.T) {
+	t.Parallel()
+	for _, th := range []float64{-0.1, 1, 1.5} {
+		e, err := New(context.Background(), Config{DataDir: t.TempDir(), Username: "u", Password: "p",
+			PublicURL: "http://engine.invalid", FaceThreshold: th, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err == nil {
+			_ = e.Close()
+			t.Fatalf("threshold %v accepted", th)
+		}
+		if !strings.Contains(err.Error(), "outside (0, 1)") {
+			t.Errorf("threshold %v: %v", th, err)
+		}
+	}
+}
