@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,8 +86,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + srv.HTTPAddr().String()
-	rivalJob := createJob(t, base, rivalKey)
+	api := "http://" + srv.HTTPAddr().String()
+	rivalJob := createJob(t, api, rivalKey)
+	// The browser reaches anonjobd through a proxy that can cut its connections and hold watch
+	// streams off, as a flaky network or a restarting server would.
+	cut := newCutter(t, api)
+	base := cut.URL
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -104,7 +110,7 @@ func TestConsoleInBrowser(t *testing.T) {
 				return
 			}
 			mu.Lock()
-			messages = append(messages, fmt.Sprintf("%s: %s", m.Type, m))
+			messages = append(messages, fmt.Sprintf("%s: %s (%s)", m.Type, m, m.URL))
 			mu.Unlock()
 		}
 	}()
@@ -159,6 +165,29 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("rows %v: want only the uploaded job %s (never the rival's %s)", rows, id, rivalJob)
 	}
 
+	// A disconnect: streams are cut and refused while a job is created and finishes. When the
+	// page gets through again it resumes from the last revision it saw, so the job's events,
+	// all committed while it was away, still reach its table.
+	cut.down.Store(true)
+	cut.CloseClientConnections()
+	wait("watch reconnecting", `document.getElementById('live').dataset.state === 'reconnecting'`)
+	missed := createJob(t, api, key)
+	waitDone(t, api, key, missed)
+	cut.down.Store(false)
+	wait("the job made while away reaches the table", fmt.Sprintf(
+		`document.querySelector('#jobs-body tr[data-id=%q]')?.dataset.status === 'DONE'`, missed))
+	if since := cut.lastSince(); since == "" || since == "0" {
+		t.Fatalf("the page watched again with since_revision=%q, not from where it was", since)
+	}
+	if same, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.sameDocument === true`)); err != nil || !same {
+		t.Fatalf("the page was reloaded (%v)", err)
+	}
+	shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveScreenshot(t, "console-jobs.png", shot)
+
 	step("open the job",
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#jobs-body tr[data-id=%q] a`, id))))
 	wait("the job page", `document.getElementById('job-status')?.dataset.status === 'DONE'`)
@@ -174,11 +203,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("cancel is offered for a finished job (%v)", err)
 	}
 
-	shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
-	if err != nil {
+	if shot, err = chromedp.Run(tab, chromedp.FullScreenshot(100)); err != nil {
 		t.Fatal(err)
 	}
-	saveScreenshot(t, shot)
+	saveScreenshot(t, "console-job.png", shot)
 
 	step("redeliver", chromedp.Click(chromedp.ID("redeliver")))
 	wait("second delivery", `document.querySelectorAll('.delivery[data-state=SUCCEEDED]').length === 2`)
@@ -209,6 +237,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, m := range messages {
+		if strings.Contains(m, "Failed to load resource") && strings.Contains(m, "/v1/jobs:watch") {
+			continue // the streams the proxy cut and refused
+		}
 		if strings.Contains(m, "Content Security Policy") || strings.HasPrefix(m, "exception") || strings.HasPrefix(m, "error") {
 			t.Errorf("browser console: %s", m)
 		}
@@ -244,17 +275,83 @@ func createJob(t *testing.T, base, key string) string {
 
 // saveScreenshot writes the screenshot under the test's temp dir, and also into
 // ANONJOB_SCREENSHOT_DIR when set, to look at after the run.
-func saveScreenshot(t *testing.T, png []byte) {
+func saveScreenshot(t *testing.T, name string, png []byte) {
 	t.Helper()
 	dirs := []string{t.TempDir()}
 	if d := os.Getenv("ANONJOB_SCREENSHOT_DIR"); d != "" {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {
-		p := filepath.Join(d, "console-job.png")
+		p := filepath.Join(d, name)
 		if err := os.WriteFile(p, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("screenshot: %s (%d bytes)", p, len(png))
 	}
+}
+
+// cutter is a reverse proxy in front of anonjobd that can drop every connection and, while
+// down, refuse watch streams. It remembers the since_revision of the last watch request.
+type cutter struct {
+	*httptest.Server
+	down  atomic.Bool
+	mu    sync.Mutex
+	since string
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.FlushInterval = -1 // pass watch messages on as they come
+	proxy.ErrorLog = nil
+	c := &cutter{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/jobs:watch" {
+			if c.down.Load() {
+				http.Error(w, `{"code":14,"message":"unavailable"}`, http.StatusServiceUnavailable)
+				return
+			}
+			c.mu.Lock()
+			c.since = r.URL.Query().Get("since_revision")
+			c.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *cutter) lastSince() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.since
+}
+
+// waitDone polls the job over REST until it is DONE.
+func waitDone(t *testing.T, base, key, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/v1/jobs/"+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if strings.Contains(string(body), `"status":"JOB_STATUS_DONE"`) {
+			return
+		}
+		if strings.Contains(string(body), `"JOB_STATUS_FAILED"`) {
+			t.Fatalf("job %s failed: %s", id, body)
+		}
+	}
+	t.Fatalf("job %s did not finish", id)
 }

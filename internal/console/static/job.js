@@ -148,8 +148,12 @@ export function jobView(ctx, id) {
       const [x1, y1, x2, y2] = d.bbox;
       g.strokeStyle = d.is_anonymized ? '#ffd400' : '#00e0ff';
       g.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      const label = `${d.type_label} ${Number(d.score).toFixed(2)}`;
+      const ty = Math.max(14 * scale, y1 - 3 * scale);
+      g.fillStyle = 'rgb(0 0 0 / 65%)';
+      g.fillRect(x1, ty - 13 * scale, g.measureText(label).width + 6 * scale, 16 * scale);
       g.fillStyle = g.strokeStyle;
-      g.fillText(`${d.type_label} ${Number(d.score).toFixed(2)}`, x1 + 2 * scale, Math.max(12 * scale, y1 - 4 * scale));
+      g.fillText(label, x1 + 3 * scale, ty);
     }
     mask = { canvas: overlay };
   }

@@ -46,7 +46,7 @@ export function jobsView(ctx) {
   function row(job) {
     const id = job.id;
     const tr = h('tr', { dataset: { id, status: shortStatus(job.status) } },
-      h('td', {}, h('a', { href: '#/jobs/' + encodeURIComponent(id), class: 'mono', title: id }, id.slice(0, 8))),
+      h('td', {}, h('a', { href: '#/jobs/' + encodeURIComponent(id), class: 'mono' }, id)),
       h('td', {}, statusBadge(job.status), job.error ? h('span', { class: 'muted small', title: job.error.message }, ' ' + (job.error.code || '')) : null),
       h('td', {}, job.method || 'blur'),
       h('td', {}, detectors(job)),

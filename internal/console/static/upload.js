@@ -12,7 +12,7 @@ export function uploadForm(ctx, created) {
   const method = h('select', { id: 'upload-method', name: 'method' },
     METHODS.map((m) => h('option', { value: m }, m)));
   const box = (name, label, checked) => {
-    const input = h('input', { type: 'checkbox', id: 'upload-' + name, name, checked });
+    const input = h('input', { type: 'checkbox', id: 'upload-' + name, name, defaultChecked: checked });
     return { input, label: h('label', { class: 'check' }, input, ' ' + label) };
   };
   const face = box('face', 'faces', true);
