@@ -1,8 +1,11 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -87,7 +90,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := "http://" + srv.HTTPAddr().String()
-	rivalJob := createJob(t, api, rivalKey)
+	face, err := os.ReadFile(filepath.Join("..", "anonymize", "testdata", "face.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rivalJob := createJob(t, api, rivalKey, face, "image/jpeg")
 	// The browser reaches anonjobd through a proxy that can cut its connections and hold watch
 	// streams off, as a flaky network or a restarting server would.
 	cut := newCutter(t, api)
@@ -171,7 +178,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	cut.down.Store(true)
 	cut.CloseClientConnections()
 	wait("watch reconnecting", `document.getElementById('live').dataset.state === 'reconnecting'`)
-	missed := createJob(t, api, key)
+	missed := createJob(t, api, key, face, "image/jpeg")
 	waitDone(t, api, key, missed)
 	cut.down.Store(false)
 	wait("the job made while away reaches the table", fmt.Sprintf(
@@ -233,6 +240,27 @@ func TestConsoleInBrowser(t *testing.T) {
 	if stored[0] != key || stored[1] != "" || stored[2] != "" {
 		t.Errorf("storage: session %t, local %q, cookies %q", stored[0] == key, stored[1], stored[2])
 	}
+	// Paging and filters: 11 more jobs make 13, two pages of 10.
+	small := tinyPNG(t)
+	for range 11 {
+		createJob(t, api, key, small, "image/png")
+	}
+	step("back to the table", chromedp.Click(chromedp.CSS(`main a[href="#/"]`)))
+	wait("13 jobs listed", `document.querySelectorAll('#jobs-body tr').length === 13`)
+	step("10 per page", chromedp.SetValue(chromedp.ID("page-size"), "10"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('page-size').dispatchEvent(new Event('change'))`))
+	wait("first page", `document.querySelectorAll('#jobs-body tr').length === 10 && !document.getElementById('page-next').disabled`)
+	step("older", chromedp.Click(chromedp.ID("page-next")))
+	wait("second page", `document.querySelectorAll('#jobs-body tr').length === 3 && document.getElementById('page-next').disabled`)
+	if last, err := chromedp.Run(tab, chromedp.Evaluate[string](`[...document.querySelectorAll('#jobs-body tr')].pop().dataset.id`)); err != nil || last != rows[0] {
+		t.Fatalf("the oldest job %q is not last on the last page: %q (%v)", rows[0], last, err)
+	}
+	step("filter cancelled", chromedp.Click(chromedp.CSS(`#status-filters input[value=CANCELLED]`)))
+	wait("no cancelled jobs", `document.querySelectorAll('#jobs-body tr').length === 0 && !document.getElementById('jobs-empty').hidden`)
+	step("filter done too", chromedp.Click(chromedp.CSS(`#status-filters input[value=DONE]`)))
+	wait("the finished jobs", `[...document.querySelectorAll('#jobs-body tr')].some(r => r.dataset.status === 'DONE') &&
+		[...document.querySelectorAll('#jobs-body tr')].every(r => r.dataset.status === 'DONE')`)
+
 	cancelTab() // ends the console reader
 	mu.Lock()
 	defer mu.Unlock()
@@ -246,19 +274,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 }
 
-// createJob submits a small image over REST as the key's customer.
-func createJob(t *testing.T, base, key string) string {
+// createJob submits an image over REST as the key's customer.
+func createJob(t *testing.T, base, key string, data []byte, contentType string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "anonymize", "testdata", "face.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/v1/jobs?face=true", strings.NewReader(string(data)))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/v1/jobs?face=true", bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "image/jpeg")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -354,4 +378,17 @@ func waitDone(t *testing.T, base, key, id string) {
 		}
 	}
 	t.Fatalf("job %s did not finish", id)
+}
+
+func tinyPNG(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, 24, 16))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
