@@ -18,6 +18,7 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/console"
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
@@ -91,7 +92,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		return err
 	}
 	s.http = &http.Server{
-		Handler:           gw,
+		Handler:           console.Mount(gw), // the browser console at /ui/, static and keyless
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 25 MiB upload on a slow link
 		IdleTimeout:       2 * time.Minute,
