@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,7 +93,8 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 		return nil, err
 	}
 	spec := job.Spec{
-		Method: job.Method(req.GetMethod()),
+		// Methods are words, not identifiers: BLUR and Blur mean blur.
+		Method: job.Method(strings.ToLower(strings.TrimSpace(req.GetMethod()))),
 		Targets: job.Targets{Face: req.GetFace(), LicensePlate: req.GetLicensePlate(),
 			Person: req.GetPerson(), Vehicle: req.GetVehicle()},
 		RequestID:   req.GetRequestId(),

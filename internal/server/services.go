@@ -52,8 +52,8 @@ func (s *Server) registerServices(ctx context.Context) error {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
-		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), authn.Unary()),
-		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), authn.Stream()),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), authn.Unary(), service.UnaryUTF8Check()),
+		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), authn.Stream(), service.StreamUTF8Check()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	limits := job.DefaultLimits()
