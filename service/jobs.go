@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +46,13 @@ type Watcher interface {
 	Pos() int64
 }
 
+// WithPublicURL makes the result links of jobs anonjob's own file URLs under public, the
+// base URL clients reach the HTTP face at; without it they are left as the engine gave them.
+func (s *JobServer) WithPublicURL(public *url.URL) *JobServer {
+	s.linkBase = public
+	return s
+}
+
 // WithCallbackCheck makes CreateJob vet callback URLs with check.
 func (s *JobServer) WithCallbackCheck(check func(ctx context.Context, raw string) error) *JobServer {
 	s.checkCallback = check
@@ -65,6 +73,7 @@ type JobServer struct {
 	store     Store
 	hub       Watcher
 	files     FileSource // nil: no engine to fetch result files from
+	linkBase  *url.URL   // base of the result links; nil: the engine's own
 	limits    job.Limits
 	heartbeat time.Duration
 	log       *slog.Logger
@@ -124,7 +133,7 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &anonjobv1.CreateJobResponse{Job: jobToProto(j)}, nil
+	return &anonjobv1.CreateJobResponse{Job: jobToProto(j, s.linkBase)}, nil
 }
 
 // checkImage accepts a JPEG or PNG within the limits and returns its content type.
@@ -186,7 +195,7 @@ func (s *JobServer) GetJob(ctx context.Context, req *anonjobv1.GetJobRequest) (*
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &anonjobv1.GetJobResponse{Job: jobToProto(j)}, nil
+	return &anonjobv1.GetJobResponse{Job: jobToProto(j, s.linkBase)}, nil
 }
 
 // ListJobs pages through jobs, newest first.
@@ -244,7 +253,7 @@ func (s *JobServer) ListJobs(ctx context.Context, req *anonjobv1.ListJobsRequest
 		resp.NextPageToken = pagetoken.Encode(pagetoken.Token{CreateTime: last.CreateTime, ID: last.ID, Filter: filter})
 	}
 	for _, j := range jobs {
-		resp.Jobs = append(resp.Jobs, jobToProto(j))
+		resp.Jobs = append(resp.Jobs, jobToProto(j, s.linkBase))
 	}
 	return resp, nil
 }
@@ -280,7 +289,7 @@ func (s *JobServer) CancelJob(ctx context.Context, req *anonjobv1.CancelJobReque
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &anonjobv1.CancelJobResponse{Job: jobToProto(j)}, nil
+	return &anonjobv1.CancelJobResponse{Job: jobToProto(j, s.linkBase)}, nil
 }
 
 // hasEndMarker reports whether an image ends as its format requires: PNG with an IEND chunk,

@@ -68,7 +68,8 @@ func (s *Server) registerServices(ctx context.Context) error {
 		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics),
 	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
-		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) })
+		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
+		WithPublicURL(mustURL(s.cfg.PublicURL))
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log))
