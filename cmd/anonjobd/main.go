@@ -45,6 +45,7 @@ type serveCmd struct {
 	MaxDBConns            int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
 	Heartbeat             time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"ANONJOB_HEARTBEAT"`
 	EventRetention        time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"168h" env:"ANONJOB_EVENT_RETENTION"`
+	JobRetention          time.Duration `name:"job-retention" help:"How long a job is kept after it ended (done, failed or cancelled), with its webhook deliveries and their attempts; 0 keeps jobs forever." default:"720h" env:"ANONJOB_JOB_RETENTION"`
 	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
@@ -67,6 +68,10 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
+	if c.JobRetention < 0 {
+		return fmt.Errorf("--job-retention %v: want 0 (keep forever) or more", c.JobRetention)
+	}
+	cfg.JobRetention = c.JobRetention
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

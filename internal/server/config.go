@@ -58,6 +58,10 @@ type Config struct {
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
 
+	// JobRetention is how long a job is kept after it ended (DONE, FAILED or CANCELLED),
+	// with its deliveries, their attempts and its webhook receipts; 0 keeps jobs forever.
+	JobRetention time.Duration
+
 	Log *slog.Logger
 }
 
@@ -79,6 +83,7 @@ func Defaults() Config {
 		KeyCacheTTL:     10 * time.Second,
 
 		MaxWatchesPerCustomer: 100,
+		JobRetention:          30 * 24 * time.Hour,
 		Log:                   slog.Default(),
 	}
 }
