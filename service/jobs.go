@@ -26,6 +26,7 @@ import (
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/apierr"
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/pagetoken"
 	"github.com/anonjob/anonjob/internal/store"
@@ -63,8 +64,6 @@ func (s *JobServer) WithCallbackCheck(check func(ctx context.Context, raw string
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 1000
-	// maxPixels bounds decoded image size, so a small file cannot claim a huge canvas.
-	maxPixels = 100_000_000
 )
 
 // JobServer implements anonjob.v1.JobService.
@@ -170,9 +169,10 @@ func (s *JobServer) checkImage(img *httpbody.HttpBody) (string, error) {
 	if err != nil {
 		return "", invalidField("image", "NOT_AN_IMAGE", "cannot be decoded: "+err.Error())
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return "", invalidField("image", "BAD_DIMENSIONS",
-			fmt.Sprintf("is %dx%d pixels; it must have at most %d pixels", cfg.Width, cfg.Height, maxPixels))
+	// The engine reads the same limit: an image accepted here is never refused there.
+	if err := (limits.Image{MaxPixels: s.limits.MaxImagePixels}).CheckPixels(cfg.Width, cfg.Height); err != nil {
+		return "", statusError(codes.InvalidArgument, "BAD_DIMENSIONS", "image: "+err.Error(),
+			map[string]string{"limit_pixels": fmt.Sprint(limits.Image{MaxPixels: s.limits.MaxImagePixels}.WithDefaults().MaxPixels)}, "image")
 	}
 	// A truncated file has a valid header but no end marker. Checking the marker catches it
 	// here, with a clear error, at no cost; decoding every pixel is left to the engine.

@@ -50,6 +50,7 @@ type serveCmd struct {
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
 	detectorFlags
+	imageFlags
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
 }
@@ -72,6 +73,11 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		return fmt.Errorf("--job-retention %v: want 0 (keep forever) or more", c.JobRetention)
 	}
 	cfg.JobRetention = c.JobRetention
+	lim, err := c.limits()
+	if err != nil {
+		return err
+	}
+	cfg.MaxImagePixels, cfg.EngineImageTimeout = lim.MaxPixels, lim.Timeout
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

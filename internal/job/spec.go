@@ -5,18 +5,22 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
+
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
 // Limits bound what a client may submit.
 type Limits struct {
 	MaxInputBytes     int64
+	MaxImagePixels    int64 // width times height
 	MaxRequestIDLen   int
 	MaxCallbackURLLen int
 }
 
 // DefaultLimits are the limits a server starts with.
 func DefaultLimits() Limits {
-	return Limits{MaxInputBytes: 25 << 20, MaxRequestIDLen: 128, MaxCallbackURLLen: 2048}
+	return Limits{MaxInputBytes: limits.DefaultMaxImageBytes, MaxImagePixels: limits.DefaultMaxImagePixels,
+		MaxRequestIDLen: 128, MaxCallbackURLLen: 2048}
 }
 
 // FieldError names the request field that is wrong and why.

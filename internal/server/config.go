@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
 // Config is everything anonjobd can be told.
@@ -62,6 +63,13 @@ type Config struct {
 	// with its deliveries, their attempts and its webhook receipts; 0 keeps jobs forever.
 	JobRetention time.Duration
 
+	// MaxImagePixels bounds an image's width times height, in the API and the built-in
+	// engine alike; 0: limits.DefaultMaxImagePixels.
+	MaxImagePixels int64
+	// EngineImageTimeout is how long the built-in engine may work on one image before it
+	// fails it; 0: limits.DefaultImageTimeout.
+	EngineImageTimeout time.Duration
+
 	Log *slog.Logger
 }
 
@@ -84,6 +92,8 @@ func Defaults() Config {
 
 		MaxWatchesPerCustomer: 100,
 		JobRetention:          30 * 24 * time.Hour,
+		MaxImagePixels:        limits.DefaultMaxImagePixels,
+		EngineImageTimeout:    limits.DefaultImageTimeout,
 		Log:                   slog.Default(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/testimages"
 )
 
 // field returns the BadRequest field of an error response, or "".
@@ -188,5 +191,29 @@ func TestGRPCInvalidUTF8(t *testing.T) {
 	resp, err := e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Image: img.GetImage(), Face: true, Method: "BLACKEN"})
 	if err != nil || resp.GetJob().GetMethod() != "blacken" {
 		t.Fatalf("method BLACKEN: %v %v", resp, err)
+	}
+}
+
+// TestPixelLimit refuses an image over --max-image-pixels over REST and gRPC, naming the
+// limit; the default is the engine's, 40 MP.
+func TestPixelLimit(t *testing.T) {
+	t.Parallel()
+	def := newEnv(t)
+	r := def.postImage(url.Values{"face": {"true"}}, "image/png", testimages.PNGHeader(8000, 5001))
+	assertShape(t, "40 MP default", r, 400, "BAD_DIMENSIONS", "image")
+	if !strings.Contains(asString(r.body["message"]), "the limit is 40000000 pixels") {
+		t.Errorf("message does not name the limit: %s", r.raw)
+	}
+	small := newEnv(t, func(c *server.Config) { c.MaxImagePixels = 100 })
+	r = small.postImage(url.Values{"face": {"true"}}, "image/png", testPNG(t)) // 16x12
+	assertShape(t, "over 100 pixels", r, 400, "BAD_DIMENSIONS", "image")
+	if !strings.Contains(asString(r.body["message"]), "is 16x12 pixels") {
+		t.Errorf("message does not name the size: %s", r.raw)
+	}
+	_, err := small.jobs.CreateJob(context.Background(), &anonjobv1.CreateJobRequest{
+		Image: &httpbody.HttpBody{ContentType: "image/png", Data: testPNG(t)}, Face: true})
+	assertStatus(t, err, codes.InvalidArgument, "BAD_DIMENSIONS", "image")
+	if n := small.count(`SELECT count(*) FROM jobs`) + def.count(`SELECT count(*) FROM jobs`); n != 0 {
+		t.Fatalf("%d jobs made of refused images", n)
 	}
 }

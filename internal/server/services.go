@@ -58,6 +58,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	)
 	limits := job.DefaultLimits()
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
+	limits.MaxImagePixels = s.imageLimits().MaxPixels
 	var files service.FileSource
 	if s.provider != nil {
 		files = s.provider // a nil *Client in the interface would not compare nil
