@@ -83,6 +83,11 @@ func TestEndToEndWithBuiltInEngine(t *testing.T) {
 	if done.GetProviderFileId() == "" || done.GetResults().GetAnonymizedLink() == "" {
 		t.Fatalf("done job lacks engine file and links: %v", done)
 	}
+	// The API refuses the classes the built-in engine cannot detect, rather than let the job
+	// fail there.
+	_, err = e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{ContentType: "image/jpeg", Data: img},
+		Face: true, Person: true})
+	assertStatus(t, err, codes.InvalidArgument, "UNSUPPORTED_CLASS", "person")
 	// The watcher's links, like GetJob's, are anonjob's own and download with the client's key.
 	checkResultLinks(t, e, done, nil)
 	viaGet, err := e.jobs.GetJob(ctx, &anonjobv1.GetJobRequest{Id: id})

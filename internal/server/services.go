@@ -59,6 +59,9 @@ func (s *Server) registerServices(ctx context.Context) error {
 	limits := job.DefaultLimits()
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
 	limits.MaxImagePixels = s.imageLimits().MaxPixels
+	if s.engine != nil {
+		limits.Classes = s.engine.Classes() // the built-in engine refuses any other
+	}
 	var files service.FileSource
 	if s.provider != nil {
 		files = s.provider // a nil *Client in the interface would not compare nil
