@@ -13,13 +13,14 @@ import (
 // Limits bound what a client may submit.
 type Limits struct {
 	MaxInputBytes     int64
-	MaxImagePixels    int64 // width times height
+	MaxRequestIDLen   int
+	MaxCallbackURLLen int
+
+	MaxImagePixels int64 // width times height
 	// Classes are the target classes the engine can hide (face, license_plate, person,
 	// vehicle); nil: all of them. A request for another is refused rather than left to fail
 	// at the engine.
 	Classes []string
-	MaxRequestIDLen   int
-	MaxCallbackURLLen int
 }
 
 // DefaultLimits are the limits a server starts with.
