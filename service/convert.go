@@ -1,6 +1,8 @@
 package service
 
 import (
+	"net/url"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
@@ -32,7 +34,11 @@ func statusFromProto(s anonjobv1.JobStatus) (job.Status, bool) {
 	return "", false
 }
 
-func jobToProto(j job.Job) *anonjobv1.Job {
+// jobToProto converts a job for a client. Its result links are anonjob's own authenticated
+// file URLs under files (the public URL): the engine's links are internal, may need the
+// engine's credentials and may not even be reachable. With files nil (answers to the engine
+// itself) the engine's links are kept.
+func jobToProto(j job.Job, files *url.URL) *anonjobv1.Job {
 	p := &anonjobv1.Job{
 		Id:             j.ID,
 		Status:         statusToProto(j.Status),
@@ -54,12 +60,18 @@ func jobToProto(j job.Job) *anonjobv1.Job {
 		p.Error = &anonjobv1.JobError{Code: j.Error.Code, Message: j.Error.Message}
 	}
 	if r := j.Results; r != nil {
+		link := func(engineLink, kind string) string {
+			if files == nil || engineLink == "" {
+				return engineLink // no file of this kind: no link
+			}
+			return job.FileURL(files, j.ID, kind)
+		}
 		p.Results = &anonjobv1.JobResults{
-			OriginalLink:     r.OriginalLink,
-			AnonymizedLink:   r.AnonymizedLink,
-			BinaryMaskLink:   r.BinaryMaskLink,
-			InstanceMaskLink: r.InstanceMaskLink,
-			MetadataLink:     r.MetadataLink,
+			OriginalLink:     link(r.OriginalLink, "original"),
+			AnonymizedLink:   link(r.AnonymizedLink, "anonymized"),
+			BinaryMaskLink:   link(r.BinaryMaskLink, "binary-mask"),
+			InstanceMaskLink: link(r.InstanceMaskLink, "instance-mask"),
+			MetadataLink:     link(r.MetadataLink, "metadata"),
 		}
 	}
 	return p
@@ -77,11 +89,11 @@ func eventTypeToProto(t job.EventType) anonjobv1.JobEventType {
 	return anonjobv1.JobEventType_JOB_EVENT_TYPE_UNSPECIFIED
 }
 
-func eventToProto(e job.Event) *anonjobv1.JobEvent {
+func eventToProto(e job.Event, files *url.URL) *anonjobv1.JobEvent {
 	return &anonjobv1.JobEvent{
 		Revision:       e.Revision,
 		Type:           eventTypeToProto(e.Type),
-		Job:            jobToProto(e.Job),
+		Job:            jobToProto(e.Job, files),
 		PreviousStatus: statusToProto(e.PreviousStatus),
 		EventTime:      timestamppb.New(e.Time),
 	}

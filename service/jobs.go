@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/apierr"
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/pagetoken"
 	"github.com/anonjob/anonjob/internal/store"
@@ -44,6 +47,13 @@ type Watcher interface {
 	Pos() int64
 }
 
+// WithPublicURL makes the result links of jobs anonjob's own file URLs under public, the
+// base URL clients reach the HTTP face at; without it they are left as the engine gave them.
+func (s *JobServer) WithPublicURL(public *url.URL) *JobServer {
+	s.linkBase = public
+	return s
+}
+
 // WithCallbackCheck makes CreateJob vet callback URLs with check.
 func (s *JobServer) WithCallbackCheck(check func(ctx context.Context, raw string) error) *JobServer {
 	s.checkCallback = check
@@ -54,8 +64,6 @@ func (s *JobServer) WithCallbackCheck(check func(ctx context.Context, raw string
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 1000
-	// maxPixels bounds decoded image size, so a small file cannot claim a huge canvas.
-	maxPixels = 100_000_000
 )
 
 // JobServer implements anonjob.v1.JobService.
@@ -64,6 +72,7 @@ type JobServer struct {
 	store     Store
 	hub       Watcher
 	files     FileSource // nil: no engine to fetch result files from
+	linkBase  *url.URL   // base of the result links; nil: the engine's own
 	limits    job.Limits
 	heartbeat time.Duration
 	log       *slog.Logger
@@ -92,7 +101,8 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 		return nil, err
 	}
 	spec := job.Spec{
-		Method: job.Method(req.GetMethod()),
+		// Methods are words, not identifiers: BLUR and Blur mean blur.
+		Method: job.Method(strings.ToLower(strings.TrimSpace(req.GetMethod()))),
 		Targets: job.Targets{Face: req.GetFace(), LicensePlate: req.GetLicensePlate(),
 			Person: req.GetPerson(), Vehicle: req.GetVehicle()},
 		RequestID:   req.GetRequestId(),
@@ -122,7 +132,7 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &anonjobv1.CreateJobResponse{Job: jobToProto(j)}, nil
+	return &anonjobv1.CreateJobResponse{Job: jobToProto(j, s.linkBase)}, nil
 }
 
 // checkImage accepts a JPEG or PNG within the limits and returns its content type.
@@ -159,9 +169,10 @@ func (s *JobServer) checkImage(img *httpbody.HttpBody) (string, error) {
 	if err != nil {
 		return "", invalidField("image", "NOT_AN_IMAGE", "cannot be decoded: "+err.Error())
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return "", invalidField("image", "BAD_DIMENSIONS",
-			fmt.Sprintf("is %dx%d pixels; it must have at most %d pixels", cfg.Width, cfg.Height, maxPixels))
+	// The engine reads the same limit: an image accepted here is never refused there.
+	if err := (limits.Image{MaxPixels: s.limits.MaxImagePixels}).CheckPixels(cfg.Width, cfg.Height); err != nil {
+		return "", statusError(codes.InvalidArgument, "BAD_DIMENSIONS", "image: "+err.Error(),
+			map[string]string{"limit_pixels": fmt.Sprint(limits.Image{MaxPixels: s.limits.MaxImagePixels}.WithDefaults().MaxPixels)}, "image")
 	}
 	// A truncated file has a valid header but no end marker. Checking the marker catches it
 	// here, with a clear error, at no cost; decoding every pixel is left to the engine.
@@ -184,7 +195,7 @@ func (s *JobServer) GetJob(ctx context.Context, req *anonjobv1.GetJobRequest) (*
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &anonjobv1.GetJobResponse{Job: jobToProto(j)}, nil
+	return &anonjobv1.GetJobResponse{Job: jobToProto(j, s.linkBase)}, nil
 }
 
 // ListJobs pages through jobs, newest first.
@@ -242,7 +253,7 @@ func (s *JobServer) ListJobs(ctx context.Context, req *anonjobv1.ListJobsRequest
 		resp.NextPageToken = pagetoken.Encode(pagetoken.Token{CreateTime: last.CreateTime, ID: last.ID, Filter: filter})
 	}
 	for _, j := range jobs {
-		resp.Jobs = append(resp.Jobs, jobToProto(j))
+		resp.Jobs = append(resp.Jobs, jobToProto(j, s.linkBase))
 	}
 	return resp, nil
 }
@@ -278,7 +289,7 @@ func (s *JobServer) CancelJob(ctx context.Context, req *anonjobv1.CancelJobReque
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	return &anonjobv1.CancelJobResponse{Job: jobToProto(j)}, nil
+	return &anonjobv1.CancelJobResponse{Job: jobToProto(j, s.linkBase)}, nil
 }
 
 // hasEndMarker reports whether an image ends as its format requires: PNG with an IEND chunk,

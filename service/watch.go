@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
@@ -81,7 +82,7 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 		}
 		if b.Shared != nil && unfiltered {
 			// Every unfiltered watcher of this batch sends the same bytes: encode them once.
-			switch raw := b.Shared.Do(customer, func() any { return encodeBatch(b, customer) }).(type) {
+			switch raw := b.Shared.Do(customer, func() any { return encodeBatch(b, customer, s.linkBase) }).(type) {
 			case noEvents:
 				if err := skip(b); err != nil {
 					return err
@@ -98,7 +99,7 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 		msg := &anonjobv1.WatchJobsResponse{Revision: b.Revision}
 		for _, e := range b.Events {
 			if match(e) {
-				msg.Events = append(msg.Events, eventToProto(e))
+				msg.Events = append(msg.Events, eventToProto(e, s.linkBase))
 			}
 		}
 		if len(b.Events) > 0 && len(msg.Events) == 0 {
@@ -121,11 +122,11 @@ type noEvents struct{}
 
 // encodeBatch is the wire form of a batch's events of one customer, noEvents when it has none,
 // or nil if it cannot be encoded (the caller then sends it the ordinary way).
-func encodeBatch(b watch.Batch, customer string) any {
+func encodeBatch(b watch.Batch, customer string, files *url.URL) any {
 	msg := &anonjobv1.WatchJobsResponse{Revision: b.Revision}
 	for _, e := range b.Events {
 		if e.Job.Customer == customer {
-			msg.Events = append(msg.Events, eventToProto(e))
+			msg.Events = append(msg.Events, eventToProto(e, files))
 		}
 	}
 	if len(msg.Events) == 0 {

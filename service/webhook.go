@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -100,11 +102,14 @@ func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelantur
 			MetadataLink: p.MetadataLink,
 		}}
 	case "failed":
-		change = store.Change{To: job.StatusFailed, Error: &job.Error{
-			Code: "PROVIDER_FAILED", Message: "the anonymization engine reported file_status failed"}}
+		msg := "the anonymization engine reported file_status failed"
+		if reason := strings.TrimSpace(p.Error); reason != "" {
+			msg += ": " + truncate(reason, 500)
+		}
+		change = store.Change{To: job.StatusFailed, Error: &job.Error{Code: "PROVIDER_FAILED", Message: msg}}
 	case "new", "queued", "processing":
 		return &anonjobv1.HandleCelanturWebhookResponse{
-			Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_NOT_FINAL, Job: jobToProto(cur)}, nil
+			Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_NOT_FINAL, Job: jobToProto(cur, nil)}, nil
 	default:
 		return nil, invalidField("file_status", "INVALID_PAYLOAD",
 			"must be one of new, queued, processing, done, failed")
@@ -123,7 +128,7 @@ func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelantur
 		return nil, toStatus(ctx, s.log, err)
 	}
 	s.log.InfoContext(ctx, "provider webhook", "job_id", j.ID, "file_status", p.FileStatus, "outcome", outcome.String())
-	return &anonjobv1.HandleCelanturWebhookResponse{Outcome: outcome, Job: jobToProto(j)}, nil
+	return &anonjobv1.HandleCelanturWebhookResponse{Outcome: outcome, Job: jobToProto(j, nil)}, nil
 }
 
 // recordFile moves a QUEUED job to PROCESSING with the engine's file id, or returns the job as
@@ -136,4 +141,16 @@ func (s *WebhookServer) recordFile(ctx context.Context, id, fileID string) (job.
 		return te.Current, nil
 	}
 	return j, err
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary: an engine's reason is shown to
+// clients, not stored whole.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/engine"
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
 type engineCmd struct {
@@ -21,6 +22,24 @@ type engineCmd struct {
 	PublicURL string `name:"public-url" help:"Base URL of the *_link fields; default http://<addr>." env:"ANONJOB_ENGINE_PUBLIC_URL"`
 	Workers   int    `help:"Images processed at once; 0: one per CPU." env:"ANONJOB_ENGINE_WORKERS"`
 	detectorFlags
+	imageFlags
+}
+
+// imageFlags are the limits of one image, shared by serve (the API and the built-in engine)
+// and engine.
+type imageFlags struct {
+	MaxImagePixels     int64         `name:"max-image-pixels" help:"Largest image accepted, in pixels (width times height), by the API and the built-in engine alike." default:"40000000" env:"ANONJOB_MAX_IMAGE_PIXELS"`
+	EngineImageTimeout time.Duration `name:"engine-image-timeout" help:"How long the built-in engine may work on one image before it fails it." default:"2m" env:"ANONJOB_ENGINE_IMAGE_TIMEOUT"`
+}
+
+func (f imageFlags) limits() (limits.Image, error) {
+	if f.MaxImagePixels <= 0 {
+		return limits.Image{}, fmt.Errorf("--max-image-pixels %d: want a positive number", f.MaxImagePixels)
+	}
+	if f.EngineImageTimeout <= 0 {
+		return limits.Image{}, fmt.Errorf("--engine-image-timeout %v: want a positive duration", f.EngineImageTimeout)
+	}
+	return limits.Image{MaxPixels: f.MaxImagePixels, Timeout: f.EngineImageTimeout}, nil
 }
 
 // detectorFlags are the built-in engine's detector settings, shared by serve and engine.
@@ -37,6 +56,10 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 	if user == "" || pass == "" {
 		return errors.New("set ANONJOB_ENGINE_USERNAME and ANONJOB_ENGINE_PASSWORD: the credentials POST /v1/signin accepts")
 	}
+	lim, err := c.limits()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var lc net.ListenConfig
@@ -50,7 +73,7 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 	}
 	eng, err := engine.New(ctx, engine.Config{DataDir: c.DataDir, Username: user, Password: pass,
 		PublicURL: public, Workers: c.Workers, DetectorDir: c.DetectorDir, ONNXRuntimeLib: c.ONNXRuntimeLib,
-		FaceThreshold: c.FaceThreshold, Logger: log})
+		FaceThreshold: c.FaceThreshold, Limits: lim, Logger: log})
 	if err != nil {
 		_ = lis.Close()
 		return err

@@ -46,10 +46,12 @@ type serveCmd struct {
 	MaxDBConns            int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
 	Heartbeat             time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"ANONJOB_HEARTBEAT"`
 	EventRetention        time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"168h" env:"ANONJOB_EVENT_RETENTION"`
+	JobRetention          time.Duration `name:"job-retention" help:"How long a job is kept after it ended (done, failed or cancelled), with its webhook deliveries and their attempts; 0 keeps jobs forever." default:"720h" env:"ANONJOB_JOB_RETENTION"`
 	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
 	detectorFlags
+	imageFlags
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
 }
@@ -72,6 +74,15 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		return fmt.Errorf("--group-commit-batch %d: want 1 or more", c.GroupCommitBatch)
 	}
 	cfg.GroupCommit.Batch = c.GroupCommitBatch
+	if c.JobRetention < 0 {
+		return fmt.Errorf("--job-retention %v: want 0 (keep forever) or more", c.JobRetention)
+	}
+	cfg.JobRetention = c.JobRetention
+	lim, err := c.limits()
+	if err != nil {
+		return err
+	}
+	cfg.MaxImagePixels, cfg.EngineImageTimeout = lim.MaxPixels, lim.Timeout
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

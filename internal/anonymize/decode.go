@@ -11,6 +11,8 @@ import (
 	"image/draw"
 	"image/jpeg"
 	"image/png"
+
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
 // Format is the encoding of an input image; the anonymized image keeps it.
@@ -29,10 +31,6 @@ func (f Format) ContentType() string { return "image/" + string(f) }
 // being a usable image, so callers can answer 400 rather than 500.
 var ErrNotImage = errors.New("not a supported image")
 
-// MaxPixels bounds the decoded size: a small compressed file can declare a
-// huge canvas, and decoding it would exhaust memory.
-const MaxPixels = 50_000_000
-
 // Sniff identifies the format from the first bytes.
 func Sniff(data []byte) (Format, error) {
 	switch {
@@ -47,7 +45,10 @@ func Sniff(data []byte) (Format, error) {
 // Decode decodes a JPEG or PNG into an RGBA canvas, upright: a JPEG's EXIF
 // orientation is applied, because the anonymized output carries no EXIF
 // and viewers would otherwise show it (and its masks) the wrong way round.
-func Decode(data []byte) (*image.RGBA, Format, error) {
+// An image over the pixel limit of l, or whose processing would need more
+// than its memory budget, is refused before its pixels are decoded: a small
+// compressed file can declare a huge canvas.
+func Decode(data []byte, l limits.Image) (*image.RGBA, Format, error) {
 	f, err := Sniff(data)
 	if err != nil {
 		return nil, "", err
@@ -56,8 +57,11 @@ func Decode(data []byte) (*image.RGBA, Format, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %s header: %w", ErrNotImage, f, err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, "", fmt.Errorf("%w: %dx%d pixels (at most %d allowed)", ErrNotImage, cfg.Width, cfg.Height, MaxPixels)
+	if err := l.CheckPixels(cfg.Width, cfg.Height); err != nil {
+		return nil, "", fmt.Errorf("%w: the image %w", ErrNotImage, err)
+	}
+	if err := l.CheckMemory(cfg.Width, cfg.Height); err != nil {
+		return nil, "", fmt.Errorf("%w: the image %w", ErrNotImage, err)
 	}
 	var img image.Image
 	switch f {

@@ -7,7 +7,11 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"strings"
 	"testing"
+
+	"github.com/anonjob/anonjob/internal/limits"
+	"github.com/anonjob/anonjob/internal/testimages"
 )
 
 // quadrantJPEG encodes a 32x16 image whose left half is red and right
@@ -82,7 +86,7 @@ func TestDecodeOrientation(t *testing.T) {
 		{8, 16, 32, "blue", "red"},
 	}
 	for _, c := range cases {
-		img, f, err := Decode(quadrantJPEG(t, c.o))
+		img, f, err := Decode(quadrantJPEG(t, c.o), limits.Image{})
 		if err != nil || f != JPEG {
 			t.Fatalf("orientation %d: %v %v", c.o, f, err)
 		}
@@ -106,9 +110,35 @@ func TestDecodeRejects(t *testing.T) {
 		"bad png":   []byte("\x89PNG\r\n\x1a\nxxxxxxxxxxxx"),
 		"truncated": quadrantJPEG(t, 0)[:200],
 	} {
-		if _, _, err := Decode(data); !errors.Is(err, ErrNotImage) {
+		if _, _, err := Decode(data, limits.Image{}); !errors.Is(err, ErrNotImage) {
 			t.Errorf("%s: error %v does not wrap ErrNotImage", name, err)
 		}
+	}
+}
+
+// TestDecodeLimits refuses, from the header alone, an image over the pixel limit or one that
+// would need more than the memory budget.
+func TestDecodeLimits(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		w, h   int
+		limits limits.Image
+		want   string
+	}{
+		{"over the default 40 MP", 8000, 6000, limits.Image{}, "the limit is 40000000 pixels"},
+		{"over a lower limit", 2000, 2000, limits.Image{MaxPixels: 1_000_000}, "the limit is 1000000 pixels"},
+		{"over the memory budget", 4000, 4000, limits.Image{MaxMemory: 64 << 20}, "the per-image budget is 64 MiB"},
+	} {
+		_, _, err := Decode(testimages.PNGHeader(tc.w, tc.h), tc.limits)
+		if !errors.Is(err, ErrNotImage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrNotImage saying %q", tc.name, err, tc.want)
+		}
+	}
+	// At the limit, the header passes and only the missing pixels fail.
+	_, _, err := Decode(testimages.PNGHeader(1000, 1000), limits.Image{MaxPixels: 1_000_000})
+	if err == nil || strings.Contains(err.Error(), "limit") || strings.Contains(err.Error(), "budget") {
+		t.Errorf("image at the limit: %v", err)
 	}
 }
 

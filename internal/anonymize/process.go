@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
 // Detector finds the objects of one class in an upright image.
@@ -26,6 +27,8 @@ type Request struct {
 	Faces   bool
 	Plates  bool
 	Quality int // JPEG quality 1-100; 0 means DefaultQuality
+	// Limits bound the image's size and working memory; zero fields are the defaults.
+	Limits limits.Image
 }
 
 // classes lists the classes r asks for.
@@ -72,7 +75,7 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 			return nil, fmt.Errorf("no detector for %s", c)
 		}
 	}
-	img, f, err := Decode(data)
+	img, f, err := Decode(data, req.Limits)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ package apierr
 
 import (
 	"net/http"
+	"strings"
+	"unicode"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -28,6 +30,8 @@ const (
 	BodyTooLarge      = "BODY_TOO_LARGE"
 	UnsupportedMedia  = "UNSUPPORTED_CONTENT_TYPE"
 	InvalidPageToken  = "INVALID_PAGE_TOKEN"
+	InvalidUTF8       = "INVALID_UTF8"      // text that is not valid UTF-8
+	InvalidParameter  = "INVALID_PARAMETER" // a query value that does not parse as its field's type
 )
 
 // New builds a status error with an ErrorInfo and, when field is set, a BadRequest.
@@ -49,6 +53,49 @@ func New(c codes.Code, reason, msg string, meta map[string]string, field string)
 // InvalidField is an INVALID_ARGUMENT naming the field.
 func InvalidField(field, reason, msg string) error {
 	return New(codes.InvalidArgument, reason, field+": "+msg, nil, field)
+}
+
+// Normalize gives an error that lacks an ErrorInfo one, so every error a client sees has the
+// same shape: the reason is the code's name (NOT_FOUND, UNAUTHENTICATED, ...) and an
+// INVALID_ARGUMENT names field, when given, in a BadRequest. Errors that are not statuses, and
+// OK, are returned unchanged.
+func Normalize(err error, field string) error {
+	st, ok := status.FromError(err)
+	if err == nil || !ok || st.Code() == codes.OK || Reason(st) != "" {
+		return err
+	}
+	if st.Code() != codes.InvalidArgument {
+		field = ""
+	}
+	kept := st.Details()
+	normalized := New(st.Code(), codeName(st.Code()), st.Message(), nil, field)
+	if len(kept) == 0 {
+		return normalized
+	}
+	// Keep what the error already said (a RetryInfo, say) after the new details.
+	ns := status.Convert(normalized)
+	var extra []protoadapt.MessageV1
+	for _, d := range kept {
+		if m, ok := d.(protoadapt.MessageV1); ok {
+			extra = append(extra, m)
+		}
+	}
+	if withExtra, err := ns.WithDetails(extra...); err == nil {
+		return withExtra.Err()
+	}
+	return normalized
+}
+
+// codeName spells a code as the gRPC specification does: NOT_FOUND, not NotFound.
+func codeName(c codes.Code) string {
+	var b strings.Builder
+	for i, r := range c.String() {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
 }
 
 // Reason returns the ErrorInfo reason of a status, or "".

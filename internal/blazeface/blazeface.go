@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 
 	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
@@ -63,7 +64,7 @@ type Config struct {
 const (
 	DefaultThreshold      = 0.25
 	DefaultMinSupport     = 1.0
-	DefaultMaxLevelPixels = 1 << 22 // 4 MP: a 2560x1600 photo at full size
+	DefaultMaxLevelPixels = limits.FaceLevelPixels // 4 MP: a 2560x1600 photo at full size
 )
 
 // candidateFloor is the lowest anchor score that counts towards a face's

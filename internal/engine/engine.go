@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/detectors"
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
 // Config configures an Engine. DataDir, Username, Password and PublicURL
@@ -31,9 +33,14 @@ type Config struct {
 	// QueueSize is how many accepted uploads may wait for a worker before
 	// uploads are refused with 429; 0 means 16 per worker.
 	QueueSize int
-	// MaxUploadBytes bounds an upload body; 0 means 25 MiB.
+	// MaxUploadBytes bounds an upload body; 0 means Limits.MaxBytes.
 	MaxUploadBytes int64
-	Logger         *slog.Logger
+	// Limits bound each image: its pixels (checked at upload), its working memory and how
+	// long it may take (checked while processing); zero fields are the defaults of package
+	// limits, which the API reads too.
+	Limits limits.Image
+
+	Logger *slog.Logger
 
 	// Retention is how long files are kept (their delete_time); 0 means 24h.
 	Retention time.Duration
@@ -87,8 +94,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 16 * cfg.Workers
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.MaxUploadBytes <= 0 {
-		cfg.MaxUploadBytes = 25 << 20
+		cfg.MaxUploadBytes = cfg.Limits.MaxBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -164,6 +172,17 @@ func (e *Engine) Close() error {
 		return e.owned.Close()
 	}
 	return nil
+}
+
+// Classes names the target classes the engine's detectors find, as the API's fields name
+// them (face, license_plate, ...): what the API may accept for it.
+func (e *Engine) Classes() []string {
+	var out []string
+	for c := range e.detectors {
+		out = append(out, c.String())
+	}
+	slices.Sort(out)
+	return out
 }
 
 // enqueue hands id to the workers without blocking; false means the queue

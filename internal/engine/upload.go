@@ -129,9 +129,16 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	// The header is checked now so an obviously broken upload is refused
 	// at once; the full decode happens in a worker.
-	if _, _, err := image.DecodeConfig(bytes.NewReader(body)); err != nil {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(body))
+	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("not a valid %s image: %v", format, err))
 		return
+	}
+	for _, check := range []func(w, h int) error{e.cfg.Limits.CheckPixels, e.cfg.Limits.CheckMemory} {
+		if err := check(cfg.Width, cfg.Height); err != nil {
+			writeError(w, http.StatusBadRequest, "the image "+err.Error())
+			return
+		}
 	}
 	now := time.Now().UTC()
 	rec := &record{

@@ -22,6 +22,8 @@ type webhookPayload struct {
 	BinaryMaskLink   string `json:"binary_mask_link"`
 	InstanceMaskLink string `json:"instance_mask_link"`
 	MetadataLink     string `json:"metadata_link"`
+	// Error says why a file failed (beyond the documented payload, which has no reason).
+	Error string `json:"error,omitempty"`
 }
 
 func (e *Engine) payload(rec record) webhookPayload {
@@ -33,6 +35,7 @@ func (e *Engine) payload(rec record) webhookPayload {
 		BinaryMaskLink:   base + "binary-mask",
 		InstanceMaskLink: base + "instance-mask",
 		MetadataLink:     base + "metadata",
+		Error:            rec.Error,
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -44,10 +45,14 @@ func (e *Engine) process(id string) {
 		return
 	}
 	if err != nil {
-		e.log.Warn("file failed", "file_id", id, "err", err)
+		e.log.Warn("file failed", "file_id", id, "err", err, "duration", time.Since(start))
 		msg := "internal error while processing"
-		if errors.Is(err, anonymize.ErrNotImage) {
+		switch {
+		case errors.Is(err, anonymize.ErrNotImage):
 			msg = err.Error()
+		case errors.Is(err, context.DeadlineExceeded):
+			msg = fmt.Sprintf("processing took longer than the deadline of %v per image; "+
+				"nothing was anonymized (a smaller image, or a longer --engine-image-timeout, may pass)", e.cfg.Limits.Timeout)
 		}
 		e.finish(id, statusFailed, msg)
 		return
@@ -63,8 +68,13 @@ func (e *Engine) run(rec record) (*anonymize.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := anonymize.Process(e.ctx, e.detectors, data, anonymize.Request{
+	// The deadline bounds what one image may cost: detection stops at it (ONNX Runtime runs
+	// are terminated, cascade scans check the context).
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Limits.Timeout)
+	defer cancel()
+	res, err := anonymize.Process(ctx, e.detectors, data, anonymize.Request{
 		Method: anonymize.Method(rec.Method), Faces: rec.Faces, Plates: rec.Plates, Quality: rec.Quality,
+		Limits: e.cfg.Limits,
 	})
 	if err != nil {
 		return nil, err

@@ -3,8 +3,11 @@ package haar
 import (
 	"context"
 	"fmt"
+	"image"
+	"image/draw"
 	"testing"
 
+	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/testimages"
 )
 
@@ -20,6 +23,30 @@ func BenchmarkPlates(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := d.Detect(context.Background(), img); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPlatesLarge is the licence-plate search over a 24 MP (6000x4000) image, scanned
+// whole or, as the engine does, on a copy of at most limits.PlateLevelPixels (half size).
+func BenchmarkPlatesLarge(b *testing.B) {
+	g := street(6000, 4000, 3)
+	drawPlate(g, 1000, 1000, 300)
+	img := image.NewRGBA(g.Rect)
+	draw.Draw(img, img.Rect, g, image.Point{}, draw.Src)
+	for _, level := range []int{0, limits.PlateLevelPixels} {
+		cfg := DefaultPlateConfig()
+		cfg.MaxLevelPixels = level
+		d, err := NewPlateDetector(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("max-level-pixels=%d", level), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := d.Detect(context.Background(), img); err != nil {
 					b.Fatal(err)

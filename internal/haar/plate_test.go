@@ -128,3 +128,64 @@ func TestPlateSizes(t *testing.T) {
 		t.Errorf("plates not masked: %s", strings.Join(missed, ", "))
 	}
 }
+
+// TestPlatesOnDownscaledCopy scans an image over MaxLevelPixels at a fraction of its size and
+// still masks its plate, in the image's own coordinates.
+func TestPlatesOnDownscaledCopy(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultPlateConfig()
+	cfg.MaxLevelPixels = 640 * 360 // the 1280x720 image is scanned at half its size
+	d, err := NewPlateDetector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := street(1280, 720, 7)
+	plate := drawPlate(g, 300, 300, 280)
+	rgba := image.NewRGBA(g.Rect)
+	draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+	dets, err := d.Detect(context.Background(), rgba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masked := false
+	for _, det := range dets {
+		in := det.Rect.Intersect(plate)
+		if 5*in.Dx()*in.Dy() >= 4*plate.Dx()*plate.Dy() && det.Rect.In(rgba.Rect) {
+			masked = true
+		}
+	}
+	if !masked {
+		t.Fatalf("plate %v not masked: %v", plate, dets)
+	}
+	// The scan really is at half size: a plate of 80 px, found at full size, is 40 px there,
+	// under the smallest searched.
+	small := street(1280, 720, 9)
+	smallPlate := drawPlate(small, 300, 300, 80)
+	srgba := image.NewRGBA(small.Rect)
+	draw.Draw(srgba, srgba.Rect, small, image.Point{}, draw.Src)
+	full := DefaultPlateConfig()
+	full.MaxLevelPixels = 0
+	fd, err := NewPlateDetector(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	covers := func(dets []detect.Detection) bool {
+		for _, det := range dets {
+			in := det.Rect.Intersect(smallPlate)
+			if 5*in.Dx()*in.Dy() >= 4*smallPlate.Dx()*smallPlate.Dy() {
+				return true
+			}
+		}
+		return false
+	}
+	atFull, err := fd.Detect(context.Background(), srgba)
+	if err != nil || !covers(atFull) {
+		t.Fatalf("80 px plate at full size: %v %v", atFull, err)
+	}
+	if atHalf, _ := d.Detect(context.Background(), srgba); covers(atHalf) {
+		t.Fatalf("80 px plate found although the scan was at half size: %v", atHalf)
+	}
+	if g := shrinkGray(g, 3); g.Rect.Dx() != 426 || g.Rect.Dy() != 240 {
+		t.Fatalf("shrinkGray(3) of 1280x720 = %v", g.Rect)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"image"
 
 	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
 // PlateConfig tunes the licence-plate search. Start from DefaultPlateConfig.
@@ -25,6 +26,11 @@ type PlateConfig struct {
 	// Grow enlarges each box by these fractions of its width (left, right)
 	// and height (top, bottom).
 	Grow [4]float64
+	// MaxLevelPixels bounds the image the cascade scans: a larger photo is
+	// scanned at 1/k of its size (k the smallest integer that fits), so its
+	// cost stays that of one of MaxLevelPixels, and plates narrower than
+	// k*MinWidth are not searched. 0: no bound.
+	MaxLevelPixels int
 }
 
 // DefaultPlateConfig is the tuned configuration (see docs/engine.md).
@@ -36,6 +42,10 @@ func DefaultPlateConfig() PlateConfig {
 		MinWidth:     60,
 		DenseStep:    true,
 		Grow:         [4]float64{0.05, 0.05, 0.1, 0.1},
+		// 16 MP: a 4896x3264 photo is scanned whole; a 40 MP one at half its
+		// size, from plates of 120 px, which at that resolution is a plate
+		// too far off to read.
+		MaxLevelPixels: limits.PlateLevelPixels,
 	}
 }
 
@@ -57,7 +67,17 @@ func NewPlateDetector(cfg PlateConfig) (*PlateDetector, error) {
 
 // Detect finds licence plates in img.
 func (d *PlateDetector) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error) {
-	g := Gray(img)
+	full := Gray(img)
+	g, k := full, 1
+	if maxPx := d.cfg.MaxLevelPixels; maxPx > 0 {
+		w, h := full.Rect.Dx(), full.Rect.Dy()
+		for (w/k)*(h/k) > maxPx && min(w, h)/(k+1) >= 1 {
+			k++
+		}
+		if k > 1 {
+			g = shrinkGray(full, k)
+		}
+	}
 	mw := d.cfg.MinWidth
 	job := Job{Cascade: d.cascade, MinSize: image.Pt(mw, mw*d.cascade.Height/d.cascade.Width),
 		MinNeighbors: d.cfg.MinNeighbors, DenseStep: d.cfg.DenseStep}
@@ -67,10 +87,33 @@ func (d *PlateDetector) Detect(ctx context.Context, img *image.RGBA) ([]detect.D
 	}
 	var out []detect.Detection
 	for _, gr := range groups[0] {
+		r := image.Rect(gr.Rect.Min.X*k, gr.Rect.Min.Y*k, gr.Rect.Max.X*k, gr.Rect.Max.Y*k)
 		out = append(out, detect.Detection{Class: detect.LicensePlate,
-			Rect: detect.Grow(gr.Rect, d.cfg.Grow).Intersect(g.Rect), Score: score(gr.Neighbors)})
+			Rect: detect.Grow(r, d.cfg.Grow).Intersect(full.Rect), Score: score(gr.Neighbors)})
 	}
 	return detect.DropContained(out), nil
+}
+
+// shrinkGray averages g over k x k blocks.
+func shrinkGray(g *image.Gray, k int) *image.Gray {
+	w, h := g.Rect.Dx()/k, g.Rect.Dy()/k
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	acc := make([]int, w)
+	for y := range h {
+		clear(acc)
+		for dy := range k {
+			row := g.Pix[(y*k+dy)*g.Stride:]
+			for x := range w {
+				for _, v := range row[x*k : x*k+k] {
+					acc[x] += int(v)
+				}
+			}
+		}
+		for x, v := range acc {
+			out.Pix[y*out.Stride+x] = uint8((v + k*k/2) / (k * k))
+		}
+	}
+	return out
 }
 
 // score maps a neighbour count to (0,1): one cluster of 3 hits is a weak

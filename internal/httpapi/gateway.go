@@ -50,17 +50,11 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 	if err := mux.HandlePath(http.MethodGet, filesPattern, fileHandler(mux, anonjobv1.NewJobServiceClient(conn))); err != nil {
 		return nil, fmt.Errorf("register file route: %w", err)
 	}
-	reject := func(w http.ResponseWriter, r *http.Request, why string) {
-		err := apierr.New(codes.InvalidArgument, apierr.UnsupportedMedia,
-			"image.content_type: the body must be the image itself, sent with Content-Type image/jpeg or image/png",
-			nil, "image.content_type")
-		if why == "size" {
-			err = tooLarge(stateOf(r.Context()).limit)
-		}
+	fail := func(w http.ResponseWriter, r *http.Request, err error) {
 		_, outbound := runtime.MarshalerForRequest(mux, r)
 		runtime.HTTPError(r.Context(), mux, outbound, w, r, err)
 	}
-	return accessLog(log, guard(limits, reject, mux)), nil
+	return accessLog(log, guard(limits, apiRoutes(), fail, mux)), nil
 }
 
 func tooLarge(limit int64) error {
@@ -70,8 +64,10 @@ func tooLarge(limit int64) error {
 }
 
 // errorHandler writes gRPC errors as the default handler does, with more precise HTTP
-// statuses for some reasons and 413 for a body cut off at its limit.
+// statuses for some reasons and 413 for a body cut off at its limit. An error of the gateway's
+// own (a body it could not decode; query and path were checked before it) gets the API's shape.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	err = apierr.Normalize(err, "body")
 	if st := stateOf(r.Context()); st != nil {
 		if st.overLimit {
 			err = tooLarge(st.limit)
@@ -83,12 +79,26 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
-// routingErrorHandler answers a known path with the wrong method 405, not the gateway's 501.
+// routingErrorHandler answers a known path with the wrong method 405, not the gateway's 501,
+// and words routing errors like every other error.
 func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
-	if st := stateOf(r.Context()); st != nil && code == http.StatusMethodNotAllowed {
-		st.code = code
+	var err error
+	switch code {
+	case http.StatusMethodNotAllowed:
+		if st := stateOf(r.Context()); st != nil {
+			st.code = code
+		}
+		err = apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED",
+			fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), nil, "")
+	case http.StatusNotFound:
+		err = apierr.New(codes.NotFound, "ROUTE_NOT_FOUND", "no such path: "+r.URL.Path, nil, "")
+	case http.StatusBadRequest:
+		err = apierr.New(codes.InvalidArgument, "BAD_PATH", "the path cannot be parsed: "+r.URL.Path, nil, "path")
+	default:
+		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
+		return
 	}
-	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
+	errorHandler(ctx, mux, m, w, r, err)
 }
 
 // streamErrorHandler sets the HTTP status of a stream that fails before its first message.

@@ -89,7 +89,7 @@ func normalizeStatuses(values url.Values) url.Values {
 }
 
 func statusName(s string) string {
-	up := strings.ToUpper(strings.TrimSpace(s))
+	up := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "JOB_STATUS_")
 	if _, ok := anonjobv1.JobStatus_value["JOB_STATUS_"+up]; ok {
 		return "JOB_STATUS_" + up
 	}

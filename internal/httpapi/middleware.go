@@ -9,6 +9,10 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/anonjob/anonjob/internal/apierr"
 )
 
 // Limits bound request bodies per route.
@@ -77,9 +81,10 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 // guard installs the request state, bounds the body and rejects what the gateway would
-// otherwise misread: a body declared larger than the limit, or an image upload whose
-// Content-Type is not an image type the engine takes.
-func guard(limits Limits, reject func(w http.ResponseWriter, r *http.Request, reason string), next http.Handler) http.Handler {
+// otherwise misread: a body declared larger than the limit, an image upload whose
+// Content-Type is not an image type the engine takes, and path or query values it cannot
+// parse (checkRequest).
+func guard(limits Limits, routes []route, fail func(w http.ResponseWriter, r *http.Request, err error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &requestState{}
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
@@ -90,7 +95,9 @@ func guard(limits Limits, reject func(w http.ResponseWriter, r *http.Request, re
 			st.limit = limits.MaxImageBytes
 			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if !slices.Contains([]string{"image/jpeg", "image/png"}, mt) {
-				reject(w, r, "content-type")
+				fail(w, r, apierr.New(codes.InvalidArgument, apierr.UnsupportedMedia,
+					"image.content_type: the body must be the image itself, sent with Content-Type image/jpeg or image/png",
+					nil, "image.content_type"))
 				return
 			}
 		case r.URL.Path == "/v1/webhooks/celantur":
@@ -99,9 +106,13 @@ func guard(limits Limits, reject func(w http.ResponseWriter, r *http.Request, re
 		if q := r.URL.Query(); q.Has("status") {
 			r.URL.RawQuery = normalizeStatuses(q).Encode()
 		}
+		if err := checkRequest(routes, r); err != nil {
+			fail(w, r, err)
+			return
+		}
 		if r.ContentLength > st.limit {
 			st.overLimit = true
-			reject(w, r, "size")
+			fail(w, r, tooLarge(st.limit))
 			return
 		}
 		if r.Body != nil {

@@ -3,6 +3,7 @@
 package job
 
 import (
+	"net/url"
 	"time"
 )
 
@@ -54,6 +55,13 @@ type Results struct {
 	BinaryMaskLink   string `json:"binary_mask_link,omitempty"`
 	InstanceMaskLink string `json:"instance_mask_link,omitempty"`
 	MetadataLink     string `json:"metadata_link,omitempty"`
+}
+
+// FileURL is the address of one result file of a job on anonjob's own HTTP face,
+// <public>/v1/jobs/{id}/files/{kind}: what clients are given instead of the engine's links,
+// which are internal. It needs the API key of the job's customer.
+func FileURL(public *url.URL, id, kind string) string {
+	return public.JoinPath("v1/jobs", id, "files", kind).String()
 }
 
 // Method is how detections are anonymized.

@@ -35,7 +35,7 @@ type payload struct {
 func (s *Sender) body(j job.Job, fileStatus string) ([]byte, error) {
 	p := payload{CustomerID: j.Customer, FileID: j.ID, FileStatus: fileStatus, Error: j.Error}
 	if fileStatus == "done" {
-		link := func(kind string) string { return s.cfg.PublicURL.JoinPath("v1/jobs", j.ID, "files", kind).String() }
+		link := func(kind string) string { return job.FileURL(s.cfg.PublicURL, j.ID, kind) }
 		p.OriginalLink, p.AnonymizedLink = link("original"), link("anonymized")
 		p.BinaryMaskLink, p.InstanceMaskLink, p.MetadataLink = link("binary-mask"), link("instance-mask"), link("metadata")
 	}

@@ -20,6 +20,8 @@ type Payload struct {
 	BinaryMaskLink   string
 	InstanceMaskLink string
 	MetadataLink     string
+	// Error is the engine's reason for a failure, when it gives one (anonjob's engine does).
+	Error string
 }
 
 // FieldError names the payload field that is wrong.
@@ -58,6 +60,7 @@ func Parse(contentType string, body []byte) (Payload, error) {
 		BinaryMaskLink:   fields["binary_mask_link"],
 		InstanceMaskLink: fields["instance_mask_link"],
 		MetadataLink:     fields["metadata_link"],
+		Error:            fields["error"],
 	}
 	return p, p.validate()
 }

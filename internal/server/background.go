@@ -29,6 +29,10 @@ func (s *Server) startBackground() {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.inputSweep(bgCtx) }()
 	}
+	if s.cfg.JobRetention > 0 {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.retentionLoop(bgCtx) }()
+	}
 }
 
 // compactLoop prunes event history older than the retention, hourly.

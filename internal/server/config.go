@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -63,6 +64,17 @@ type Config struct {
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
 
+	// JobRetention is how long a job is kept after it ended (DONE, FAILED or CANCELLED),
+	// with its deliveries, their attempts and its webhook receipts; 0 keeps jobs forever.
+	JobRetention time.Duration
+
+	// MaxImagePixels bounds an image's width times height, in the API and the built-in
+	// engine alike; 0: limits.DefaultMaxImagePixels.
+	MaxImagePixels int64
+	// EngineImageTimeout is how long the built-in engine may work on one image before it
+	// fails it; 0: limits.DefaultImageTimeout.
+	EngineImageTimeout time.Duration
+
 	Log *slog.Logger
 }
 
@@ -84,6 +96,9 @@ func Defaults() Config {
 		KeyCacheTTL:     10 * time.Second,
 
 		MaxWatchesPerCustomer: 100,
+		JobRetention:          30 * 24 * time.Hour,
+		MaxImagePixels:        limits.DefaultMaxImagePixels,
+		EngineImageTimeout:    limits.DefaultImageTimeout,
 		Log:                   slog.Default(),
 	}
 }

@@ -9,9 +9,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/anonjob/anonjob/internal/apierr"
 )
 
-// unaryInterceptor logs each call and turns a panic into INTERNAL instead of a crash.
+// unaryInterceptor logs each call, turns a panic into INTERNAL instead of a crash, and gives
+// every error the API's shape (apierr.Normalize).
 func unaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		start := time.Now()
@@ -20,6 +23,7 @@ func unaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
 				err = status.Error(codes.Internal, "internal error")
 			}
+			err = apierr.Normalize(err, "") // one error shape, whoever made the error
 			logCall(ctx, log, info.FullMethod, start, err)
 		}()
 		return handler(ctx, req)
@@ -34,6 +38,7 @@ func streamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
 				log.ErrorContext(ss.Context(), "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
 				err = status.Error(codes.Internal, "internal error")
 			}
+			err = apierr.Normalize(err, "")
 			logCall(ss.Context(), log, info.FullMethod, start, err)
 		}()
 		return handler(srv, ss)

@@ -157,7 +157,7 @@ func TestCreateJobRejectsBadInput(t *testing.T) {
 		{"bad callback url", url.Values{"face": {"true"}, "callback_url": {"ftp://x"}}, "image/png", png, 400, "INVALID_URL", "callback_url"},
 		{"control character in request id", url.Values{"face": {"true"}, "request_id": {"a\x00b"}}, "image/png", png, 400, "INVALID_CHARACTERS", "request_id"},
 		{"request id too long", url.Values{"face": {"true"}, "request_id": {strings.Repeat("r", 200)}}, "image/png", png, 400, "TOO_LONG", "request_id"},
-		{"bad boolean", url.Values{"face": {"maybe"}}, "image/png", png, 400, "", ""},
+		{"bad boolean", url.Values{"face": {"maybe"}}, "image/png", png, 400, "INVALID_PARAMETER", "face"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,7 +247,7 @@ func TestGetAndCancelErrors(t *testing.T) {
 		{http.MethodGet, "/v1/jobs/not-a-uuid", 400, "INVALID_ID"},
 		{http.MethodPost, "/v1/jobs/" + missing + ":cancel", 404, "JOB_NOT_FOUND"},
 		{http.MethodPost, "/v1/jobs/x:cancel", 400, "INVALID_ID"},
-		{http.MethodDelete, "/v1/jobs/" + missing, 405, ""},
+		{http.MethodDelete, "/v1/jobs/" + missing, 405, "METHOD_NOT_ALLOWED"},
 	} {
 		if r := e.do(tc.method, tc.path, "", nil); r.status != tc.status || r.reason() != tc.reason {
 			t.Errorf("%s %s = %d %q, want %d %q: %s", tc.method, tc.path, r.status, r.reason(), tc.status, tc.reason, r.raw)

@@ -15,6 +15,7 @@ import (
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/engine"
+	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
@@ -64,7 +65,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
 		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
-		FaceThreshold: s.cfg.FaceThreshold,
+		FaceThreshold: s.cfg.FaceThreshold, Limits: s.imageLimits(),
 	})
 	if errors.Is(err, onnxrt.ErrUnavailable) {
 		_ = lis.Close()
@@ -80,6 +81,12 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	go func() { s.serveErr <- s.engineHTTP.Serve(lis) }()
 	s.cfg.Log.Info("built-in engine listening", "addr", lis.Addr().String())
 	return base, creds, nil
+}
+
+// imageLimits is the one set of image limits the API and the built-in engine both read.
+func (s *Server) imageLimits() limits.Image {
+	return limits.Image{MaxBytes: s.cfg.MaxUploadBytes, MaxPixels: s.cfg.MaxImagePixels,
+		Timeout: s.cfg.EngineImageTimeout}.WithDefaults()
 }
 
 func randomSecret() string {

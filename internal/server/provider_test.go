@@ -83,6 +83,17 @@ func TestEndToEndWithBuiltInEngine(t *testing.T) {
 	if done.GetProviderFileId() == "" || done.GetResults().GetAnonymizedLink() == "" {
 		t.Fatalf("done job lacks engine file and links: %v", done)
 	}
+	// The API refuses the classes the built-in engine cannot detect, rather than let the job
+	// fail there.
+	_, err = e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{ContentType: "image/jpeg", Data: img},
+		Face: true, Person: true})
+	assertStatus(t, err, codes.InvalidArgument, "UNSUPPORTED_CLASS", "person")
+	// The watcher's links, like GetJob's, are anonjob's own and download with the client's key.
+	checkResultLinks(t, e, done, nil)
+	viaGet, err := e.jobs.GetJob(ctx, &anonjobv1.GetJobRequest{Id: id})
+	if err != nil || viaGet.GetJob().GetResults().GetMetadataLink() != done.GetResults().GetMetadataLink() {
+		t.Fatalf("GetJob links %v, watch links %v (%v)", viaGet.GetJob().GetResults(), done.GetResults(), err)
+	}
 	if n := e.count(`SELECT count(*) FROM job_inputs WHERE job_id = $1`, id); n != 0 {
 		t.Fatalf("input kept after the engine took it")
 	}
@@ -195,6 +206,14 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 		defer f.mu.Unlock()
 		_, _ = fmt.Fprintf(w, `{"file_id":%q,"file_status":%q}`, r.PathValue("id"), f.status)
 	})
+	mux.HandleFunc("GET /v1/file/{id}/{kind}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "tok" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = fmt.Fprintf(w, "%s of %s", r.PathValue("kind"), r.PathValue("id"))
+	})
 	mux.HandleFunc("DELETE /v1/file/{id}", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -263,9 +282,57 @@ func TestDispatchThroughProvider(t *testing.T) {
 	prov.status = "done"
 	prov.mu.Unlock()
 	d := waitStatus(t, e, j.GetId(), anonjobv1.JobStatus_JOB_STATUS_DONE)
-	if d.GetResults().GetAnonymizedLink() != prov.URL+"/v1/file/"+p.GetProviderFileId()+"/anonymized" {
-		t.Fatalf("links from the poll: %v", d.GetResults())
+	// The engine's links are kept behind the API; clients get anonjob's own, which download
+	// with the client's key.
+	if n := e.count(`SELECT count(*) FROM jobs WHERE id = $1 AND anonymized_link = $2`, j.GetId(),
+		prov.URL+"/v1/file/"+p.GetProviderFileId()+"/anonymized"); n != 1 {
+		t.Fatalf("engine link from the poll not stored")
 	}
+	checkResultLinks(t, e, d, func(kind string) string { return kind + " of " + p.GetProviderFileId() })
+}
+
+// checkResultLinks checks that every result link of a DONE job is anonjob's own file URL and
+// that a client downloads it with its key (and only with it).
+func checkResultLinks(t *testing.T, e *env, j *anonjobv1.Job, want func(kind string) string) {
+	t.Helper()
+	r := j.GetResults()
+	links := map[string]string{"original": r.GetOriginalLink(), "anonymized": r.GetAnonymizedLink(),
+		"binary-mask": r.GetBinaryMaskLink(), "instance-mask": r.GetInstanceMaskLink(), "metadata": r.GetMetadataLink()}
+	for kind, link := range links {
+		if link != e.srv.PublicURL()+"/v1/jobs/"+j.GetId()+"/files/"+kind {
+			t.Errorf("%s link %q is not anonjob's file URL", kind, link)
+			continue
+		}
+		got := httpGet(t, link, e.key)
+		if got.status != http.StatusOK || (want != nil && string(got.raw) != want(kind)) {
+			t.Errorf("GET %s with the key: %d %.80q", link, got.status, got.raw)
+		}
+		if got := httpGet(t, link, ""); got.status != http.StatusUnauthorized {
+			t.Errorf("GET %s without a key: %d", link, got.status)
+		}
+		if got := httpGet(t, link, e.rivalKey); got.status != http.StatusNotFound {
+			t.Errorf("GET %s with another customer's key: %d", link, got.status)
+		}
+	}
+}
+
+// httpGet fetches an absolute URL with an API key ("" for none).
+func httpGet(t *testing.T, link, key string) httpResult {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	return httpResult{status: resp.StatusCode, raw: raw}
 }
 
 func TestDispatchFailuresAndRetries(t *testing.T) {

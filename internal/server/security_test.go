@@ -40,12 +40,12 @@ func TestCallsNeedAValidKey(t *testing.T) {
 	} {
 		c := anonjobv1.NewJobServiceClient(dial(t, e.srv.GRPCAddr().String(), key))
 		_, err := c.GetJob(ctx, &anonjobv1.GetJobRequest{Id: j.GetId()})
-		assertStatus(t, err, codes.Unauthenticated, "", "")
+		assertStatus(t, err, codes.Unauthenticated, "UNAUTHENTICATED", "")
 		stream, err := c.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
 		if err == nil {
 			_, err = stream.Recv()
 		}
-		assertStatus(t, err, codes.Unauthenticated, "", "")
+		assertStatus(t, err, codes.Unauthenticated, "UNAUTHENTICATED", "")
 		r := e.doAs(key, http.MethodGet, "/v1/jobs/"+j.GetId(), "", nil)
 		if r.status != http.StatusUnauthorized || !strings.Contains(string(r.raw), "missing or invalid API key") {
 			t.Errorf("%s: REST %d %s", name, r.status, r.raw)

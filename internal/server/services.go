@@ -53,12 +53,16 @@ func (s *Server) registerServices(ctx context.Context) error {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
-		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), authn.Unary()),
-		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), authn.Stream()),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), authn.Unary(), service.UnaryUTF8Check()),
+		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), authn.Stream(), service.StreamUTF8Check()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	limits := job.DefaultLimits()
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
+	limits.MaxImagePixels = s.imageLimits().MaxPixels
+	if s.engine != nil {
+		limits.Classes = s.engine.Classes() // the built-in engine refuses any other
+	}
 	var files service.FileSource
 	if s.provider != nil {
 		files = s.provider // a nil *Client in the interface would not compare nil
@@ -69,7 +73,8 @@ func (s *Server) registerServices(ctx context.Context) error {
 		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics),
 	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
-		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) })
+		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
+		WithPublicURL(mustURL(s.cfg.PublicURL))
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log))

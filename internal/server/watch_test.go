@@ -161,7 +161,7 @@ func TestWatchRejectsBadInput(t *testing.T) {
 	}{
 		{"since_revision=-1", 400, "INVALID_REVISION"},
 		{"job_id=nope", 400, "INVALID_ID"},
-		{"status=sleeping", 400, ""},
+		{"status=sleeping", 400, "INVALID_PARAMETER"},
 		{"since_revision=" + strconv.FormatInt(old.GetRevision(), 10), 410, "REVISION_COMPACTED"},
 	}
 	for _, tc := range cases {

@@ -83,8 +83,15 @@ func TestWebhookCompletesJob(t *testing.T) {
 			g := e.do(http.MethodGet, "/v1/jobs/"+id, "", nil)
 			results, _ := g.body["results"].(map[string]any)
 			if asString(g.body["status"]) != "JOB_STATUS_DONE" ||
-				asString(results["anonymized_link"]) != "https://engine.example/v1/file/f-"+f.name+"/anonymized" {
+				asString(results["anonymized_link"]) != e.srv.PublicURL()+"/v1/jobs/"+id+"/files/anonymized" {
 				t.Fatalf("job after webhook: %s", g.raw)
+			}
+			if f.name == "form" && results["metadata_link"] != nil {
+				t.Fatalf("a link for a file the engine did not name: %s", g.raw)
+			}
+			if n := e.count(`SELECT count(*) FROM jobs WHERE id = $1 AND anonymized_link = $2`, id,
+				"https://engine.example/v1/file/f-"+f.name+"/anonymized"); n != 1 {
+				t.Fatalf("the engine's link was not kept")
 			}
 			// The provider retries: nothing changes, the answer says so.
 			before := e.snapshot(id)

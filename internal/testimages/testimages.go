@@ -5,6 +5,8 @@ package testimages
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/draw"
 	"image/jpeg"
@@ -51,4 +53,18 @@ func CollageJPEG(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// PNGHeader is the start of a PNG of w x h pixels: signature and IHDR, CRC included. Decoding
+// its header works; decoding its pixels does not. Tests of size limits use it to claim a huge
+// canvas in a few bytes.
+func PNGHeader(w, h int) []byte {
+	ihdr := make([]byte, 17)
+	copy(ihdr, "IHDR")
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[8:], uint32(h))
+	ihdr[12], ihdr[13] = 8, 2 // 8-bit RGB
+	out := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0d")
+	out = append(out, ihdr...)
+	return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(ihdr))
 }
