@@ -39,7 +39,7 @@ type Server struct {
 	cluster   string
 	socketDir string
 	database  string
-	urlFile   string // where the URL is published while the server runs
+	urlFile   string               // where the URL is published while the server runs
 	proc      atomic.Pointer[proc] // the current process; replaced by the supervisor's restarts
 	log       *slog.Logger
 	sup       *supervisor // nil until Start succeeds
