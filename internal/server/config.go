@@ -57,6 +57,15 @@ type Config struct {
 	DeliverySchedule []time.Duration
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
+	// ReplicaID names this replica in the claims it takes; at start it releases the claims
+	// recorded under it (left by a crash). Empty: kept in DataDir with the embedded database,
+	// else made up per run. Two live processes must never share one.
+	ReplicaID string
+	// ClaimLease is how long a claimed job stays reserved without renewal: it bounds how soon
+	// another replica takes over a dead one's jobs.
+	ClaimLease time.Duration
+	// ReadyInterval is how often readiness (database, engine) is checked.
+	ReadyInterval time.Duration
 
 	Log *slog.Logger
 }
@@ -77,6 +86,8 @@ func Defaults() Config {
 		NotifyInterval:  5 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
 		KeyCacheTTL:     10 * time.Second,
+		ClaimLease:      15 * time.Second,
+		ReadyInterval:   time.Second,
 
 		MaxWatchesPerCustomer: 100,
 		Log:                   slog.Default(),

@@ -74,6 +74,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.ready.attach(s.health)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
@@ -91,7 +92,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		return err
 	}
 	s.http = &http.Server{
-		Handler:           gw,
+		Handler:           s.ready.routes(gw),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 25 MiB upload on a slow link
 		IdleTimeout:       2 * time.Minute,
