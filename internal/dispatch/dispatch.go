@@ -53,7 +53,7 @@ type Config struct {
 	// Capacity is how many jobs the engine holds at once without refusing more (429): the
 	// most the dispatcher keeps in flight. 0 asks the engine; until it answers, or if it
 	// cannot, there is no limit until the engine first refuses an upload.
-	Capacity    int
+	Capacity int
 	// Owner is this replica's id, recorded with its claims (default: made up per process).
 	Owner string
 	// Lease is how long a claim lasts without renewal (default 15s): work under way renews
@@ -63,9 +63,9 @@ type Config struct {
 	// before it deletes the file at the engine, so that the retry of the job is not a second
 	// copy there (default half the lease).
 	RecordTimeout time.Duration
-	MaxAttempts int           // uploads tried before a job fails (default 8)
-	RetryBase   time.Duration // first retry delay, doubling per attempt (default 2s)
-	RetryMax    time.Duration // longest retry delay (default 5m)
+	MaxAttempts   int           // uploads tried before a job fails (default 8)
+	RetryBase     time.Duration // first retry delay, doubling per attempt (default 2s)
+	RetryMax      time.Duration // longest retry delay (default 5m)
 	// KeepInput keeps a job's image after the engine has it (a retention sweep deletes it
 	// later); by default it is deleted then.
 	KeepInput bool

@@ -55,3 +55,12 @@ func (s *Server) releaseOwnClaims(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DatabasePID is the process id of the embedded PostgreSQL, or 0 with an external database:
+// for operators' tools and fault tests.
+func (s *Server) DatabasePID() int {
+	if s.embedded == nil {
+		return 0
+	}
+	return s.embedded.PID()
+}

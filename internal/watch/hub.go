@@ -171,13 +171,13 @@ type marker struct {
 // NewHub makes a hub; Run starts it on a source.
 func NewHub(cfg Config, log *slog.Logger) *Hub {
 	return &Hub{
-		cfg:   cfg.withDefaults(),
-		log:   log,
-		wake:  make(chan struct{}, 1),
+		cfg:      cfg.withDefaults(),
+		log:      log,
+		wake:     make(chan struct{}, 1),
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		advanced: make(chan struct{}),
-		subs:  make(map[*Subscription]struct{}),
+		subs:     make(map[*Subscription]struct{}),
 	}
 }
 
