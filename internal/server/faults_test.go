@@ -201,6 +201,10 @@ func TestEmbeddedDatabaseKilled(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// Alive throughout: the process must not be restarted for its database's fault.
+	if r := e.do(http.MethodGet, "/livez", "", nil); r.status != http.StatusOK {
+		t.Errorf("/livez during the outage: %d %s", r.status, r.raw)
+	}
 	// Clients retry through the outage, as they should on UNAVAILABLE or 503.
 	for len(ids) < 10 {
 		resp, err := e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{Data: testPNG(t)}, Face: true,
@@ -211,7 +215,14 @@ func TestEmbeddedDatabaseKilled(t *testing.T) {
 		}
 		ids = append(ids, resp.GetJob().GetId())
 	}
-	for e.do(http.MethodGet, "/readyz", "", nil).status != http.StatusOK {
+	for {
+		r := e.do(http.MethodGet, "/readyz", "", nil)
+		if r.status == http.StatusOK {
+			break
+		}
+		if r.status == http.StatusServiceUnavailable && !strings.Contains(string(r.raw), `"database"`) {
+			t.Errorf("/readyz names no database problem: %s", r.raw)
+		}
 		if ctx.Err() != nil {
 			t.Fatal("never ready again")
 		}

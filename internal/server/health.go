@@ -67,6 +67,9 @@ func (r *readiness) publish() {
 func (r *readiness) set(results map[string]string, full bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return // shutting down: not ready for good
+	}
 	if full {
 		r.problems = map[string]string{}
 		r.checked = true
