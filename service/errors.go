@@ -65,7 +65,13 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 // from.
 func watchStatus(ctx context.Context, log *slog.Logger, err error, resume int64) error {
 	meta := map[string]string{"resume_revision": strconv.FormatInt(resume, 10)}
+	var fe *watch.FutureError
 	switch {
+	case errors.As(err, &fe):
+		return statusError(codes.OutOfRange, apierr.RevisionInFuture,
+			fmt.Sprintf("since_revision: %d is past the current revision %d; watch from a revision a list or watch gave you",
+				fe.Since, fe.Current),
+			map[string]string{"current_revision": strconv.FormatInt(fe.Current, 10)}, "since_revision")
 	case errors.Is(err, watch.ErrCompacted):
 		return statusError(codes.OutOfRange, apierr.RevisionCompacted,
 			fmt.Sprintf("%v; list jobs again and watch from the list's revision", err), nil, "since_revision")

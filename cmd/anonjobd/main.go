@@ -50,6 +50,8 @@ type serveCmd struct {
 	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
+	ReplicaID             string        `name:"replica-id" help:"Stable name of this replica, unique among the live ones: at start it releases the job claims it held when it died. Empty: kept in --data-dir with the embedded database, else new per run." env:"ANONJOB_REPLICA_ID"`
+	ClaimLease            time.Duration `name:"claim-lease" help:"How long a claimed job stays reserved without renewal (work under way renews it every third): bounds how soon a dead replica's jobs go to another." default:"15s" env:"ANONJOB_CLAIM_LEASE"`
 	detectorFlags
 	imageFlags
 
@@ -83,6 +85,10 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		return err
 	}
 	cfg.MaxImagePixels, cfg.EngineImageTimeout = lim.MaxPixels, lim.Timeout
+	if c.ClaimLease < 300*time.Millisecond {
+		return fmt.Errorf("--claim-lease %s: want at least 300ms (it is renewed every third of it)", c.ClaimLease)
+	}
+	cfg.ReplicaID, cfg.ClaimLease = c.ReplicaID, c.ClaimLease
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

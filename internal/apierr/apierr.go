@@ -24,6 +24,7 @@ const (
 	NothingToDeliver  = "NOTHING_TO_DELIVER"
 	RequestIDReused   = "REQUEST_ID_REUSED"
 	RevisionCompacted = "REVISION_COMPACTED"
+	RevisionInFuture  = "REVISION_IN_FUTURE"
 	WatcherTooSlow    = "WATCHER_TOO_SLOW"
 	ShuttingDown      = "SERVER_SHUTTING_DOWN"
 	ImageTooLarge     = "IMAGE_TOO_LARGE"
@@ -114,6 +115,8 @@ func HTTPStatus(st *status.Status) int {
 	switch Reason(st) {
 	case RevisionCompacted:
 		return http.StatusGone // as Kubernetes answers an expired resourceVersion
+	case RevisionInFuture:
+		return http.StatusBadRequest // the request is wrong, not the server's history
 	case ImageTooLarge, BodyTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case UnsupportedMedia:

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
@@ -28,8 +30,9 @@ type Provider interface {
 
 // Store is the job storage the dispatcher and reconciler need.
 type Store interface {
-	ClaimQueued(ctx context.Context, limit int, lease time.Duration) ([]store.Claim, error)
-	ClaimPolls(ctx context.Context, limit int, lease time.Duration) ([]store.Claim, error)
+	ClaimQueued(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Claim, error)
+	ClaimPolls(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Claim, error)
+	RenewClaims(ctx context.Context, owner string, ids []string, lease time.Duration) (int64, error)
 	Defer(ctx context.Context, id string, at time.Time, reason string) error
 	Release(ctx context.Context, id string) error
 	CountProcessing(ctx context.Context) (int, error)
@@ -50,11 +53,19 @@ type Config struct {
 	// Capacity is how many jobs the engine holds at once without refusing more (429): the
 	// most the dispatcher keeps in flight. 0 asks the engine; until it answers, or if it
 	// cannot, there is no limit until the engine first refuses an upload.
-	Capacity    int
-	Lease       time.Duration // how long a claimed job is reserved for its upload (default 5m)
-	MaxAttempts int           // uploads tried before a job fails (default 8)
-	RetryBase   time.Duration // first retry delay, doubling per attempt (default 2s)
-	RetryMax    time.Duration // longest retry delay (default 5m)
+	Capacity int
+	// Owner is this replica's id, recorded with its claims (default: made up per process).
+	Owner string
+	// Lease is how long a claim lasts without renewal (default 15s): work under way renews
+	// it every third of it, so it bounds how soon a dead replica's jobs go to another.
+	Lease time.Duration
+	// RecordTimeout is how long the dispatcher tries to record an upload the engine accepted
+	// before it deletes the file at the engine, so that the retry of the job is not a second
+	// copy there (default half the lease).
+	RecordTimeout time.Duration
+	MaxAttempts   int           // uploads tried before a job fails (default 8)
+	RetryBase     time.Duration // first retry delay, doubling per attempt (default 2s)
+	RetryMax      time.Duration // longest retry delay (default 5m)
 	// KeepInput keeps a job's image after the engine has it (a retention sweep deletes it
 	// later); by default it is deleted then.
 	KeepInput bool
@@ -77,7 +88,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 8
 	}
-	def(&c.Lease, 5*time.Minute)
+	def(&c.Lease, 15*time.Second)
+	def(&c.RecordTimeout, c.Lease/2)
+	if c.Owner == "" {
+		c.Owner = "anonjobd-" + uuid.NewString()
+	}
 	def(&c.RetryBase, 2*time.Second)
 	def(&c.RetryMax, 5*time.Minute)
 	def(&c.WebhookDeadline, 2*time.Minute)

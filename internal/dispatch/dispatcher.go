@@ -24,13 +24,18 @@ type Dispatcher struct {
 	log      *slog.Logger
 	wake     chan struct{}
 	flow     *flow
+	leases   *leases
 }
 
 // NewDispatcher makes a dispatcher; run it with Run.
 func NewDispatcher(s Store, p Provider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
 	cfg = cfg.withDefaults()
-	return &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg, log: logger(log),
+	d := &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg, log: logger(log),
 		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, time.Now)}
+	d.leases = newLeases(func(ctx context.Context, ids []string) (int64, error) {
+		return s.RenewClaims(ctx, cfg.Owner, ids, cfg.Lease)
+	}, cfg.Lease, d.log)
+	return d
 }
 
 // Poke says new jobs may be queued. It never blocks.
@@ -47,6 +52,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		// Not reachable yet: dispatch without a limit meanwhile, and keep asking.
 		go d.learnCapacity(ctx)
 	}
+	// Leases outlive ctx until the uploads under way have settled.
+	lctx, stopLeases := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLeases()
+	go d.leases.run(lctx)
 	workloop.Run(ctx, workloop.Config{Concurrency: d.cfg.Concurrency, Tick: d.cfg.Tick, Wake: d.wake},
 		d.claim, d.dispatch,
 		func(err error) { d.log.Warn("claim queued jobs", "err", err) })
@@ -66,7 +75,7 @@ func (d *Dispatcher) claim(ctx context.Context, slots int) ([]claim, error) {
 	if n == 0 {
 		return nil, nil // a job's end (a commit) or the next tick wakes the loop
 	}
-	cs, err := d.store.ClaimQueued(ctx, n, d.cfg.Lease)
+	cs, err := d.store.ClaimQueued(ctx, d.cfg.Owner, n, d.cfg.Lease)
 	began := d.flow.start(len(cs))
 	out := make([]claim, len(cs))
 	for i, c := range cs {
@@ -120,6 +129,13 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 	c := cl.Claim
 	j := c.Job
 	log := d.log.With("job_id", j.ID, "attempt", c.Attempts)
+	defer d.leases.hold(j.ID)()
+	if !c.UnsettledUpload.IsZero() {
+		// Its claimer died between upload and record, or deleted the file at the engine when
+		// it could not record it: the engine may hold a copy this upload will not replace.
+		log.Warn("an earlier upload of this job has no recorded outcome; uploading again",
+			"earlier_upload_began", c.UnsettledUpload)
+	}
 	settled := false
 	defer func() {
 		if !settled {
@@ -177,16 +193,20 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 		return
 	}
 	// The engine has the file: recording that must not be lost to a passing database error,
-	// or the job would be uploaded again when its lease ends.
-	_, err = backoff.Retry(wctx, func() (struct{}, error) {
-		_, _, err := d.store.Transition(wctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: f.FileID,
+	// or the job would be uploaded again when its lease ends. Bounded, so that a file that
+	// cannot be recorded is deleted at the engine before the lease can run out and another
+	// replica upload the job again.
+	rctx, cancelRecord := context.WithTimeout(wctx, d.cfg.RecordTimeout)
+	_, err = backoff.Retry(rctx, func() (struct{}, error) {
+		_, _, err := d.store.Transition(rctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: f.FileID,
 			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
 		var te *job.TransitionError
 		if errors.As(err, &te) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
-	}, backoff.WithMaxElapsedTime(time.Minute))
+	}, backoff.WithBackOff(recordBackOff()), backoff.WithMaxElapsedTime(d.cfg.RecordTimeout))
+	cancelRecord()
 	// The job now counts as at the engine, in the database or (if recording failed) not at all.
 	settled = true
 	d.flow.accepted()
@@ -202,7 +222,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 			log.Warn("delete cancelled file at the engine", "file_id", f.FileID, "err", err)
 		}
 	default:
-		log.Error("record upload", "file_id", f.FileID, "err", err)
+		d.unrecorded(wctx, log, j.ID, f.FileID, err)
 		return
 	}
 	if !d.cfg.KeepInput {
@@ -210,6 +230,35 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 			log.Warn("delete input", "err", err)
 		}
 	}
+}
+
+// unrecorded deals with a file the engine accepted whose recording failed: it is deleted at the
+// engine before the job is tried again, so the engine never holds (nor, for a hosted provider,
+// bills) two copies of one job. Only if the record committed and its answer alone was lost,
+// with the database gone for the whole RecordTimeout, does this delete a recorded file: the
+// job then ends FAILED (PROVIDER_LOST) at its first status poll, not silently.
+func (d *Dispatcher) unrecorded(ctx context.Context, log *slog.Logger, id, fileID string, recordErr error) {
+	log.Error("could not record the engine's file; deleting it there before the job is tried again",
+		"file_id", fileID, "err", recordErr)
+	dctx, cancel := context.WithTimeout(ctx, d.cfg.Lease/2)
+	defer cancel()
+	if err := d.provider.Delete(dctx, fileID); err != nil && !celantur.IsNotFound(err) {
+		log.Error("delete unrecorded file at the engine; the engine may get this job twice", "file_id", fileID, "err", err)
+		return
+	}
+	log.Info("deleted unrecorded file at the engine", "file_id", fileID)
+	// Due again at once if the database is back; else its lease runs out.
+	if err := d.store.Defer(dctx, id, time.Now(), "the engine's answer could not be recorded: "+recordErr.Error()); err != nil {
+		log.Warn("requeue job after deleting its unrecorded file", "err", err)
+	}
+}
+
+// recordBackOff retries a record quickly: the database is usually back within a second.
+func recordBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	b.MaxInterval = time.Second
+	return b
 }
 
 func (d *Dispatcher) fail(ctx context.Context, id, code, msg string) {

@@ -18,24 +18,37 @@ type Reconciler struct {
 	provider Provider
 	cfg      Config
 	log      *slog.Logger
+	leases   *leases
 }
 
 // NewReconciler makes a reconciler; run it with Run.
 func NewReconciler(s Store, p Provider, cfg Config, log *slog.Logger) *Reconciler {
-	return &Reconciler{store: s, provider: p, cfg: cfg.withDefaults(), log: logger(log)}
+	cfg = cfg.withDefaults()
+	r := &Reconciler{store: s, provider: p, cfg: cfg, log: logger(log)}
+	r.leases = newLeases(func(ctx context.Context, ids []string) (int64, error) {
+		return s.RenewClaims(ctx, cfg.Owner, ids, cfg.Lease)
+	}, cfg.Lease, r.log)
+	return r
 }
 
 // Run polls due jobs until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.Tick)
 	defer tick.Stop()
+	go r.leases.run(ctx)
 	for {
-		claims, err := r.store.ClaimPolls(ctx, r.cfg.Concurrency, r.cfg.Lease)
+		claims, err := r.store.ClaimPolls(ctx, r.cfg.Owner, r.cfg.Concurrency, r.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("claim overdue jobs", "err", err)
 		}
-		for _, c := range claims {
+		// Polls run one after another: the batch's later claims are held from the start.
+		drops := make([]func(), len(claims))
+		for i, c := range claims {
+			drops[i] = r.leases.hold(c.Job.ID)
+		}
+		for i, c := range claims {
 			r.poll(ctx, c)
+			drops[i]()
 		}
 		if err == nil && len(claims) == r.cfg.Concurrency {
 			continue

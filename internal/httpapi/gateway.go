@@ -11,7 +11,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
@@ -26,7 +25,6 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 	opts := append(marshalerOptions(),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
-		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
 	mux := runtime.NewServeMux(opts...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -40,5 +41,60 @@ func TestSecondStartOnOneDataDir(t *testing.T) {
 	}
 	if _, ok := pgembed.RunningURL(dir); ok {
 		t.Fatal("RunningURL after Stop")
+	}
+}
+
+// TestRestartsAfterKill: a server killed behind our back is started again, with its data, and
+// the exit and the restart are reported.
+func TestRestartsAfterKill(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exited, restarted := make(chan error, 1), make(chan struct{}, 1)
+	// Durable (no NoSync): what committed before the kill must be there after it.
+	srv, err := pgembed.Start(ctx, pgembed.Config{DataDir: dir,
+		OnExit: func(err error) { exited <- err }, OnRestart: func() { restarted <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(ctx) }()
+	conn, err := pgx.Connect(ctx, srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close(ctx)
+	first := srv.PID()
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err == nil {
+		t.Fatal("OnExit without the exit's reason")
+	}
+	<-restarted
+	if srv.PID() == first {
+		t.Fatal("same process after the restart")
+	}
+	conn, err = pgx.Connect(ctx, srv.URL())
+	if err != nil {
+		t.Fatalf("connect after the restart: %v", err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	var v int
+	if err := conn.QueryRow(ctx, `SELECT v FROM kept`).Scan(&v); err != nil || v != 42 {
+		t.Fatalf("data after the restart: %d, %v", v, err)
+	}
+	// Stop is final: no restart follows it.
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-restarted:
+		t.Fatal("restarted after Stop")
+	default:
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,10 @@ type Config struct {
 	// NoSync trades durability for speed (fsync off): for tests only.
 	NoSync bool
 	Log    *slog.Logger
+	// OnExit and OnRestart, when set, are told when the server dies unexpectedly and when the
+	// supervisor has it accepting connections again (see supervise.go). They must not block.
+	OnExit    func(err error)
+	OnRestart func()
 }
 
 // Server is a running PostgreSQL child process.
@@ -34,11 +39,17 @@ type Server struct {
 	cluster   string
 	socketDir string
 	database  string
-	urlFile   string // where the URL is published while the server runs
-	cmd       *exec.Cmd
-	done      chan struct{} // closed when the process has exited
-	waitErr   error
+	urlFile   string               // where the URL is published while the server runs
+	proc      atomic.Pointer[proc] // the current process; replaced by the supervisor's restarts
 	log       *slog.Logger
+	sup       *supervisor // nil until Start succeeds
+}
+
+// proc is one run of the postgres process.
+type proc struct {
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	waitErr error
 }
 
 // Start initializes the cluster if needed, starts the server and creates the database.
@@ -70,7 +81,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("an embedded PostgreSQL already runs on %s (another anonjobd?); "+
 			"use its database (anonjobd keys does) or stop it first", dataDir)
 	}
-	s := &Server{cluster: own.clusterDir(dataDir), database: cfg.Database, done: make(chan struct{}), log: cfg.Log}
+	s := &Server{cluster: own.clusterDir(dataDir), database: cfg.Database, log: cfg.Log}
 	if err := s.initCluster(ctx, binDir, own, cfg.NoSync); err != nil {
 		return nil, err
 	}
@@ -98,6 +109,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("write %s: %w", s.urlFile, err)
 	}
 	cfg.Log.Info("embedded PostgreSQL running", "cluster", s.cluster, "socket_dir", s.socketDir, "log", logPath)
+	s.supervise(cfg, func(ctx context.Context) error {
+		if err := s.start(binDir, own, logPath, cfg.NoSync); err != nil {
+			return err
+		}
+		return s.waitReady(ctx, logPath)
+	})
 	return s, nil
 }
 
@@ -144,26 +161,28 @@ func (s *Server) start(binDir string, own owner, logPath string, noSync bool) er
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
 	// Not CommandContext: the server outlives Start's context and is stopped by Stop.
-	s.cmd = exec.Command(filepath.Join(binDir, "postgres"), args...) //nolint:noctx // see above
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{
+	p := &proc{cmd: exec.Command(filepath.Join(binDir, "postgres"), args...), done: make(chan struct{})} //nolint:noctx // see above
+	s.proc.Store(p)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: own.credential(),
 		Pdeathsig:  syscall.SIGINT, // fast shutdown
 		Setpgid:    true,           // a terminal's Ctrl-C goes to anonjobd, which stops us cleanly
 	}
-	s.cmd.Dir = s.cluster
-	s.cmd.Env = []string{"LC_ALL=C", "PATH=" + os.Getenv("PATH")}
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	p.cmd.Dir = s.cluster
+	p.cmd.Env = []string{"LC_ALL=C", "PATH=" + os.Getenv("PATH")}
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: see above
 		defer func() { _ = logFile.Close() }()
-		if err := s.cmd.Start(); err != nil {
+		if err := p.cmd.Start(); err != nil {
 			started <- err
+			close(p.done)
 			return
 		}
 		started <- nil
-		s.waitErr = s.cmd.Wait()
-		close(s.done)
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
 	}()
 	if err := <-started; err != nil {
 		return fmt.Errorf("start postgres: %w", err)
@@ -174,14 +193,15 @@ func (s *Server) start(binDir string, own owner, logPath string, noSync bool) er
 func (s *Server) waitReady(ctx context.Context, logPath string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	p := s.proc.Load()
 	for {
 		select {
-		case <-s.done: // exited: whatever answers on the socket is not ours
+		case <-p.done: // exited: whatever answers on the socket is not ours
 			tail, _ := os.ReadFile(logPath)
 			if len(tail) > 2000 {
 				tail = tail[len(tail)-2000:]
 			}
-			return fmt.Errorf("postgres exited at start (%w); its log %s ends with:\n%s", s.waitErr, logPath, tail)
+			return fmt.Errorf("postgres exited at start (%w); its log %s ends with:\n%s", p.waitErr, logPath, tail)
 		default:
 		}
 		conn, err := pgx.Connect(ctx, s.url("postgres"))
@@ -192,7 +212,7 @@ func (s *Server) waitReady(ctx context.Context, logPath string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("postgres did not accept connections: %w", err)
-		case <-s.done:
+		case <-p.done:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -253,20 +273,22 @@ func (s *Server) Stop(ctx context.Context) error {
 		defer func() { _ = os.RemoveAll(s.socketDir) }()
 		_ = os.Remove(s.urlFile)
 	}
+	s.sup.stop() // no restart from here on; s.proc is the last process
+	p := s.proc.Load()
 	select {
-	case <-s.done:
+	case <-p.done:
 		return nil
 	default:
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal postgres: %w", err)
 	}
 	select {
-	case <-s.done:
+	case <-p.done:
 		return nil
 	case <-ctx.Done():
-		_ = s.cmd.Process.Kill()
-		<-s.done
+		_ = p.cmd.Process.Kill()
+		<-p.done
 		return fmt.Errorf("postgres did not stop in time: %w", ctx.Err())
 	}
 }

@@ -25,6 +25,16 @@ func (s *Server) startBackground() {
 	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
 	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
 	go func() { defer s.bg.Done(); s.compactLoop(bgCtx) }()
+	s.bg.Add(1)
+	checks := s.readinessChecks()
+	go func() { defer s.bg.Done(); s.ready.run(bgCtx, checks) }()
+	go func() {
+		select {
+		case <-s.Hub.Ready():
+			s.ready.check() // ready as soon as the hub is, not at the next round
+		case <-s.hubDone:
+		}
+	}()
 	if s.cfg.InputRetention > 0 {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.inputSweep(bgCtx) }()

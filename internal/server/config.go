@@ -63,6 +63,15 @@ type Config struct {
 	DeliverySchedule []time.Duration
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
+	// ReplicaID names this replica in the claims it takes; at start it releases the claims
+	// recorded under it (left by a crash). Empty: kept in DataDir with the embedded database,
+	// else made up per run. Two live processes must never share one.
+	ReplicaID string
+	// ClaimLease is how long a claimed job stays reserved without renewal: it bounds how soon
+	// another replica takes over a dead one's jobs.
+	ClaimLease time.Duration
+	// ReadyInterval is how often readiness (database, engine) is checked.
+	ReadyInterval time.Duration
 
 	// JobRetention is how long a job is kept after it ended (DONE, FAILED or CANCELLED),
 	// with its deliveries, their attempts and its webhook receipts; 0 keeps jobs forever.
@@ -94,6 +103,8 @@ func Defaults() Config {
 		NotifyInterval:  5 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
 		KeyCacheTTL:     10 * time.Second,
+		ClaimLease:      15 * time.Second,
+		ReadyInterval:   time.Second,
 
 		MaxWatchesPerCustomer: 100,
 		JobRetention:          30 * 24 * time.Hour,

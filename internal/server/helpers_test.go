@@ -23,6 +23,7 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/server"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -70,6 +71,12 @@ func startOn(t testing.TB, dbURL string, opts ...option) *env {
 		t.Fatalf("start server: %v", err)
 	}
 	t.Cleanup(srv.Close)
+	if dbURL == "" { // the embedded database
+		var ok bool
+		if dbURL, ok = pgembed.RunningURL(cfg.DataDir); !ok {
+			t.Fatal("no embedded database running")
+		}
+	}
 	_, key, err := auth.CreateKey(ctx, srv.Store, "acme")
 	if err != nil {
 		t.Fatal(err)

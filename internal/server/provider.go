@@ -48,7 +48,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 		return fmt.Errorf("public url: %w", err)
 	}
 	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.InputRetention > 0, WebhookDeadline: s.cfg.WebhookDeadline,
-		Capacity: capacity}
+		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease}
 	s.dispatcher = dispatch.NewDispatcher(s.Store, client, s.Signer, dcfg, s.cfg.Log.With("component", "dispatcher"))
 	s.reconciler = dispatch.NewReconciler(s.Store, client, dcfg, s.cfg.Log.With("component", "reconciler"))
 	return nil

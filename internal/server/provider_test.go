@@ -177,6 +177,8 @@ type fakeProvider struct {
 	status   string            // what GET status answers
 	upload   func(w http.ResponseWriter) bool
 	deleted  []string
+	onDelete func()   // called before a delete is answered
+	calls    []string // "upload FILE" and "delete FILE", in order
 }
 
 func newFakeProvider(t *testing.T) *fakeProvider {
@@ -199,6 +201,7 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 		f.uploads[name]++
 		fileID := fmt.Sprintf("file-%s-%d", name, f.uploads[name])
 		f.webhooks[fileID] = r.URL.Query().Get("webhook")
+		f.calls = append(f.calls, "upload "+fileID)
 		_, _ = fmt.Fprintf(w, `{"customer_id":"c","file_id":%q,"file_status":"queued","webhook_status":"set"}`, fileID)
 	})
 	mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +221,10 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.deleted = append(f.deleted, r.PathValue("id"))
+		f.calls = append(f.calls, "delete "+r.PathValue("id"))
+		if f.onDelete != nil {
+			f.onDelete()
+		}
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,12 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
@@ -55,12 +56,14 @@ type Server struct {
 	bg         sync.WaitGroup
 	hubDone    chan struct{}
 	serveErr   chan error
+	ready      *readiness
 }
 
 // Start brings everything up and returns once both listeners accept connections.
 // Close (or Shutdown) must be called to release it.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 3), Metrics: prometheus.NewRegistry()}
+	s.ready = newReadiness(cmp.Or(cfg.ReadyInterval, time.Second), cfg.Log)
 	defer func() {
 		if err != nil {
 			s.release(context.WithoutCancel(ctx))
@@ -79,6 +82,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	if s.cfg.ReplicaID, err = s.replicaID(); err != nil {
+		return nil, err
+	}
+	if err := s.releaseOwnClaims(ctx); err != nil {
+		return nil, err
+	}
 	key, err := s.Store.Secret(ctx, "provider_callback_key", 32)
 	if err != nil {
 		return nil, err
@@ -96,22 +105,19 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.startBackground()
 	go func() { s.serveErr <- s.grpc.Serve(s.grpcLis) }()
 	go func() { s.serveErr <- s.http.Serve(s.httpLis) }()
-	go func() {
-		select {
-		case <-s.Hub.Ready():
-			s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		case <-s.hubDone:
-		}
-	}()
 	cfg.Log.Info("anonjobd listening", "grpc", s.grpcLis.Addr().String(), "http", s.httpLis.Addr().String(),
-		"public_url", s.cfg.PublicURL)
+		"public_url", s.cfg.PublicURL, "replica_id", s.cfg.ReplicaID)
 	return s, nil
 }
 
 func (s *Server) openDatabase(ctx context.Context) error {
 	dbURL := s.cfg.DatabaseURL
 	if dbURL == "" {
-		pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: s.cfg.DataDir, BinDir: s.cfg.PGBinDir, Log: s.cfg.Log})
+		pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: s.cfg.DataDir, BinDir: s.cfg.PGBinDir, Log: s.cfg.Log,
+			// The pool reconnects by itself once the supervisor has the server back.
+			OnExit:    func(error) { s.ready.down("database", errDatabase.Error()) },
+			OnRestart: s.ready.check,
+		})
 		if err != nil {
 			return fmt.Errorf("embedded PostgreSQL: %w", err)
 		}
@@ -166,6 +172,7 @@ func (s *Server) Wait(ctx context.Context) error {
 // Shutdown stops accepting work, ends watch streams with a resumable UNAVAILABLE, lets
 // in-flight calls finish until ctx ends, and releases everything.
 func (s *Server) Shutdown(ctx context.Context) {
+	s.ready.shutdown()
 	s.health.Shutdown()
 	s.stopHub() // ends every watch stream, so neither server waits on them
 	var wg sync.WaitGroup

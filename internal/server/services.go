@@ -80,6 +80,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.ready.attach(s.health)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
@@ -97,7 +98,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		return err
 	}
 	s.http = &http.Server{
-		Handler:           console.Mount(gw), // the browser console at /ui/, static and keyless
+		Handler:           console.Mount(s.ready.routes(gw)), // the browser console at /ui/ and the probes, keyless
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 25 MiB upload on a slow link
 		IdleTimeout:       2 * time.Minute,

@@ -13,17 +13,23 @@ type Claim struct {
 	Job      job.Job
 	Attempts int    // including this one
 	Input    []byte // nil when the input is gone
+	// UnsettledUpload is when an earlier upload of the job began whose outcome was never
+	// recorded (its claimer died, or could not reach the database); zero if none.
+	UnsettledUpload time.Time
 }
 
-// ClaimQueued leases up to limit QUEUED jobs that are due, oldest first. SKIP LOCKED lets
-// dispatchers on every replica claim at once without waiting on or taking each other's jobs;
-// the lease keeps a job from being claimed again while its upload runs, and expires if the
-// claimer dies.
-func (s *Store) ClaimQueued(ctx context.Context, limit int, lease time.Duration) ([]Claim, error) {
+// ClaimQueued leases up to limit QUEUED jobs that are due, oldest first, to owner (a replica
+// id). SKIP LOCKED lets dispatchers on every replica claim at once without waiting on or
+// taking each other's jobs; the lease keeps a job from being claimed again while its upload
+// runs (RenewClaims extends it), and expires if the claimer dies. The claim also records the
+// intent to upload, before the upload: until Defer or Release settles it, or the job leaves
+// QUEUED, the next claimer sees it as UnsettledUpload.
+func (s *Store) ClaimQueued(ctx context.Context, owner string, limit int, lease time.Duration) ([]Claim, error) {
 	rows, err := s.pool.Query(ctx, `
-		UPDATE jobs j SET attempts = j.attempts + 1, lease_until = now() + $2::interval
+		UPDATE jobs j SET attempts = j.attempts + 1, lease_until = now() + $2::interval,
+		    claimed_by = $3, upload_began_at = now()
 		FROM (
-		    SELECT id FROM jobs
+		    SELECT id, upload_began_at AS unsettled FROM jobs
 		    WHERE status = 'QUEUED' AND next_attempt_at <= now()
 		      AND (lease_until IS NULL OR lease_until < now())
 		    ORDER BY next_attempt_at, create_time
@@ -31,8 +37,8 @@ func (s *Store) ClaimQueued(ctx context.Context, limit int, lease time.Duration)
 		    LIMIT $1
 		) due
 		WHERE j.id = due.id
-		RETURNING `+prefixed("j", jobColumns)+`, j.attempts, (SELECT data FROM job_inputs WHERE job_id = j.id)`,
-		limit, lease)
+		RETURNING `+prefixed("j", jobColumns)+`, j.attempts, (SELECT data FROM job_inputs WHERE job_id = j.id), due.unsettled`,
+		limit, lease, owner)
 	if err != nil {
 		return nil, fmt.Errorf("claim queued jobs: %w", err)
 	}
@@ -41,10 +47,14 @@ func (s *Store) ClaimQueued(ctx context.Context, limit int, lease time.Duration)
 	for rows.Next() {
 		var row jobRow
 		var c Claim
-		if err := rows.Scan(append(row.scanTargets(), &c.Attempts, &c.Input)...); err != nil {
+		var unsettled *time.Time
+		if err := rows.Scan(append(row.scanTargets(), &c.Attempts, &c.Input, &unsettled)...); err != nil {
 			return nil, fmt.Errorf("scan claim: %w", err)
 		}
 		c.Job = row.toJob()
+		if unsettled != nil {
+			c.UnsettledUpload = *unsettled
+		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -56,7 +66,8 @@ func (s *Store) ClaimQueued(ctx context.Context, limit int, lease time.Duration)
 // Defer ends a failed attempt's lease and schedules the next one.
 func (s *Store) Defer(ctx context.Context, id string, at time.Time, reason string) error {
 	_, err := s.pool.Exec(ctx, `
-		UPDATE jobs SET next_attempt_at = $2, lease_until = NULL, last_attempt_error = $3
+		UPDATE jobs SET next_attempt_at = $2, lease_until = NULL, last_attempt_error = $3,
+		    claimed_by = NULL, upload_began_at = NULL
 		WHERE id = $1 AND status = 'QUEUED'`, id, at, reason)
 	if err != nil {
 		return fmt.Errorf("defer job: %w", err)
@@ -68,7 +79,8 @@ func (s *Store) Defer(ctx context.Context, id string, at time.Time, reason strin
 // due at once, and the attempt its claim counted is taken back, since the job was never tried.
 func (s *Store) Release(ctx context.Context, id string) error {
 	_, err := s.pool.Exec(ctx, `
-		UPDATE jobs SET attempts = greatest(attempts - 1, 0), lease_until = NULL
+		UPDATE jobs SET attempts = greatest(attempts - 1, 0), lease_until = NULL,
+		    claimed_by = NULL, upload_began_at = NULL
 		WHERE id = $1 AND status = 'QUEUED'`, id)
 	if err != nil {
 		return fmt.Errorf("release job: %w", err)
@@ -105,11 +117,11 @@ func (s *Store) DeleteInputsBefore(ctx context.Context, cutoff time.Time) (int64
 	return tag.RowsAffected(), nil
 }
 
-// ClaimPolls leases up to limit PROCESSING jobs whose webhook is overdue, for a status poll:
-// their next poll moves to now + lease, so no other replica polls them meanwhile.
-func (s *Store) ClaimPolls(ctx context.Context, limit int, lease time.Duration) ([]Claim, error) {
+// ClaimPolls leases up to limit PROCESSING jobs whose webhook is overdue to owner, for a status
+// poll: their next poll moves to now + lease, so no other replica polls them meanwhile.
+func (s *Store) ClaimPolls(ctx context.Context, owner string, limit int, lease time.Duration) ([]Claim, error) {
 	rows, err := s.pool.Query(ctx, `
-		UPDATE jobs j SET polls = j.polls + 1, next_poll_at = now() + $2::interval
+		UPDATE jobs j SET polls = j.polls + 1, next_poll_at = now() + $2::interval, claimed_by = $3
 		FROM (
 		    SELECT id FROM jobs
 		    WHERE status = 'PROCESSING' AND next_poll_at <= now()
@@ -118,7 +130,7 @@ func (s *Store) ClaimPolls(ctx context.Context, limit int, lease time.Duration) 
 		    LIMIT $1
 		) due
 		WHERE j.id = due.id
-		RETURNING `+prefixed("j", jobColumns)+`, j.polls`, limit, lease)
+		RETURNING `+prefixed("j", jobColumns)+`, j.polls`, limit, lease, owner)
 	if err != nil {
 		return nil, fmt.Errorf("claim polls: %w", err)
 	}
@@ -141,11 +153,43 @@ func (s *Store) ClaimPolls(ctx context.Context, limit int, lease time.Duration) 
 
 // SchedulePoll sets when a PROCESSING job is next polled.
 func (s *Store) SchedulePoll(ctx context.Context, id string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE jobs SET next_poll_at = $2 WHERE id = $1 AND status = 'PROCESSING'`, id, at)
+	_, err := s.pool.Exec(ctx, `
+		UPDATE jobs SET next_poll_at = $2, claimed_by = NULL WHERE id = $1 AND status = 'PROCESSING'`, id, at)
 	if err != nil {
 		return fmt.Errorf("schedule poll: %w", err)
 	}
 	return nil
+}
+
+// RenewClaims extends owner's claims on the given jobs to now + lease: the lease of an upload
+// under way, the next poll of a poll under way. A claim that has ended (the job moved on, or
+// the lease ran out and another replica took it) is not renewed; the count says how many were.
+func (s *Store) RenewClaims(ctx context.Context, owner string, ids []string, lease time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE jobs SET
+		    lease_until = CASE WHEN status = 'QUEUED' THEN now() + $3::interval ELSE lease_until END,
+		    next_poll_at = CASE WHEN status = 'PROCESSING' THEN now() + $3::interval ELSE next_poll_at END
+		WHERE id = ANY($1::uuid[]) AND claimed_by = $2
+		  AND (status = 'PROCESSING' OR lease_until >= now())`, ids, owner, lease)
+	if err != nil {
+		return 0, fmt.Errorf("renew claims: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ReleaseClaimsOf ends every claim owner holds: a replica calls it at start for the claims it
+// held when it died, so that its jobs go again at once rather than when their leases run out.
+// The upload intent stays: whether the dead upload reached the engine is unknown.
+func (s *Store) ReleaseClaimsOf(ctx context.Context, owner string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE jobs SET claimed_by = NULL,
+		    lease_until = CASE WHEN status = 'QUEUED' THEN NULL ELSE lease_until END,
+		    next_poll_at = CASE WHEN status = 'PROCESSING' THEN least(next_poll_at, now()) ELSE next_poll_at END
+		WHERE claimed_by = $1`, owner)
+	if err != nil {
+		return 0, fmt.Errorf("release claims of %s: %w", owner, err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Receipt is one provider webhook as received.

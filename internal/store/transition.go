@@ -42,7 +42,8 @@ WITH cur AS (
         instance_mask_link = COALESCE($9, j.instance_mask_link),
         metadata_link = COALESCE($10, j.metadata_link),
         next_poll_at = COALESCE($12, j.next_poll_at),
-        lease_until = NULL -- any move ends a dispatch lease
+        lease_until = NULL, -- any move ends a claim
+        claimed_by = NULL
     FROM cur
     WHERE j.id = cur.id AND cur.status = ANY($11)
     RETURNING j.*, cur.status AS previous_status

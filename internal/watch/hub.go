@@ -40,6 +40,10 @@ type Config struct {
 	// MinInterval is the least time between two reads (default 10ms): under a stream of commits,
 	// each wake-up would otherwise cost a read of its own; merged, one read takes them all.
 	MinInterval time.Duration
+	// FutureWait is how long a watch from a revision past the hub's position waits for the hub
+	// to reach it (default 2s): a revision another replica handed out may not be settled here
+	// yet. Past it the watch fails with ErrFuture.
+	FutureWait time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -60,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MinInterval <= 0 {
 		c.MinInterval = 10 * time.Millisecond
+	}
+	if c.FutureWait <= 0 {
+		c.FutureWait = 2 * time.Second
 	}
 	return c
 }
@@ -108,7 +115,22 @@ var (
 	ErrCompacted = errors.New("revision is older than the kept event history")
 	ErrTooSlow   = errors.New("watcher fell too far behind")
 	ErrClosed    = errors.New("watch hub is shutting down")
+	// ErrFuture means the asked revision is past every revision this hub has reached; the
+	// error is a *FutureError naming the current one.
+	ErrFuture = errors.New("revision is in the future")
 )
+
+// FutureError is a watch from a revision past the newest one.
+type FutureError struct {
+	Since, Current int64
+}
+
+func (e *FutureError) Error() string {
+	return fmt.Sprintf("revision %d is past the newest revision %d", e.Since, e.Current)
+}
+
+// Unwrap makes errors.Is(err, ErrFuture) hold.
+func (e *FutureError) Unwrap() error { return ErrFuture }
 
 // Hub reads the event history and fans it out. Create it with NewHub and start Run.
 type Hub struct {
@@ -119,6 +141,9 @@ type Hub struct {
 
 	ready chan struct{} // closed once pos is known
 	done  chan struct{} // closed when Run ends
+	// advanced is closed, and replaced, whenever pos moves: watches from a revision ahead of
+	// pos wait on it.
+	advanced chan struct{}
 
 	mu        sync.Mutex
 	pos       int64       // every event up to pos has been published
@@ -127,6 +152,9 @@ type Hub struct {
 	compacted int64
 	subs      map[*Subscription]struct{}
 	closed    bool
+	// want is the highest revision a watch waits for: until pos reaches it, the hub settles
+	// revisions handed out (by any replica) even where no later event shows a gap.
+	want int64
 
 	// Only touched by Run's goroutine:
 	marker  *marker // pending proof that the revisions up to its ceiling are final
@@ -143,12 +171,13 @@ type marker struct {
 // NewHub makes a hub; Run starts it on a source.
 func NewHub(cfg Config, log *slog.Logger) *Hub {
 	return &Hub{
-		cfg:   cfg.withDefaults(),
-		log:   log,
-		wake:  make(chan struct{}, 1),
-		ready: make(chan struct{}),
-		done:  make(chan struct{}),
-		subs:  make(map[*Subscription]struct{}),
+		cfg:      cfg.withDefaults(),
+		log:      log,
+		wake:     make(chan struct{}, 1),
+		ready:    make(chan struct{}),
+		done:     make(chan struct{}),
+		advanced: make(chan struct{}),
+		subs:     make(map[*Subscription]struct{}),
 	}
 }
 
@@ -288,7 +317,7 @@ func (h *Hub) catchUp(ctx context.Context) (time.Duration, error) {
 // back, or a conflict consumed it); the marker tells which without waiting on a clock.
 func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 	h.mu.Lock()
-	pos := h.pos
+	pos, want := h.pos, h.want
 	h.mu.Unlock()
 	t, err := h.src.EventsAfter(ctx, pos, h.cfg.PageSize)
 	if err != nil {
@@ -325,8 +354,30 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 		}
 		h.marker = &marker{xid: xid, ceiling: evs[len(evs)-1].Revision}
 	}
+	if !gap && h.marker == nil && want > next {
+		// A watch waits for a revision past every visible event: it was handed out, maybe to
+		// a transaction that rolled back, and only a marker can settle it.
+		if gap, err = h.settleHead(ctx, next); err != nil {
+			return false, false, err
+		}
+	}
 	h.publish(out, next, t.Compacted)
 	return full, gap, nil
+}
+
+// settleHead takes a marker for every revision handed out so far, if any lies past next, and
+// reports whether it did (the caller then reads again soon, as for a gap).
+func (h *Hub) settleHead(ctx context.Context, next int64) (bool, error) {
+	head, err := h.src.Head(ctx)
+	if err != nil || head <= next {
+		return false, err
+	}
+	xid, err := h.src.TxMarker(ctx)
+	if err != nil {
+		return false, fmt.Errorf("settle revisions up to %d: %w", head, err)
+	}
+	h.marker = &marker{xid: xid, ceiling: head}
+	return true, nil
 }
 
 func (h *Hub) publish(evs []job.Event, next, compacted int64) {
@@ -337,6 +388,8 @@ func (h *Hub) publish(evs []job.Event, next, compacted int64) {
 		return
 	}
 	h.pos = next
+	close(h.advanced)
+	h.advanced = make(chan struct{})
 	h.ring = append(h.ring, evs...)
 	if over := len(h.ring) - h.cfg.RingSize; over > h.cfg.RingSize/4 {
 		h.ringFloor = h.ring[over-1].Revision

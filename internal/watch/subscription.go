@@ -21,7 +21,8 @@ type Subscription struct {
 }
 
 // Subscribe starts a watch after revision since; 0 means from the current position on.
-// A revision older than the kept history fails with ErrCompacted.
+// A revision older than the kept history fails with ErrCompacted; one past the hub's position
+// waits up to FutureWait for the hub to reach it, then fails with a *FutureError.
 func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error) {
 	select {
 	case <-h.ready:
@@ -29,6 +30,9 @@ func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error)
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+	if err := h.reach(ctx, since); err != nil {
+		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -44,6 +48,43 @@ func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error)
 	s := &Subscription{hub: h, since: since, ch: make(chan Batch, h.cfg.Buffer)}
 	s.goLive() // buffering starts now, if memory covers since; else Next replays first
 	return s, nil
+}
+
+// reach waits until the hub's position is at least since, or FutureWait has passed. A revision
+// never handed out, past the database's head, fails at once.
+func (h *Hub) reach(ctx context.Context, since int64) error {
+	h.mu.Lock()
+	pos := h.pos
+	h.mu.Unlock()
+	if since <= pos {
+		return nil
+	}
+	if head, err := h.src.Head(ctx); err == nil && since > head {
+		return &FutureError{Since: since, Current: pos}
+	}
+	h.mu.Lock()
+	h.want = max(h.want, since)
+	h.mu.Unlock()
+	timeout := time.NewTimer(h.cfg.FutureWait)
+	defer timeout.Stop()
+	for {
+		h.mu.Lock()
+		pos, advanced := h.pos, h.advanced
+		h.mu.Unlock()
+		if since <= pos {
+			return nil
+		}
+		h.Poke() // read now: the revision may have committed on another replica
+		select {
+		case <-advanced:
+		case <-timeout.C:
+			return &FutureError{Since: since, Current: pos}
+		case <-h.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // goLive registers the subscription with the hub when the ring holds every event after since,
@@ -71,13 +112,35 @@ func (s *Subscription) Revision() int64 { return s.since }
 // heartbeat) carrying the current position. After an error the subscription is finished; its
 // revision is where a new one should resume.
 func (s *Subscription) Next(ctx context.Context, idle time.Duration) (Batch, error) {
+	var quiet <-chan time.Time // the idle timer, while the replay cannot read the history
+	wait := 50 * time.Millisecond
 	for !s.live {
 		b, err := s.replay(ctx)
-		if err != nil {
+		switch {
+		case err == nil:
+			if len(b.Events) > 0 {
+				return b, nil
+			}
+			continue
+		case errors.Is(err, ErrCompacted), errors.Is(err, ErrClosed), ctx.Err() != nil:
 			return Batch{}, err
 		}
-		if len(b.Events) > 0 {
-			return b, nil
+		// The database is unreachable (restarting, say): the history is still there, so
+		// wait for it rather than end the watch, with heartbeats meanwhile.
+		if quiet == nil {
+			t := time.NewTimer(idle)
+			defer t.Stop()
+			quiet = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		case <-s.hub.done:
+			return Batch{}, ErrClosed
+		case <-quiet:
+			return Batch{Revision: s.since}, nil
+		case <-time.After(wait):
+			wait = min(2*wait, 2*time.Second)
 		}
 	}
 	timer := time.NewTimer(idle)
