@@ -57,6 +57,9 @@ type Config struct {
 	DeliverySchedule []time.Duration
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
+	// CORSOrigins are the browser origins allowed to call the REST API from another origin;
+	// empty allows none.
+	CORSOrigins []string
 
 	Log *slog.Logger
 }
