@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -119,7 +120,7 @@ func sniff(p string) (string, error) {
 	defer func() { _ = f.Close() }()
 	head := make([]byte, 512)
 	n, err := io.ReadFull(f, head)
-	if err != nil && n == 0 && err != io.EOF {
+	if err != nil && n == 0 && !errors.Is(err, io.EOF) {
 		return "", err
 	}
 	return http.DetectContentType(head[:n]), nil
