@@ -67,7 +67,7 @@ func (b *batch) run() error {
 			b.bar = progressbar.NewOptions(len(b.inputs), progressbar.OptionSetWriter(b.e.out.err),
 				progressbar.OptionSetDescription(b.describeCounts()), progressbar.OptionShowCount(),
 				progressbar.OptionShowIts(), progressbar.OptionSetItsString("jobs"),
-				progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())
+				progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish())
 		}
 		// The stream must be running before the first job is created, or the job's first
 		// changes could come before the stream's starting revision and be missed.
@@ -179,18 +179,18 @@ func (b *batch) observe(ctx context.Context, j *anonjobv1.Job) {
 	}
 	b.latest[id] = j
 	var ended []*item
-	items := b.byID[id]
-	for _, it := range items {
+	changed := false
+	for _, it := range b.byID[id] {
 		if it.done || it.job.GetRevision() >= j.GetRevision() {
 			continue
 		}
-		it.job = j
+		it.job, changed = j, true
 		if isTerminal(j.GetStatus()) {
 			ended = append(ended, it)
 		}
 	}
 	b.mu.Unlock()
-	if len(items) > 0 {
+	if changed {
 		b.progress(j)
 	}
 	for _, it := range ended {
@@ -258,9 +258,9 @@ func (b *batch) finished() {
 	}
 }
 
-// progress shows a job's step as a line when there is no bar, as a single submit always did.
+// progress shows each step of a single followed job; a batch shows only finished jobs.
 func (b *batch) progress(j *anonjobv1.Job) {
-	if b.bar == nil && b.wait {
+	if b.bar == nil && b.wait && len(b.inputs) == 1 {
 		b.outMu.Lock()
 		b.e.out.progress(j)
 		b.outMu.Unlock()
