@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -198,19 +199,32 @@ func TestWatchResumesAcrossServerRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--addr", grpcAddr, "--api-key", key, "watch"}, &stdout, &stderr)
-	}()
 	img := writePNG(t)
-	// The watch starts at the newest revision, so wait until it runs before the first job.
-	time.Sleep(200 * time.Millisecond)
+	// A first job, so that the next one's revision is above 1 and since_revision (its
+	// revision minus one) is not 0, which would mean "only new events".
+	if code, out, _ := runCLI(ctx, addr, "submit", img, "--request-id", "first"); code != 0 {
+		t.Fatal(out)
+	}
 	code, out, _ := runCLI(ctx, addr, "--json", "submit", img, "--request-id", "before")
 	if code != 0 {
 		t.Fatal(out)
 	}
 	before := between(out, `"id":"`, `"`)
+	var created struct {
+		Revision string `json:"revision"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	since, err := strconv.ParseInt(created.Revision, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", grpcAddr, "--api-key", key, "watch", "--since", strconv.FormatInt(since-1, 10)}, &stdout, &stderr)
+	}()
 	eventually(t, "the first job's event", func() bool { return strings.Contains(stdout.String(), before) })
 
 	first.Close()
