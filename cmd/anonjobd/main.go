@@ -42,6 +42,7 @@ type serveCmd struct {
 	WebhookDeadline     time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
 
 	MaxUploadBytes        int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
+	GroupCommitBatch      int           `name:"group-commit-batch" help:"Most CreateJob calls written in one transaction (1: each alone)." default:"64" env:"ANONJOB_GROUP_COMMIT_BATCH"`
 	MaxDBConns            int32         `name:"max-db-conns" help:"Database connection pool size." default:"32" env:"ANONJOB_MAX_DB_CONNS"`
 	Heartbeat             time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"ANONJOB_HEARTBEAT"`
 	EventRetention        time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"168h" env:"ANONJOB_EVENT_RETENTION"`
@@ -68,6 +69,10 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
+	if c.GroupCommitBatch < 1 {
+		return fmt.Errorf("--group-commit-batch %d: want 1 or more", c.GroupCommitBatch)
+	}
+	cfg.GroupCommit.Batch = c.GroupCommitBatch
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/store"
 )
 
 // Config is everything anonjobd can be told.
@@ -40,6 +41,10 @@ type Config struct {
 	// WebhookDeadline is how long a PROCESSING job waits for its webhook before the engine is
 	// polled.
 	WebhookDeadline time.Duration
+
+	// GroupCommit bounds how concurrent CreateJob calls share a transaction; zero fields mean
+	// store.DefaultGroupCommitBatch and store.DefaultGroupCommitWriters.
+	GroupCommit store.GroupCommit
 
 	MaxUploadBytes  int64
 	MaxDBConns      int32

@@ -128,7 +128,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	s.Hub = watch.NewHub(watch.Config{}, s.cfg.Log)
 	s.notifier = store.NewNotifier(pool, s.cfg.NotifyInterval, s.cfg.Log)
 	// Local watchers wake at once; other replicas through a batched NOTIFY.
-	s.Store = store.New(pool, store.WithCommitHook(func() {
+	s.Store = store.New(pool, store.WithGroupCommit(s.cfg.GroupCommit), store.WithCommitHook(func() {
 		s.Hub.Poke()
 		s.notifier.Poke()
 		if s.dispatcher != nil { // set before serving starts

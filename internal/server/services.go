@@ -19,6 +19,7 @@ import (
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/gen/openapiv2"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/console"
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
@@ -96,7 +97,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if err := openapi.Register(root, openapiv2.JSON); err != nil {
 		return err
 	}
-	root.Handle("/", gw)
+	root.Handle("/", console.Mount(gw)) // the browser console at /ui/, static and keyless
 	// CORS outermost: preflights carry no API key and must be answered before any auth.
 	handler, err := httpapi.CORS(s.cfg.CORSOrigins, root)
 	if err != nil {

@@ -44,31 +44,18 @@ func (s *Store) CreateJob(ctx context.Context, customer string, spec job.Spec, i
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("new job id: %w", err)
 	}
-	hash := requestHash(spec, input)
-	b := &pgx.Batch{}
-	b.Queue(assignXID)
-	var row jobRow
-	found := false
-	b.Queue(createJob, id, string(spec.Method), spec.Face, spec.LicensePlate, spec.Person,
-		spec.Vehicle, nullIfEmpty(spec.RequestID), hash, nullIfEmpty(spec.CallbackURL),
-		spec.ContentType, int64(len(input)), input, customer).
-		QueryRow(func(r pgx.Row) error {
-			err := r.Scan(row.scanTargets()...)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			found = err == nil
-			return err
-		})
-	// A batch without BEGIN runs as one implicit transaction.
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return job.Job{}, false, fmt.Errorf("insert job: %w", err)
+	r := &createReq{ctx: ctx, id: id.String(), customer: customer, spec: spec, input: input,
+		hash: requestHash(spec, input), done: make(chan struct{})}
+	if err := s.creates.submit(r, s.writeCreates); err != nil {
+		return job.Job{}, false, err
 	}
-	if found {
-		s.onCommit()
-		return row.toJob(), true, nil
+	if r.err != nil {
+		return job.Job{}, false, r.err
 	}
-	return s.existingRequest(ctx, customer, spec.RequestID, hash)
+	if r.found {
+		return r.row.toJob(), true, nil
+	}
+	return s.existingRequest(ctx, customer, spec.RequestID, r.hash)
 }
 
 func (s *Store) existingRequest(ctx context.Context, customer, requestID string, hash []byte) (job.Job, bool, error) {

@@ -22,6 +22,8 @@ type Store struct {
 	// onCommit is called after every committed change, to wake watchers without a NOTIFY in
 	// the write transaction.
 	onCommit func()
+	// creates gathers concurrent CreateJob calls into shared transactions.
+	creates *createGroups
 }
 
 // Option configures a Store.
@@ -32,7 +34,7 @@ func WithCommitHook(f func()) Option { return func(s *Store) { s.onCommit = f } 
 
 // New wraps an open pool.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
-	s := &Store{pool: pool, onCommit: func() {}}
+	s := &Store{pool: pool, onCommit: func() {}, creates: newCreateGroups(GroupCommit{})}
 	for _, o := range opts {
 		o(s)
 	}

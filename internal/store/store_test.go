@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/store"
@@ -17,13 +19,17 @@ func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := store.Connect(ctx, harness.NewDatabase(t), 8)
+	return store.New(newPool(t))
+}
+
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := store.Connect(context.Background(), harness.NewDatabase(t), 8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return store.New(pool)
+	return pool
 }
 
 var png1x1 = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")

@@ -1,0 +1,11 @@
+package store
+
+// OnGroupWrite makes s call f with the size of each CreateJob group before writing it.
+func OnGroupWrite(s *Store, f func(n int)) { s.creates.beforeWrite = f }
+
+// QueuedCreates is the number of CreateJob calls waiting for a group.
+func QueuedCreates(s *Store) int {
+	s.creates.mu.Lock()
+	defer s.creates.mu.Unlock()
+	return len(s.creates.queue)
+}

@@ -1,0 +1,234 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/anonjob/anonjob/internal/job"
+)
+
+// Group commit defaults. A commit costs one WAL flush whatever it holds, so CreateJob calls that
+// arrive while earlier ones are being written are gathered and written together.
+const (
+	// DefaultGroupCommitBatch bounds how many jobs one transaction writes.
+	DefaultGroupCommitBatch = 64
+	// DefaultGroupCommitWriters bounds how many group transactions are in flight at once; the
+	// requests that arrive meanwhile form the next groups.
+	DefaultGroupCommitWriters = 4
+	// groupWriteTimeout bounds one group's write. The write runs without the cancellation of the
+	// request that happens to carry it, so that one caller giving up does not fail the others.
+	groupWriteTimeout = 30 * time.Second
+)
+
+// GroupCommit configures how concurrent CreateJob calls share transactions. Zero fields mean the
+// defaults above; Batch 1 writes every job in a transaction of its own.
+type GroupCommit struct {
+	Batch   int
+	Writers int
+}
+
+// WithGroupCommit sets how CreateJob calls are gathered.
+func WithGroupCommit(g GroupCommit) Option {
+	return func(s *Store) { s.creates = newCreateGroups(g) }
+}
+
+// GroupCommitStats counts what group commit has written, for metrics and tests.
+type GroupCommitStats struct {
+	// Groups is the number of group transactions that committed.
+	Groups int64
+	// Jobs is the number of jobs written in them.
+	Jobs int64
+	// Fallbacks is the number of groups that failed and were written again one job at a time.
+	Fallbacks int64
+}
+
+// createReq is one CreateJob waiting for its group to be written.
+type createReq struct {
+	ctx      context.Context
+	id       string
+	customer string
+	spec     job.Spec
+	input    []byte
+	hash     []byte
+
+	done  chan struct{}
+	row   jobRow
+	found bool // the row was inserted; false with no error means the request_id was taken
+	err   error
+}
+
+func (r *createReq) finish(err error) {
+	r.err = err
+	close(r.done)
+}
+
+// createGroups gathers CreateJob calls. There is no background goroutine: a waiting caller that
+// gets one of the writer slots takes what is queued, up to a batch, and writes it.
+type createGroups struct {
+	batch int
+	slots chan struct{}
+
+	mu    sync.Mutex
+	queue []*createReq
+
+	groups, jobs, fallbacks atomic.Int64
+	// beforeWrite, when set by a test, runs before each group is written.
+	beforeWrite func(n int)
+}
+
+func newCreateGroups(g GroupCommit) *createGroups {
+	if g.Batch <= 0 {
+		g.Batch = DefaultGroupCommitBatch
+	}
+	if g.Writers <= 0 {
+		g.Writers = DefaultGroupCommitWriters
+	}
+	return &createGroups{batch: g.Batch, slots: make(chan struct{}, g.Writers)}
+}
+
+// submit queues r and returns once r is written (r.err says how) or ctx ends. A caller whose ctx
+// ends after its request was taken into a group gets ctx's error although the job may commit,
+// as with any write whose answer is lost.
+func (g *createGroups) submit(r *createReq, write func(context.Context, []*createReq)) error {
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	g.mu.Unlock()
+	for {
+		select {
+		case <-r.done:
+			return nil
+		default:
+		}
+		select {
+		case <-r.done:
+			return nil
+		case <-r.ctx.Done():
+			return g.abandon(r)
+		case g.slots <- struct{}{}:
+			group := g.take()
+			if len(group) > 0 {
+				write(context.WithoutCancel(r.ctx), group)
+			}
+			<-g.slots
+			if len(group) == 0 {
+				// Nothing queued: r is in a group another caller is writing.
+				select {
+				case <-r.done:
+					return nil
+				case <-r.ctx.Done():
+					return r.ctx.Err()
+				}
+			}
+		}
+	}
+}
+
+// take removes up to one batch from the head of the queue. Requests whose callers have gone are
+// answered and left out.
+func (g *createGroups) take() []*createReq {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	group := make([]*createReq, 0, min(len(g.queue), g.batch))
+	n := 0
+	for n < len(g.queue) && len(group) < g.batch {
+		r := g.queue[n]
+		n++
+		if err := r.ctx.Err(); err != nil {
+			r.finish(err)
+			continue
+		}
+		group = append(group, r)
+	}
+	g.queue = append(g.queue[:0:0], g.queue[n:]...)
+	return group
+}
+
+// abandon answers a caller whose ctx ended: if r is still queued it is removed and never written.
+func (g *createGroups) abandon(r *createReq) error {
+	g.mu.Lock()
+	for i, q := range g.queue {
+		if q == r {
+			g.queue = append(g.queue[:i:i], g.queue[i+1:]...)
+			break
+		}
+	}
+	g.mu.Unlock()
+	return r.ctx.Err()
+}
+
+// writeCreates writes a group in one implicit transaction and one round trip. If the group fails,
+// every request is written again on its own, so that a bad row fails only its own request.
+func (s *Store) writeCreates(ctx context.Context, group []*createReq) {
+	g := s.creates
+	if g.beforeWrite != nil {
+		g.beforeWrite(len(group))
+	}
+	ctx, cancel := context.WithTimeout(ctx, groupWriteTimeout)
+	defer cancel()
+	err := s.sendCreates(ctx, group)
+	if err == nil {
+		g.groups.Add(1)
+		g.jobs.Add(int64(len(group)))
+		s.onCommit()
+		for _, r := range group {
+			r.finish(nil)
+		}
+		return
+	}
+	if len(group) == 1 {
+		group[0].finish(err)
+		return
+	}
+	g.fallbacks.Add(1)
+	committed := false
+	for _, r := range group {
+		err := s.sendCreates(ctx, []*createReq{r})
+		if err == nil {
+			g.groups.Add(1)
+			g.jobs.Add(1)
+			committed = true
+		}
+		r.finish(err)
+	}
+	if committed {
+		s.onCommit()
+	}
+}
+
+// sendCreates sends one batch: the transaction id first (see assignXID), then one createJob per
+// request. A batch without BEGIN runs as one implicit transaction.
+func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
+	b := &pgx.Batch{}
+	b.Queue(assignXID)
+	for _, r := range group {
+		r.found = false
+		sp := r.spec
+		b.Queue(createJob, r.id, string(sp.Method), sp.Face, sp.LicensePlate, sp.Person,
+			sp.Vehicle, nullIfEmpty(sp.RequestID), r.hash, nullIfEmpty(sp.CallbackURL),
+			sp.ContentType, int64(len(r.input)), r.input, r.customer).
+			QueryRow(func(row pgx.Row) error {
+				err := row.Scan(r.row.scanTargets()...)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				r.found = err == nil
+				return err
+			})
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	return nil
+}
+
+// GroupCommitStats reports what CreateJob's group commit has written so far.
+func (s *Store) GroupCommitStats() GroupCommitStats {
+	g := s.creates
+	return GroupCommitStats{Groups: g.groups.Load(), Jobs: g.jobs.Load(), Fallbacks: g.fallbacks.Load()}
+}

@@ -1,0 +1,223 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// heldGroups returns a store with one group writer whose first group (of one job) is held until
+// release is called, so that every CreateJob started meanwhile lands in the second group.
+func heldGroups(t *testing.T, setup func(*store.Store)) (s *store.Store, sizes func() []int, held <-chan struct{}, release func()) {
+	t.Helper()
+	pool := newPool(t)
+	s = store.New(pool, store.WithGroupCommit(store.GroupCommit{Writers: 1}))
+	if setup != nil {
+		setup(s)
+	}
+	var mu sync.Mutex
+	var got []int
+	heldCh, releaseCh := make(chan struct{}), make(chan struct{})
+	store.OnGroupWrite(s, func(n int) {
+		mu.Lock()
+		got = append(got, n)
+		first := len(got) == 1
+		mu.Unlock()
+		if first {
+			close(heldCh)
+			<-releaseCh
+		}
+	})
+	return s, func() []int { mu.Lock(); defer mu.Unlock(); return append([]int(nil), got...) }, heldCh, func() { close(releaseCh) }
+}
+
+type createResult struct {
+	j       job.Job
+	created bool
+	err     error
+}
+
+func TestGroupCommitGivesEachRequestItsOwnAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// An earlier job whose request_id the group reuses, once as a retry and once for other bytes.
+	var old job.Job
+	s, sizes, held, release := heldGroups(t, func(s *store.Store) {
+		var err error
+		if old, _, err = s.CreateJob(ctx, "acme", spec("old"), png1x1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	other := append([]byte(nil), png1x1...)
+	other[len(other)-1] ^= 1
+	bad := spec("bad")
+	bad.Method = "bogus" // refused by the table's CHECK: fails the group it is in
+
+	cases := []struct {
+		name     string
+		customer string
+		spec     job.Spec
+		input    []byte
+		check    func(t *testing.T, r createResult, all map[string]createResult)
+	}{
+		{"plain", "acme", spec(""), png1x1, created},
+		{"with request id", "acme", spec("a"), png1x1, func(t *testing.T, r createResult, _ map[string]createResult) {
+			if r.err != nil { // which of the twins creates the job is up to the database
+				t.Errorf("err = %v", r.err)
+			}
+		}},
+		{"same request id in the same group", "acme", spec("a"), png1x1, func(t *testing.T, r createResult, all map[string]createResult) {
+			// Exactly one of the two creates the job; the other gets that job back.
+			first := all["with request id"]
+			if r.err != nil || first.err != nil || r.created == first.created || r.j.ID != first.j.ID {
+				t.Errorf("twin requests = %+v and %+v, want one job, created once", r, first)
+			}
+		}},
+		{"same request id, other customer", "globex", spec("a"), png1x1, created},
+		{"retry of an earlier request", "acme", spec("old"), png1x1, func(t *testing.T, r createResult, _ map[string]createResult) {
+			if r.err != nil || r.created || r.j.ID != old.ID {
+				t.Errorf("retry = %+v, want the earlier job %s, not created", r, old.ID)
+			}
+		}},
+		{"earlier request id, other bytes", "acme", spec("old"), other, func(t *testing.T, r createResult, _ map[string]createResult) {
+			if !errors.Is(r.err, job.ErrRequestIDReused) {
+				t.Errorf("reused request_id err = %v, want ErrRequestIDReused", r.err)
+			}
+		}},
+		{"row the database refuses", "acme", bad, png1x1, func(t *testing.T, r createResult, _ map[string]createResult) {
+			if r.err == nil || r.created {
+				t.Errorf("bad row = %+v, want an error", r)
+			}
+		}},
+	}
+
+	first := make(chan createResult, 1)
+	go func() {
+		j, c, err := s.CreateJob(ctx, "acme", spec("first"), png1x1)
+		first <- createResult{j, c, err}
+	}()
+	<-held
+	results := make(map[string]createResult, len(cases))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, tc := range cases {
+		wg.Go(func() {
+			j, c, err := s.CreateJob(ctx, tc.customer, tc.spec, tc.input)
+			mu.Lock()
+			results[tc.name] = createResult{j, c, err}
+			mu.Unlock()
+		})
+	}
+	waitFor(t, func() bool { return store.QueuedCreates(s) == len(cases) })
+	release()
+	wg.Wait()
+	if r := <-first; r.err != nil || !r.created {
+		t.Fatalf("held request = %+v", r)
+	}
+	if got := sizes(); len(got) < 2 || got[1] != len(cases) {
+		t.Fatalf("group sizes = %v, want the second group to hold all %d requests", got, len(cases))
+	}
+	if st := s.GroupCommitStats(); st.Fallbacks != 1 {
+		t.Errorf("stats = %+v, want the group with the bad row written again one by one", st)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, results[tc.name], results) })
+	}
+	// Nothing of the refused row reached the database, and each created job has its event.
+	tail, err := s.EventsAfter(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createdJobs := 2 // old and first
+	for _, r := range results {
+		if r.created {
+			createdJobs++
+		}
+	}
+	if len(tail.Events) != createdJobs {
+		t.Errorf("%d CREATED events, want one per created job (%d)", len(tail.Events), createdJobs)
+	}
+}
+
+func TestGroupCommitOneTransactionForAGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, sizes, held, release := heldGroups(t, nil)
+	go func() { _, _, _ = s.CreateJob(ctx, "acme", spec(""), png1x1) }()
+	<-held
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			_, _, err := s.CreateJob(ctx, "acme", spec(""), png1x1)
+			errs <- err
+		})
+	}
+	waitFor(t, func() bool { return store.QueuedCreates(s) == n })
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sizes(); len(got) != 2 || got[1] != n {
+		t.Fatalf("group sizes = %v, want [1 %d]", got, n)
+	}
+	if st := s.GroupCommitStats(); st.Groups != 2 || st.Jobs != n+1 || st.Fallbacks != 0 {
+		t.Fatalf("stats = %+v, want 2 groups of %d jobs in all", st, n+1)
+	}
+}
+
+func TestGroupCommitCallerGoneBeforeItsGroup(t *testing.T) {
+	t.Parallel()
+	s, sizes, held, release := heldGroups(t, nil)
+	go func() { _, _, _ = s.CreateJob(context.Background(), "acme", spec(""), png1x1) }()
+	<-held
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.CreateJob(ctx, "acme", spec("gone"), png1x1)
+		done <- err
+	}()
+	waitFor(t, func() bool { return store.QueuedCreates(s) == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled CreateJob err = %v", err)
+	}
+	release()
+	waitFor(t, func() bool { return len(sizes()) == 1 && store.QueuedCreates(s) == 0 })
+	if _, _, err := s.CreateJob(context.Background(), "acme", spec("gone"), png1x1); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.GroupCommitStats(); st.Jobs != 2 {
+		t.Fatalf("stats = %+v: the abandoned request was written", st)
+	}
+}
+
+// waitFor polls cond; the states it waits for are reached by other goroutines without a signal
+// of their own to wait on.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func created(t *testing.T, r createResult, _ map[string]createResult) {
+	t.Helper()
+	if r.err != nil || !r.created {
+		t.Errorf("result = %+v, want a new job", r)
+	}
+}
