@@ -4,81 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"net/http"
 	"os"
 	"path/filepath"
-
-	"google.golang.org/genproto/googleapis/api/httpbody"
+	"slices"
+	"strings"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 )
-
-type submitCmd struct {
-	File         string `arg:"" type:"existingfile" help:"JPEG or PNG image."`
-	Method       string `help:"blur, pixelate, blacken or detect." default:"blur" enum:"blur,pixelate,blacken,detect"`
-	Face         bool   `help:"Anonymize faces."`
-	LicensePlate bool   `name:"license-plate" help:"Anonymize licence plates."`
-	Person       bool   `help:"Anonymize whole persons."`
-	Vehicle      bool   `help:"Anonymize whole vehicles."`
-	RequestID    string `name:"request-id" help:"Idempotency key: submitting again with it returns the same job."`
-	CallbackURL  string `name:"callback-url" help:"URL to notify when the job ends."`
-	Wait         bool   `help:"Follow the job until it ends, showing each change; exit non-zero unless it ends DONE."`
-}
-
-func (c *submitCmd) Run(e *env) error {
-	data, err := os.ReadFile(c.File)
-	if err != nil {
-		return err
-	}
-	if !c.Face && !c.LicensePlate && !c.Person && !c.Vehicle {
-		c.Face, c.LicensePlate = true, true // what anonymization usually means
-	}
-	ct := mime.TypeByExtension(filepath.Ext(c.File))
-	if ct == "" {
-		ct = http.DetectContentType(data)
-	}
-	resp, err := e.client.CreateJob(e.ctx, &anonjobv1.CreateJobRequest{
-		Image:  &httpbody.HttpBody{ContentType: ct, Data: data},
-		Method: c.Method, Face: c.Face, LicensePlate: c.LicensePlate, Person: c.Person,
-		Vehicle: c.Vehicle, RequestId: c.RequestID, CallbackUrl: c.CallbackURL,
-	})
-	if err != nil {
-		return err
-	}
-	j := resp.GetJob()
-	if !c.Wait {
-		return e.out.job(j)
-	}
-	e.out.progress(j)
-	return follow(e, j)
-}
-
-// follow watches one job from the revision it was seen at until it ends.
-func follow(e *env, j *anonjobv1.Job) error {
-	if isTerminal(j.GetStatus()) {
-		return endOf(j)
-	}
-	stream, err := e.client.WatchJobs(e.ctx, &anonjobv1.WatchJobsRequest{SinceRevision: j.GetRevision(), JobId: j.GetId()})
-	if err != nil {
-		return err
-	}
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		for _, ev := range msg.GetEvents() {
-			e.out.progress(ev.GetJob())
-			if isTerminal(ev.GetJob().GetStatus()) {
-				if err := e.out.job(ev.GetJob()); err != nil {
-					return err
-				}
-				return endOf(ev.GetJob())
-			}
-		}
-	}
-}
 
 func isTerminal(s anonjobv1.JobStatus) bool {
 	switch s {
@@ -153,24 +85,14 @@ func (c *watchCmd) Run(e *env) error {
 	for _, s := range c.Status {
 		req.Status = append(req.Status, statusFromWord(s))
 	}
-	stream, err := e.client.WatchJobs(e.ctx, req)
-	if err != nil {
-		return err
-	}
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return resumableWatch(e.ctx, e.client, req, func(msg *anonjobv1.WatchJobsResponse) error {
 		for _, ev := range msg.GetEvents() {
 			if err := e.out.event(ev); err != nil {
 				return err
 			}
 		}
-	}
+		return nil
+	}, func(err error, resume int64) { _, _ = fmt.Fprintln(e.out.err, describeBreak(err, resume)) })
 }
 
 type cancelCmd struct {
@@ -187,12 +109,23 @@ func (c *cancelCmd) Run(e *env) error {
 
 type fetchCmd struct {
 	ID   string `arg:"" help:"Job id."`
-	Kind string `arg:"" default:"anonymized" enum:"anonymized,original,binary-mask,instance-mask,metadata" help:"Which file: anonymized, original, binary-mask, instance-mask or metadata."`
-	Out  string `short:"o" help:"Write to this file instead of standard output."`
+	Kind string `arg:"" optional:"" help:"Which file: anonymized (the default), original, binary-mask, instance-mask or metadata."`
+	Out  string `short:"o" help:"Write to this file instead of standard output; with --all, the folder to save into." type:"path"`
+	All  bool   `help:"Save every file the job has into the --out folder, as JOB_ID.KIND.EXT (the anonymized image as JOB_ID.EXT)."`
 }
 
 func (c *fetchCmd) Run(e *env) error {
-	stream, err := e.client.GetJobFile(e.ctx, &anonjobv1.GetJobFileRequest{Id: c.ID, Kind: c.Kind})
+	if c.All {
+		return c.fetchAll(e)
+	}
+	kind := c.Kind
+	if kind == "" {
+		kind = "anonymized"
+	}
+	if !slices.Contains(fileKinds, kind) {
+		return fmt.Errorf("file kind %q: want one of %s", kind, strings.Join(fileKinds, ", "))
+	}
+	stream, err := e.client.GetJobFile(e.ctx, &anonjobv1.GetJobFileRequest{Id: c.ID, Kind: kind})
 	if err != nil {
 		return err
 	}
@@ -217,4 +150,27 @@ func (c *fetchCmd) Run(e *env) error {
 			return err
 		}
 	}
+}
+
+func (c *fetchCmd) fetchAll(e *env) error {
+	if c.Out == "" || c.Kind != "" {
+		return errors.New("--all saves every file of the job into a folder: give --out DIR and no file kind")
+	}
+	resp, err := e.client.GetJob(e.ctx, &anonjobv1.GetJobRequest{Id: c.ID})
+	if err != nil {
+		return err
+	}
+	j := resp.GetJob()
+	if j.GetStatus() != anonjobv1.JobStatus_JOB_STATUS_DONE {
+		return fmt.Errorf("%w: job %s is %s, files exist only once it is DONE", errJobNotDone, j.GetId(), statusWord(j.GetStatus()))
+	}
+	var kinds []string
+	for _, k := range fileKinds {
+		if hasFile(j, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	saved, kept, err := saveResults(e.ctx, e.client, j, kinds, filepath.Join(c.Out, j.GetId()), imageExt(j.GetContentType()), "")
+	_, _ = fmt.Fprintf(e.out.err, "%d files saved in %s, %d already there\n", saved, c.Out, kept)
+	return err
 }

@@ -26,7 +26,7 @@ type cli struct {
 	DataDir string `name:"data-dir" help:"anonjobd's data dir, where its first start left dev-api-key." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
 	JSON    bool   `help:"Print jobs and events as JSON."`
 
-	Submit submitCmd `cmd:"" help:"Submit an image (JPEG or PNG) for anonymization."`
+	Submit submitCmd `cmd:"" help:"Submit images (JPEG or PNG files, folders, globs) for anonymization."`
 	Get    getCmd    `cmd:"" help:"Show one job."`
 	List   listCmd   `cmd:"" help:"List jobs, newest first."`
 	Watch  watchCmd  `cmd:"" help:"Stream job changes as they commit."`
@@ -36,6 +36,8 @@ type cli struct {
 	Deliveries    deliveriesCmd    `cmd:"" help:"Show a job's completion webhook deliveries and every attempt."`
 	Redeliver     redeliverCmd     `cmd:"" help:"Send an ended job's completion webhook again."`
 	WebhookSecret webhookSecretCmd `cmd:"" name:"webhook-secret" help:"Manage the secret that signs your completion webhooks."`
+
+	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 }
 
 // env is what every command gets.
@@ -95,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	}
 	defer func() { _ = conn.Close() }()
 	e := &env{ctx: ctx, client: anonjobv1.NewJobServiceClient(conn), deliveries: anonjobv1.NewDeliveryServiceClient(conn), out: &printer{w: stdout, err: stderr, json: c.JSON}}
-	if err := k.Run(e); err != nil {
+	if err := k.Run(e, parser.Model); err != nil {
 		_, _ = fmt.Fprintln(stderr, "anonjob:", describe(err))
 		return exitCode(err)
 	}

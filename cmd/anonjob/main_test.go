@@ -39,6 +39,12 @@ func startServer(t *testing.T, dispatch bool) (string, string) {
 	}
 	t.Cleanup(srv.Close)
 	<-srv.Hub.Ready()
+	return startKey(t, srv)
+}
+
+// startKey makes an API key on srv and returns srv's gRPC address and the key.
+func startKey(t *testing.T, srv *server.Server) (string, string) {
+	t.Helper()
 	_, key, err := auth.CreateKey(context.Background(), srv.Store, "cli")
 	if err != nil {
 		t.Fatal(err)

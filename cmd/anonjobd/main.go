@@ -52,6 +52,7 @@ type serveCmd struct {
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
 	ReplicaID             string        `name:"replica-id" help:"Stable name of this replica, unique among the live ones: at start it releases the job claims it held when it died. Empty: kept in --data-dir with the embedded database, else new per run." env:"ANONJOB_REPLICA_ID"`
 	ClaimLease            time.Duration `name:"claim-lease" help:"How long a claimed job stays reserved without renewal (work under way renews it every third): bounds how soon a dead replica's jobs go to another." default:"15s" env:"ANONJOB_CLAIM_LEASE"`
+	CORSOrigin            []string      `name:"cors-origin" help:"A browser origin (https://host[:port]) allowed to call the REST API from another origin, preflight included (repeatable; none by default)." env:"ANONJOB_CORS_ORIGINS"`
 	detectorFlags
 	imageFlags
 
@@ -97,6 +98,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		return fmt.Errorf("--callback-allow-cidr: %w", err)
 	}
 	cfg.CallbackAllowCIDRs = allow
+	cfg.CORSOrigins = c.CORSOrigin
 	cfg.MaxUploadBytes, cfg.MaxDBConns = c.MaxUploadBytes, c.MaxDBConns
 	cfg.Heartbeat, cfg.EventRetention, cfg.ShutdownTimeout = c.Heartbeat, c.EventRetention, c.ShutdownTimeout
 	cfg.Log = log

@@ -28,6 +28,7 @@ type requestState struct {
 	code      int
 	overLimit bool
 	limit     int64
+	ndjson    bool // a watch stream: its 200 answer is newline-delimited JSON
 }
 
 type stateKey struct{}
@@ -40,14 +41,26 @@ func stateOf(ctx context.Context) *requestState {
 // codeWriter applies the HTTP status chosen by an error handler.
 type codeWriter struct {
 	http.ResponseWriter
-	state *requestState
+	state       *requestState
+	wroteHeader bool
 }
 
 func (w *codeWriter) WriteHeader(code int) {
 	if w.state.code != 0 && code >= 400 {
 		code = w.state.code
 	}
+	if w.state.ndjson && code == http.StatusOK {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
+	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach Flush for streams.
@@ -100,6 +113,8 @@ func guard(limits Limits, routes []route, fail func(w http.ResponseWriter, r *ht
 					nil, "image.content_type"))
 				return
 			}
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/jobs:watch":
+			st.ndjson = true
 		case r.URL.Path == "/v1/webhooks/celantur":
 			st.limit = limits.MaxWebhookBytes
 		}

@@ -83,6 +83,9 @@ type Config struct {
 	// EngineImageTimeout is how long the built-in engine may work on one image before it
 	// fails it; 0: limits.DefaultImageTimeout.
 	EngineImageTimeout time.Duration
+	// CORSOrigins are the browser origins allowed to call the REST API from another origin;
+	// empty allows none.
+	CORSOrigins []string
 
 	Log *slog.Logger
 }

@@ -17,12 +17,14 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/gen/openapiv2"
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/console"
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/notify"
+	"github.com/anonjob/anonjob/internal/openapi"
 	"github.com/anonjob/anonjob/service"
 )
 
@@ -97,8 +99,18 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	root := http.NewServeMux()
+	if err := openapi.Register(root, openapiv2.JSON); err != nil {
+		return err
+	}
+	root.Handle("/", console.Mount(s.ready.routes(gw))) // the console at /ui/ and the probes, keyless
+	// CORS outermost: preflights carry no API key and must be answered before any auth.
+	handler, err := httpapi.CORS(s.cfg.CORSOrigins, root)
+	if err != nil {
+		return err
+	}
 	s.http = &http.Server{
-		Handler:           console.Mount(s.ready.routes(gw)), // the browser console at /ui/ and the probes, keyless
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 25 MiB upload on a slow link
 		IdleTimeout:       2 * time.Minute,

@@ -62,7 +62,7 @@ func TestWatchOverHTTPStreamsNDJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
 		t.Fatalf("watch: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	lines := bufio.NewScanner(resp.Body)

@@ -27,6 +27,7 @@ const (
 type DeliveryState int32
 
 const (
+	// Never set; the zero value of the enum.
 	DeliveryState_DELIVERY_STATE_UNSPECIFIED DeliveryState = 0
 	// Waiting for its next attempt.
 	DeliveryState_DELIVERY_STATE_PENDING DeliveryState = 1
@@ -82,21 +83,30 @@ func (DeliveryState) EnumDescriptor() ([]byte, []int) {
 // Delivery is one completion webhook owed to a client.
 type Delivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	JobId string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Server-assigned UUID of this delivery.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The job whose end this delivery reports.
+	JobId string `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// The webhook-id header: the same on every attempt of this delivery.
 	MessageId string `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	Url       string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	// The job's callback_url, where the webhook is POSTed.
+	Url string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
 	// done, failed or cancelled.
-	FileStatus      string                 `protobuf:"bytes,5,opt,name=file_status,json=fileStatus,proto3" json:"file_status,omitempty"`
-	State           DeliveryState          `protobuf:"varint,6,opt,name=state,proto3,enum=anonjob.v1.DeliveryState" json:"state,omitempty"`
-	Attempts        int32                  `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	FileStatus string `protobuf:"bytes,5,opt,name=file_status,json=fileStatus,proto3" json:"file_status,omitempty"`
+	// Whether the delivery is still being tried, succeeded or was given up.
+	State DeliveryState `protobuf:"varint,6,opt,name=state,proto3,enum=anonjob.v1.DeliveryState" json:"state,omitempty"`
+	// How many attempts were made so far.
+	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// When the next attempt is due; unset once the delivery is no longer pending.
 	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
-	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	AttemptLog      []*DeliveryAttempt     `protobuf:"bytes,11,rep,name=attempt_log,json=attemptLog,proto3" json:"attempt_log,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When the delivery was queued (in the transaction that ended the job).
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the delivery last changed.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Every attempt, oldest first.
+	AttemptLog    []*DeliveryAttempt `protobuf:"bytes,11,rep,name=attempt_log,json=attemptLog,proto3" json:"attempt_log,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Delivery) Reset() {
@@ -209,11 +219,14 @@ func (x *Delivery) GetAttemptLog() []*DeliveryAttempt {
 // DeliveryAttempt is one try.
 type DeliveryAttempt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// When the attempt started.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// The response status; 0 when none came.
-	StatusCode    int32  `protobuf:"varint,2,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	LatencyMs     int64  `protobuf:"varint,4,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	StatusCode int32 `protobuf:"varint,2,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// Why the attempt failed (transport error or unexpected status); empty on success.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// How long the receiver took to answer, in milliseconds.
+	LatencyMs     int64 `protobuf:"varint,4,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -278,8 +291,9 @@ func (x *DeliveryAttempt) GetLatencyMs() int64 {
 
 // ListDeliveriesRequest names a job.
 type ListDeliveriesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the job whose deliveries to list.
+	JobId         string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,8 +337,9 @@ func (x *ListDeliveriesRequest) GetJobId() string {
 
 // ListDeliveriesResponse lists the job's deliveries, oldest first.
 type ListDeliveriesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Deliveries    []*Delivery            `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deliveries, oldest first.
+	Deliveries    []*Delivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -368,8 +383,9 @@ func (x *ListDeliveriesResponse) GetDeliveries() []*Delivery {
 
 // RedeliverJobRequest names an ended job with a callback_url.
 type RedeliverJobRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the ended job whose webhook to send again.
+	JobId         string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,8 +429,9 @@ func (x *RedeliverJobRequest) GetJobId() string {
 
 // RedeliverJobResponse is the new delivery.
 type RedeliverJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Delivery      *Delivery              `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delivery queued for the new message.
+	Delivery      *Delivery `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -27,12 +27,18 @@ const (
 type JobStatus int32
 
 const (
+	// Never set; as a filter value it is refused.
 	JobStatus_JOB_STATUS_UNSPECIFIED JobStatus = 0
-	JobStatus_JOB_STATUS_QUEUED      JobStatus = 1
-	JobStatus_JOB_STATUS_PROCESSING  JobStatus = 2
-	JobStatus_JOB_STATUS_DONE        JobStatus = 3
-	JobStatus_JOB_STATUS_FAILED      JobStatus = 4
-	JobStatus_JOB_STATUS_CANCELLED   JobStatus = 5
+	// Accepted and waiting to be handed to the engine.
+	JobStatus_JOB_STATUS_QUEUED JobStatus = 1
+	// Handed to the engine, which is working on it; its webhook or a poll ends it.
+	JobStatus_JOB_STATUS_PROCESSING JobStatus = 2
+	// Finished; results holds the links to the files. Final.
+	JobStatus_JOB_STATUS_DONE JobStatus = 3
+	// The engine could not process the image, or refused it; error says why. Final.
+	JobStatus_JOB_STATUS_FAILED JobStatus = 4
+	// Cancelled by the client before it ended. Final.
+	JobStatus_JOB_STATUS_CANCELLED JobStatus = 5
 )
 
 // Enum value maps for JobStatus.
@@ -86,10 +92,14 @@ func (JobStatus) EnumDescriptor() ([]byte, []int) {
 type JobEventType int32
 
 const (
-	JobEventType_JOB_EVENT_TYPE_UNSPECIFIED    JobEventType = 0
-	JobEventType_JOB_EVENT_TYPE_CREATED        JobEventType = 1
+	// Never set; the zero value of the enum.
+	JobEventType_JOB_EVENT_TYPE_UNSPECIFIED JobEventType = 0
+	// The job was created (status QUEUED).
+	JobEventType_JOB_EVENT_TYPE_CREATED JobEventType = 1
+	// The job's status changed; previous_status holds the old one.
 	JobEventType_JOB_EVENT_TYPE_STATUS_CHANGED JobEventType = 2
-	JobEventType_JOB_EVENT_TYPE_UPDATED        JobEventType = 3
+	// Something other than the status changed (for example the engine's file id was recorded).
+	JobEventType_JOB_EVENT_TYPE_UPDATED JobEventType = 3
 )
 
 // Enum value maps for JobEventType.
@@ -139,27 +149,35 @@ func (JobEventType) EnumDescriptor() ([]byte, []int) {
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Server-assigned UUID.
-	Id     string    `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Where the job is in its lifecycle.
 	Status JobStatus `protobuf:"varint,2,opt,name=status,proto3,enum=anonjob.v1.JobStatus" json:"status,omitempty"`
 	// Revision of the last change to this job; comparable with WatchJobs revisions.
 	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	// One of blur, pixelate, blacken, detect.
-	Method       string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
-	Face         bool   `protobuf:"varint,5,opt,name=face,proto3" json:"face,omitempty"`
-	LicensePlate bool   `protobuf:"varint,6,opt,name=license_plate,json=licensePlate,proto3" json:"license_plate,omitempty"`
-	Person       bool   `protobuf:"varint,7,opt,name=person,proto3" json:"person,omitempty"`
-	Vehicle      bool   `protobuf:"varint,8,opt,name=vehicle,proto3" json:"vehicle,omitempty"`
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// Whether faces are anonymized.
+	Face bool `protobuf:"varint,5,opt,name=face,proto3" json:"face,omitempty"`
+	// Whether licence plates are anonymized.
+	LicensePlate bool `protobuf:"varint,6,opt,name=license_plate,json=licensePlate,proto3" json:"license_plate,omitempty"`
+	// Whether whole persons are anonymized.
+	Person bool `protobuf:"varint,7,opt,name=person,proto3" json:"person,omitempty"`
+	// Whether whole vehicles are anonymized.
+	Vehicle bool `protobuf:"varint,8,opt,name=vehicle,proto3" json:"vehicle,omitempty"`
 	// The client's idempotency key (AIP-155), if it sent one.
 	RequestId string `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Where anonjob notifies the client when the job ends, if set.
 	CallbackUrl string `protobuf:"bytes,10,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
 	// MIME type of the submitted image: image/jpeg or image/png.
-	ContentType    string `protobuf:"bytes,11,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	InputSizeBytes int64  `protobuf:"varint,12,opt,name=input_size_bytes,json=inputSizeBytes,proto3" json:"input_size_bytes,omitempty"`
+	ContentType string `protobuf:"bytes,11,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Size of the submitted image in bytes.
+	InputSizeBytes int64 `protobuf:"varint,12,opt,name=input_size_bytes,json=inputSizeBytes,proto3" json:"input_size_bytes,omitempty"`
 	// The engine's file id once the image was handed over.
-	ProviderFileId string                 `protobuf:"bytes,13,opt,name=provider_file_id,json=providerFileId,proto3" json:"provider_file_id,omitempty"`
-	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	ProviderFileId string `protobuf:"bytes,13,opt,name=provider_file_id,json=providerFileId,proto3" json:"provider_file_id,omitempty"`
+	// When the job was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the job last changed.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Set when status is FAILED.
 	Error *JobError `protobuf:"bytes,16,opt,name=error,proto3" json:"error,omitempty"`
 	// Set when status is DONE.
@@ -321,7 +339,8 @@ func (x *Job) GetResults() *JobResults {
 type JobError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Machine-readable reason, e.g. PROVIDER_FAILED.
-	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// Human-readable explanation.
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -373,14 +392,19 @@ func (x *JobError) GetMessage() string {
 
 // JobResults are the engine's links to the files a finished job produced.
 type JobResults struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	OriginalLink     string                 `protobuf:"bytes,1,opt,name=original_link,json=originalLink,proto3" json:"original_link,omitempty"`
-	AnonymizedLink   string                 `protobuf:"bytes,2,opt,name=anonymized_link,json=anonymizedLink,proto3" json:"anonymized_link,omitempty"`
-	BinaryMaskLink   string                 `protobuf:"bytes,3,opt,name=binary_mask_link,json=binaryMaskLink,proto3" json:"binary_mask_link,omitempty"`
-	InstanceMaskLink string                 `protobuf:"bytes,4,opt,name=instance_mask_link,json=instanceMaskLink,proto3" json:"instance_mask_link,omitempty"`
-	MetadataLink     string                 `protobuf:"bytes,5,opt,name=metadata_link,json=metadataLink,proto3" json:"metadata_link,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The submitted image as the engine has it.
+	OriginalLink string `protobuf:"bytes,1,opt,name=original_link,json=originalLink,proto3" json:"original_link,omitempty"`
+	// The anonymized image.
+	AnonymizedLink string `protobuf:"bytes,2,opt,name=anonymized_link,json=anonymizedLink,proto3" json:"anonymized_link,omitempty"`
+	// PNG mask: anonymized pixels white on black.
+	BinaryMaskLink string `protobuf:"bytes,3,opt,name=binary_mask_link,json=binaryMaskLink,proto3" json:"binary_mask_link,omitempty"`
+	// PNG mask: each detected instance in its own colour (G = instance id).
+	InstanceMaskLink string `protobuf:"bytes,4,opt,name=instance_mask_link,json=instanceMaskLink,proto3" json:"instance_mask_link,omitempty"`
+	// JSON with the detections (boxes, classes, scores).
+	MetadataLink  string `protobuf:"bytes,5,opt,name=metadata_link,json=metadataLink,proto3" json:"metadata_link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobResults) Reset() {
@@ -452,15 +476,17 @@ func (x *JobResults) GetMetadataLink() string {
 type JobEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Position in the single, gap-tolerant, commit-ordered history of all jobs.
-	Revision int64        `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	Type     JobEventType `protobuf:"varint,2,opt,name=type,proto3,enum=anonjob.v1.JobEventType" json:"type,omitempty"`
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// What kind of change this is.
+	Type JobEventType `protobuf:"varint,2,opt,name=type,proto3,enum=anonjob.v1.JobEventType" json:"type,omitempty"`
 	// The job as it was right after this change.
 	Job *Job `protobuf:"bytes,3,opt,name=job,proto3" json:"job,omitempty"`
 	// Status before the change; unspecified for CREATED.
-	PreviousStatus JobStatus              `protobuf:"varint,4,opt,name=previous_status,json=previousStatus,proto3,enum=anonjob.v1.JobStatus" json:"previous_status,omitempty"`
-	EventTime      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	PreviousStatus JobStatus `protobuf:"varint,4,opt,name=previous_status,json=previousStatus,proto3,enum=anonjob.v1.JobStatus" json:"previous_status,omitempty"`
+	// When the change was committed.
+	EventTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobEvent) Reset() {
@@ -534,11 +560,16 @@ type CreateJobRequest struct {
 	// The raw image; over REST it is the request body with Content-Type image/jpeg or image/png.
 	Image *httpbody.HttpBody `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
 	// blur (default), pixelate, blacken or detect.
-	Method       string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
-	Face         bool   `protobuf:"varint,3,opt,name=face,proto3" json:"face,omitempty"`
-	LicensePlate bool   `protobuf:"varint,4,opt,name=license_plate,json=licensePlate,proto3" json:"license_plate,omitempty"`
-	Person       bool   `protobuf:"varint,5,opt,name=person,proto3" json:"person,omitempty"`
-	Vehicle      bool   `protobuf:"varint,6,opt,name=vehicle,proto3" json:"vehicle,omitempty"`
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// Anonymize faces. At least one of face, license_plate, person and vehicle must be true
+	// (INVALID_ARGUMENT, reason NO_TARGET, otherwise).
+	Face bool `protobuf:"varint,3,opt,name=face,proto3" json:"face,omitempty"`
+	// Anonymize licence plates.
+	LicensePlate bool `protobuf:"varint,4,opt,name=license_plate,json=licensePlate,proto3" json:"license_plate,omitempty"`
+	// Anonymize whole persons.
+	Person bool `protobuf:"varint,5,opt,name=person,proto3" json:"person,omitempty"`
+	// Anonymize whole vehicles.
+	Vehicle bool `protobuf:"varint,6,opt,name=vehicle,proto3" json:"vehicle,omitempty"`
 	// Optional idempotency key: a retry with the same id returns the same job (AIP-155).
 	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Optional URL notified when the job ends.
@@ -635,8 +666,9 @@ func (x *CreateJobRequest) GetCallbackUrl() string {
 
 // CreateJobResponse carries the created (or, for a repeated request_id, the existing) job.
 type CreateJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -680,8 +712,9 @@ func (x *CreateJobResponse) GetJob() *Job {
 
 // GetJobRequest names one job.
 type GetJobRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the job.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,8 +758,9 @@ func (x *GetJobRequest) GetId() string {
 
 // GetJobResponse carries the job.
 type GetJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,7 +887,8 @@ func (x *ListJobsRequest) GetCreateTimeBefore() *timestamppb.Timestamp {
 // ListJobsResponse is one page.
 type ListJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// The jobs of this page, newest first.
+	Jobs []*Job `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	// Empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// Every change up to this revision is reflected in the page (some later ones may be too).
@@ -917,8 +952,10 @@ func (x *ListJobsResponse) GetRevision() int64 {
 
 // CancelJobRequest names the job to cancel.
 type CancelJobRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the job to cancel; it must not have ended (cancelling a cancelled job returns it
+	// unchanged).
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -962,8 +999,9 @@ func (x *CancelJobRequest) GetId() string {
 
 // CancelJobResponse carries the job after cancellation.
 type CancelJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job, now CANCELLED.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1008,7 +1046,8 @@ func (x *CancelJobResponse) GetJob() *Job {
 // GetJobFileRequest names a job and one of its result files.
 type GetJobFileRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Id of a DONE job.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// anonymized, original, binary-mask, instance-mask or metadata.
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1126,8 +1165,9 @@ func (x *WatchJobsRequest) GetStatus() []JobStatus {
 // WatchJobsResponse is one message of a watch stream: a batch of events, or a heartbeat
 // (no events) on an idle stream.
 type WatchJobsResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Events []*JobEvent            `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events in revision order; empty for a heartbeat.
+	Events []*JobEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	// Every event up to and including this revision that matches the filter has been sent:
 	// resuming with since_revision set to it misses nothing and repeats nothing.
 	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`

@@ -27,6 +27,7 @@ const (
 type WebhookOutcome int32
 
 const (
+	// Never set; the zero value of the enum.
 	WebhookOutcome_WEBHOOK_OUTCOME_UNSPECIFIED WebhookOutcome = 0
 	// The job moved to the reported status.
 	WebhookOutcome_WEBHOOK_OUTCOME_APPLIED WebhookOutcome = 1
@@ -149,9 +150,11 @@ func (x *HandleCelanturWebhookRequest) GetPayload() *httpbody.HttpBody {
 
 // HandleCelanturWebhookResponse says what the webhook did to the job.
 type HandleCelanturWebhookResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Outcome       WebhookOutcome         `protobuf:"varint,1,opt,name=outcome,proto3,enum=anonjob.v1.WebhookOutcome" json:"outcome,omitempty"`
-	Job           *Job                   `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the webhook did.
+	Outcome WebhookOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=anonjob.v1.WebhookOutcome" json:"outcome,omitempty"`
+	// The job after the webhook.
+	Job           *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
