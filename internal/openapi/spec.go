@@ -154,9 +154,15 @@ func extraRoutes(doc *openapi3.T) error {
 		}
 		return &openapi3.PathItem{Get: op}
 	}
-	health := text("Health: SERVING once the server is ready.", "application/json", true)
-	health.Get.OperationID = "Health"
-	doc.Paths.Set("/healthz", health)
+	for _, p := range []struct{ path, id, summary string }{
+		{"/livez", "Live", "Liveness: 200 while the process runs."},
+		{"/readyz", "Ready", "Readiness: 200 when the database (migrations applied) and the engine answer, else 503 naming the failed checks."},
+		{"/healthz", "Health", "Alias of /readyz."},
+	} {
+		probe := text(p.summary, "application/json", true)
+		probe.Get.OperationID = p.id
+		doc.Paths.Set(p.path, probe)
+	}
 	metrics := text("Prometheus metrics.", "text/plain", true)
 	metrics.Get.OperationID = "Metrics"
 	doc.Paths.Set("/metrics", metrics)
