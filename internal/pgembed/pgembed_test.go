@@ -2,7 +2,9 @@ package pgembed_test
 
 import (
 	"context"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,4 +43,51 @@ func TestSecondStartOnOneDataDir(t *testing.T) {
 	if _, ok := pgembed.RunningURL(dir); ok {
 		t.Fatal("RunningURL after Stop")
 	}
+}
+
+// TestPasswordRequired: the cluster trusts no one: pg_hba has no trust line, a connection
+// without the password is refused, and the password file is private.
+func TestPasswordRequired(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pg.Stop(ctx) }()
+	u, err := url.Parse(pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hba, err := os.ReadFile(filepath.Join(pgembed.ClusterDir(pg), "pg_hba.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(hba), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") && f[len(f)-1] == "trust" {
+			t.Fatalf("pg_hba trusts: %q", line)
+		}
+	}
+	u.User = url.User("postgres")
+	if conn, err := pgx.Connect(ctx, u.String()); err == nil {
+		_ = conn.Close(ctx)
+		t.Fatal("connected without the password")
+	}
+	u.User = url.UserPassword("postgres", "wrong")
+	if conn, err := pgx.Connect(ctx, u.String()); err == nil {
+		_ = conn.Close(ctx)
+		t.Fatal("connected with a wrong password")
+	}
+	fi, err := os.Stat(filepath.Join(dir, pgembed.PasswordFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("password file: %v %v", fi, err)
+	}
+	conn, err := pgx.Connect(ctx, pg.URL())
+	if err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	_ = conn.Close(ctx)
 }

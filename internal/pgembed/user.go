@@ -48,13 +48,7 @@ func (o owner) mkdirOwned(dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("chmod %s: %w", dir, err)
-	}
-	if err := os.Chown(dir, o.uid, o.gid); err != nil {
-		return fmt.Errorf("chown %s: %w", dir, err)
-	}
-	return nil
+	return secureDir(dir, o)
 }
 
 // canReach reports whether the owner can walk down to dir: every existing ancestor must be
@@ -90,4 +84,9 @@ func (o owner) clusterDir(dataDir string) string {
 	}
 	sum := sha256.Sum256([]byte(dataDir))
 	return filepath.Join("/var/lib/anonjob", "postgres-"+hex.EncodeToString(sum[:6]))
+}
+
+func ownerOf(fi os.FileInfo) [2]uint32 {
+	st := fi.Sys().(*syscall.Stat_t)
+	return [2]uint32{st.Uid, st.Gid}
 }
