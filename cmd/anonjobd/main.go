@@ -25,6 +25,8 @@ type cli struct {
 	Serve  serveCmd  `cmd:"" default:"withargs" help:"Run the server (the default command)."`
 	Engine engineCmd `cmd:"" help:"Run only the built-in anonymization engine, a Celantur v1 compatible HTTP server."`
 	Keys   keysCmd   `cmd:"" help:"Manage API keys: create, list, revoke."`
+
+	CallbackKey callbackKeyCmd `cmd:"" name:"callback-key" help:"Manage the key that signs the engine's callback URLs."`
 }
 
 type serveCmd struct {
@@ -48,6 +50,8 @@ type serveCmd struct {
 	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
+	SecretsKeyFile        string        `name:"secrets-key-file" help:"File with the key (64 hex digits) that encrypts secrets in the database; default with the embedded database: DATA_DIR/secrets.key, written the first time." env:"ANONJOB_SECRETS_KEY_FILE"`
+	CallbackTokenTTL      time.Duration `name:"callback-token-ttl" help:"How long the token in a callback URL handed to the engine is accepted." default:"24h" env:"ANONJOB_CALLBACK_TOKEN_TTL"`
 	detectorFlags
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
@@ -67,6 +71,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
+	cfg.SecretsKeyFile, cfg.CallbackTokenTTL = c.SecretsKeyFile, c.CallbackTokenTTL
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

@@ -25,6 +25,8 @@ func (s *Server) startBackground() {
 	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
 	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
 	go func() { defer s.bg.Done(); s.compactLoop(bgCtx) }()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.callbackKeyRefresh(bgCtx) }()
 	if s.cfg.InputRetention > 0 {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.inputSweep(bgCtx) }()

@@ -58,6 +58,15 @@ type Config struct {
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
 
+	// SecretsKeyFile holds the key that seals secrets at rest; empty: DATA_DIR/secrets.key with
+	// the embedded database, none (secrets in clear) with another.
+	SecretsKeyFile string
+	// CallbackTokenTTL is how long a provider callback token is accepted; 0: a day.
+	CallbackTokenTTL time.Duration
+	// CallbackKeyRefresh is how often the callback keys are re-read to pick up a rotation;
+	// 0: a minute.
+	CallbackKeyRefresh time.Duration
+
 	Log *slog.Logger
 }
 

@@ -79,11 +79,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	key, err := s.Store.Secret(ctx, "provider_callback_key", 32)
-	if err != nil {
+	if err := s.sealAtStart(ctx); err != nil {
 		return nil, err
 	}
-	s.Signer = providerhook.NewSigner(key)
+	if s.Signer, err = s.newSigner(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.listen(ctx); err != nil {
 		return nil, err
 	}
@@ -128,7 +129,11 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	s.Hub = watch.NewHub(watch.Config{}, s.cfg.Log)
 	s.notifier = store.NewNotifier(pool, s.cfg.NotifyInterval, s.cfg.Log)
 	// Local watchers wake at once; other replicas through a batched NOTIFY.
-	s.Store = store.New(pool, store.WithCommitHook(func() {
+	box, err := OpenSecretsBox(s.cfg.SecretsKeyFile, s.cfg.DataDir, s.embedded != nil, s.cfg.Log)
+	if err != nil {
+		return err
+	}
+	s.Store = store.New(pool, store.WithSecretBox(box), store.WithCommitHook(func() {
 		s.Hub.Poke()
 		s.notifier.Poke()
 		if s.dispatcher != nil { // set before serving starts
