@@ -30,8 +30,11 @@ type cli struct {
 }
 
 type serveCmd struct {
-	GRPCAddr            string        `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"ANONJOB_GRPC_ADDR"`
-	HTTPAddr            string        `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address." default:":8080" env:"ANONJOB_HTTP_ADDR"`
+	GRPCAddr            string        `name:"grpc-addr" help:"gRPC listen address; default 127.0.0.1:9090, or :9090 with TLS." env:"ANONJOB_GRPC_ADDR"`
+	HTTPAddr            string        `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address; default 127.0.0.1:8080, or :8080 with TLS." env:"ANONJOB_HTTP_ADDR"`
+	TLSCert             string        `name:"tls-cert" help:"PEM certificate (chain) for gRPC and HTTP; with --tls-key both serve TLS only. Reloaded when the file changes." env:"ANONJOB_TLS_CERT"`
+	TLSKey              string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"ANONJOB_TLS_KEY"`
+	AllowInsecureListen bool          `name:"allow-insecure-listen" help:"Let gRPC and HTTP listen beyond loopback without TLS (a network you trust)." env:"ANONJOB_ALLOW_INSECURE_LISTEN"`
 	DatabaseURL         string        `name:"database-url" help:"PostgreSQL URL; empty runs an embedded PostgreSQL in --data-dir." env:"DATABASE_URL"`
 	DataDir             string        `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
 	PGBinDir            string        `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
@@ -72,6 +75,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
 	cfg.SecretsKeyFile, cfg.CallbackTokenTTL = c.SecretsKeyFile, c.CallbackTokenTTL
+	cfg.TLSCert, cfg.TLSKey, cfg.AllowInsecureListen = c.TLSCert, c.TLSKey, c.AllowInsecureListen
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

@@ -12,8 +12,8 @@ import (
 
 // Config is everything anonjobd can be told.
 type Config struct {
-	GRPCAddr    string // e.g. ":9090"
-	HTTPAddr    string // e.g. ":8080"
+	GRPCAddr    string // e.g. ":9090"; empty: port 9090, on loopback only without TLS
+	HTTPAddr    string // e.g. ":8080"; empty: port 8080, on loopback only without TLS
 	DatabaseURL string // empty: run the embedded PostgreSQL in DataDir
 	DataDir     string
 	PGBinDir    string // PostgreSQL binaries for the embedded server; empty: search
@@ -58,6 +58,11 @@ type Config struct {
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer.
 	MaxWatchesPerCustomer int
 
+	// TLSCert and TLSKey are PEM files: with them gRPC and HTTP serve TLS only, and the pair is
+	// reloaded when the files change.
+	TLSCert, TLSKey string
+	// AllowInsecureListen lets gRPC and HTTP listen beyond loopback without TLS.
+	AllowInsecureListen bool
 	// SecretsKeyFile holds the key that seals secrets at rest; empty: DATA_DIR/secrets.key with
 	// the embedded database, none (secrets in clear) with another.
 	SecretsKeyFile string
@@ -73,8 +78,6 @@ type Config struct {
 // Defaults returns the configuration anonjobd runs with when told nothing.
 func Defaults() Config {
 	return Config{
-		GRPCAddr:        ":9090",
-		HTTPAddr:        ":8080",
 		EngineAddr:      "127.0.0.1:8090",
 		Dispatch:        true,
 		WebhookDeadline: 2 * time.Minute,

@@ -22,6 +22,7 @@ import (
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/tlsfiles"
 	"github.com/anonjob/anonjob/internal/watch"
 )
 
@@ -48,6 +49,7 @@ type Server struct {
 	provider   *celantur.Client // nil without an engine
 	engine     *engine.Engine   // the built-in engine, when running
 	engineHTTP *http.Server
+	tls        *tlsfiles.Reloader // nil without TLS
 	dispatcher *dispatch.Dispatcher
 	reconciler *dispatch.Reconciler
 	stopHub    context.CancelFunc
@@ -66,6 +68,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.release(context.WithoutCancel(ctx))
 		}
 	}()
+	if err := s.setupTransport(); err != nil {
+		return nil, err
+	}
 	if err := s.openDatabase(ctx); err != nil {
 		return nil, err
 	}
@@ -96,7 +101,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.startBackground()
 	go func() { s.serveErr <- s.grpc.Serve(s.grpcLis) }()
-	go func() { s.serveErr <- s.http.Serve(s.httpLis) }()
+	go func() { s.serveErr <- s.serveHTTP() }()
 	go func() {
 		select {
 		case <-s.Hub.Ready():
