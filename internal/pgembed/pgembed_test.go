@@ -2,10 +2,13 @@ package pgembed_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -89,5 +92,23 @@ func TestPasswordRequired(t *testing.T) {
 	if err != nil {
 		t.Fatalf("with the password: %v", err)
 	}
-	_ = conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
+	if os.Geteuid() == 0 {
+		// As root the server runs as its own OS user, not the shared postgres account.
+		var dir string
+		if err := conn.QueryRow(ctx, "SHOW data_directory").Scan(&dir); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := user.Lookup(pgembed.ServerUser)
+		if err != nil {
+			t.Fatalf("no %s user: %v", pgembed.ServerUser, err)
+		}
+		if got := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Uid); got != u.Uid {
+			t.Fatalf("cluster owned by uid %s, want %s (%s)", got, u.Uid, pgembed.ServerUser)
+		}
+	}
 }

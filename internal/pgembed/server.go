@@ -52,7 +52,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	own, err := serverOwner()
+	own, err := serverOwner(cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +60,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	own, _ = existingOwner(dataDir, own)
 	// Searchable by others so that the server's own user reaches its folder inside; what is
 	// inside protects itself.
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {

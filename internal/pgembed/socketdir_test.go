@@ -1,6 +1,7 @@
 package pgembed
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,7 @@ import (
 // neither the mode nor the owner of its target changes.
 func TestSecureDirRefusesSymlink(t *testing.T) {
 	t.Parallel()
-	own, err := serverOwner()
+	own, err := serverOwner(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestSecureDirRefusesForeignFolder(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make a folder of another user")
 	}
-	own, err := serverOwner()
+	own, err := serverOwner(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestSecureDirRefusesForeignFolder(t *testing.T) {
 // TestSocketDirFresh: every start gets a new folder, private to the server's user.
 func TestSocketDirFresh(t *testing.T) {
 	t.Parallel()
-	own, err := serverOwner()
+	own, err := serverOwner(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
