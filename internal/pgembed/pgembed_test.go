@@ -112,3 +112,39 @@ func TestPasswordRequired(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustClusterMovesToPasswords: a cluster left with pg_hba "trust" (by an earlier
+// version) requires the password after its next start.
+func TestTrustClusterMovesToPasswords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hba := filepath.Join(pgembed.ClusterDir(pg), "pg_hba.conf")
+	if err := pg.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(hba, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("local all all trust\n")
+	_ = f.Close()
+	pg, err = pgembed.Start(ctx, pgembed.Config{DataDir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pg.Stop(ctx) }()
+	b, err := os.ReadFile(hba)
+	if err != nil || strings.Contains(string(b), "trust\n") {
+		t.Fatalf("pg_hba after the start: %q %v", b, err)
+	}
+	u, _ := url.Parse(pg.URL())
+	u.User = url.User("postgres")
+	if conn, err := pgx.Connect(ctx, u.String()); err == nil {
+		_ = conn.Close(ctx)
+		t.Fatal("connected without the password")
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -73,11 +72,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if err := s.openDatabase(ctx); err != nil {
 		return nil, err
-	}
-	if s.cfg.PublicURL != "" {
-		if u, err := url.Parse(s.cfg.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("--public-url %q: must be an absolute http or https URL", s.cfg.PublicURL)
-		}
 	}
 	if s.embedded != nil {
 		if err := s.ensureDevKey(ctx); err != nil {
