@@ -5,7 +5,7 @@ GOBIN := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: run test test-short generate check-generated lint bench fuzz build
 
-run: ## Run anonjobd on its defaults: embedded PostgreSQL in ./anonjob-data, gRPC :9090, HTTP :8080, built-in engine.
+run: ## Run anonjobd on its defaults: embedded PostgreSQL in ./anonjob-data, gRPC 127.0.0.1:9090, HTTP 127.0.0.1:8080, built-in engine.
 	scripts/install-detector-data.sh
 	$(GO) run ./cmd/anonjobd
 

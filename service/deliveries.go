@@ -21,6 +21,7 @@ type DeliveryStore interface {
 	JobDeliveries(ctx context.Context, customer, jobID string) ([]store.Delivery, error)
 	Redeliver(ctx context.Context, customer, jobID string) (store.Delivery, error)
 	RotateWebhookSecret(ctx context.Context, customer, secret string, overlap time.Duration) error
+	RevokePreviousWebhookSecrets(ctx context.Context, customer string) (int, error)
 }
 
 // SecretOverlap is how long a rotated-out signing secret keeps signing.
@@ -86,6 +87,19 @@ func (s *DeliveryServer) RotateWebhookSecret(ctx context.Context, _ *anonjobv1.R
 	}
 	return &anonjobv1.RotateWebhookSecretResponse{Secret: secret,
 		PreviousExpireTime: timestamppb.New(time.Now().Add(SecretOverlap))}, nil
+}
+
+// RevokePreviousWebhookSecret ends the caller's previous signing secret now.
+func (s *DeliveryServer) RevokePreviousWebhookSecret(ctx context.Context, _ *anonjobv1.RevokePreviousWebhookSecretRequest) (*anonjobv1.RevokePreviousWebhookSecretResponse, error) {
+	customer, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.store.RevokePreviousWebhookSecrets(ctx, customer)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &anonjobv1.RevokePreviousWebhookSecretResponse{Revoked: int32(n)}, nil
 }
 
 // ownJob checks the id and that the job is the caller's, and returns the caller.

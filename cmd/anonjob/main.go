@@ -13,11 +13,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
-	"github.com/anonjob/anonjob/internal/auth"
 )
 
 type cli struct {
@@ -25,6 +22,7 @@ type cli struct {
 	APIKey  string `name:"api-key" help:"API key; default: the dev key anonjobd left in --data-dir." env:"ANONJOB_API_KEY"`
 	DataDir string `name:"data-dir" help:"anonjobd's data dir, where its first start left dev-api-key." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
 	JSON    bool   `help:"Print jobs and events as JSON."`
+	dialFlags
 
 	Submit submitCmd `cmd:"" help:"Submit images (JPEG or PNG files, folders, globs) for anonymization."`
 	Get    getCmd    `cmd:"" help:"Show one job."`
@@ -88,9 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			key = strings.TrimSpace(string(b))
 		}
 	}
-	conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.Bearer(key)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	conn, err := c.dial(c.Addr, key)
 	if err != nil {
 		_, _ = fmt.Fprintln(stderr, "anonjob:", err)
 		return 2

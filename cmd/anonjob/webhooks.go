@@ -8,7 +8,23 @@ import (
 )
 
 type webhookSecretCmd struct {
-	Rotate rotateSecretCmd `cmd:"" help:"Make a new signing secret for your completion webhooks; it is printed once, on the last line."`
+	Rotate         rotateSecretCmd         `cmd:"" help:"Make a new signing secret for your completion webhooks; it is printed once, on the last line."`
+	RevokePrevious revokePreviousSecretCmd `cmd:"" name:"revoke-previous" help:"End the previous signing secret now, instead of a day after the rotation."`
+}
+
+type revokePreviousSecretCmd struct{}
+
+func (c *revokePreviousSecretCmd) Run(e *env) error {
+	resp, err := e.deliveries.RevokePreviousWebhookSecret(e.ctx, &anonjobv1.RevokePreviousWebhookSecretRequest{})
+	if err != nil {
+		return err
+	}
+	if resp.GetRevoked() == 0 {
+		_, err = fmt.Fprintln(e.out.w, "no previous secret was valid; only the current one signs")
+		return err
+	}
+	_, err = fmt.Fprintln(e.out.w, "revoked the previous secret; only the current one signs now")
+	return err
 }
 
 type rotateSecretCmd struct{}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/pgembed"
+	"github.com/anonjob/anonjob/internal/server"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -26,15 +27,21 @@ type keysCmd struct {
 // withStore runs f on the database: the given URL, the embedded server running on the data
 // dir, or else that embedded database started for the command's duration.
 func (c *keysCmd) withStore(log *slog.Logger, f func(ctx context.Context, s *store.Store) error) error {
+	return withStore(log, c.DatabaseURL, c.DataDir, "", false, f)
+}
+
+// withStore runs f on the database of dbURL or of the data dir; with sealed true the store
+// seals and opens secrets with the secrets key (keyFile, or the data dir's).
+func withStore(log *slog.Logger, dbURL, dataDir, keyFile string, sealed bool, f func(ctx context.Context, s *store.Store) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	url := c.DatabaseURL
+	url := dbURL
 	if url == "" {
 		var ok bool
-		if url, ok = pgembed.RunningURL(c.DataDir); !ok {
-			pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: c.DataDir, Log: log})
+		if url, ok = pgembed.RunningURL(dataDir); !ok {
+			pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: dataDir, Log: log})
 			if err != nil {
-				return fmt.Errorf("embedded PostgreSQL in %s: %w", c.DataDir, err)
+				return fmt.Errorf("embedded PostgreSQL in %s: %w", dataDir, err)
 			}
 			defer func() { _ = pg.Stop(context.WithoutCancel(ctx)) }()
 			url = pg.URL()
@@ -48,7 +55,15 @@ func (c *keysCmd) withStore(log *slog.Logger, f func(ctx context.Context, s *sto
 	if err := store.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	return f(ctx, store.New(pool))
+	var opts []store.Option
+	if sealed {
+		box, err := server.OpenSecretsBox(keyFile, dataDir, dbURL == "", log)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, store.WithSecretBox(box))
+	}
+	return f(ctx, store.New(pool, opts...))
 }
 
 type keysCreateCmd struct {

@@ -25,11 +25,16 @@ type cli struct {
 	Serve  serveCmd  `cmd:"" default:"withargs" help:"Run the server (the default command)."`
 	Engine engineCmd `cmd:"" help:"Run only the built-in anonymization engine, a Celantur v1 compatible HTTP server."`
 	Keys   keysCmd   `cmd:"" help:"Manage API keys: create, list, revoke."`
+
+	CallbackKey callbackKeyCmd `cmd:"" name:"callback-key" help:"Manage the key that signs the engine's callback URLs."`
 }
 
 type serveCmd struct {
-	GRPCAddr            string        `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"ANONJOB_GRPC_ADDR"`
-	HTTPAddr            string        `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address." default:":8080" env:"ANONJOB_HTTP_ADDR"`
+	GRPCAddr            string        `name:"grpc-addr" help:"gRPC listen address; default 127.0.0.1:9090, or :9090 with TLS." env:"ANONJOB_GRPC_ADDR"`
+	HTTPAddr            string        `name:"http-addr" help:"HTTP (REST gateway and webhooks) listen address; default 127.0.0.1:8080, or :8080 with TLS." env:"ANONJOB_HTTP_ADDR"`
+	TLSCert             string        `name:"tls-cert" help:"PEM certificate (chain) for gRPC and HTTP; with --tls-key both serve TLS only. Reloaded when the file changes." env:"ANONJOB_TLS_CERT"`
+	TLSKey              string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"ANONJOB_TLS_KEY"`
+	AllowInsecureListen bool          `name:"allow-insecure-listen" help:"Let gRPC and HTTP listen beyond loopback without TLS (a network you trust)." env:"ANONJOB_ALLOW_INSECURE_LISTEN"`
 	DatabaseURL         string        `name:"database-url" help:"PostgreSQL URL; empty runs an embedded PostgreSQL in --data-dir." env:"DATABASE_URL"`
 	DataDir             string        `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
 	PGBinDir            string        `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
@@ -53,6 +58,8 @@ type serveCmd struct {
 	ReplicaID             string        `name:"replica-id" help:"Stable name of this replica, unique among the live ones: at start it releases the job claims it held when it died. Empty: kept in --data-dir with the embedded database, else new per run." env:"ANONJOB_REPLICA_ID"`
 	ClaimLease            time.Duration `name:"claim-lease" help:"How long a claimed job stays reserved without renewal (work under way renews it every third): bounds how soon a dead replica's jobs go to another." default:"15s" env:"ANONJOB_CLAIM_LEASE"`
 	CORSOrigin            []string      `name:"cors-origin" help:"A browser origin (https://host[:port]) allowed to call the REST API from another origin, preflight included (repeatable; none by default)." env:"ANONJOB_CORS_ORIGINS"`
+	SecretsKeyFile        string        `name:"secrets-key-file" help:"File with the key (64 hex digits) that encrypts secrets in the database; default with the embedded database: DATA_DIR/secrets.key, written the first time." env:"ANONJOB_SECRETS_KEY_FILE"`
+	CallbackTokenTTL      time.Duration `name:"callback-token-ttl" help:"How long the token in a callback URL handed to the engine is accepted." default:"24h" env:"ANONJOB_CALLBACK_TOKEN_TTL"`
 	detectorFlags
 	imageFlags
 
@@ -90,6 +97,8 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		return fmt.Errorf("--claim-lease %s: want at least 300ms (it is renewed every third of it)", c.ClaimLease)
 	}
 	cfg.ReplicaID, cfg.ClaimLease = c.ReplicaID, c.ClaimLease
+	cfg.SecretsKeyFile, cfg.CallbackTokenTTL = c.SecretsKeyFile, c.CallbackTokenTTL
+	cfg.TLSCert, cfg.TLSKey, cfg.AllowInsecureListen = c.TLSCert, c.TLSKey, c.AllowInsecureListen
 	if c.ProviderConcurrency < 0 {
 		return fmt.Errorf("--provider-concurrency %d: want 0 (ask the engine) or more", c.ProviderConcurrency)
 	}

@@ -71,20 +71,27 @@ func (a *Authenticator) isExempt(method string) bool {
 
 // authenticate returns ctx carrying the caller's customer.
 func (a *Authenticator) authenticate(ctx context.Context) (context.Context, error) {
+	ctx, _, err := a.authenticateKey(ctx)
+	return ctx, err
+}
+
+// authenticateKey is authenticate that also returns the key, for streams to check it again.
+func (a *Authenticator) authenticateKey(ctx context.Context) (context.Context, string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) != 1 {
-		return nil, errUnauthenticated
+		return nil, "", errUnauthenticated
 	}
 	scheme, key, ok := strings.Cut(vals[0], " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") {
-		return nil, errUnauthenticated
+		return nil, "", errUnauthenticated
 	}
-	customer, err := a.Check(ctx, strings.TrimSpace(key))
+	key = strings.TrimSpace(key)
+	customer, err := a.Check(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return WithCustomer(ctx, customer), nil
+	return WithCustomer(ctx, customer), key, nil
 }
 
 // Check returns the customer of a valid, unrevoked key; any other key is UNAUTHENTICATED.
@@ -140,11 +147,48 @@ func (a *Authenticator) Stream() grpc.StreamServerInterceptor {
 		if a.isExempt(info.FullMethod) {
 			return handler(srv, ss)
 		}
-		ctx, err := a.authenticate(ss.Context())
+		ctx, key, err := a.authenticateKey(ss.Context())
 		if err != nil {
 			return err
 		}
-		return handler(srv, &stream{ServerStream: ss, ctx: ctx})
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		done := make(chan struct{})
+		defer close(done)
+		go a.recheck(ctx, key, cancel, done)
+		err = handler(srv, &stream{ServerStream: ss, ctx: ctx})
+		if errors.Is(context.Cause(ctx), errKeyRevoked) {
+			return errKeyRevokedStatus
+		}
+		return err
+	}
+}
+
+// errKeyRevoked ends a stream whose key stopped working while it was open.
+var (
+	errKeyRevoked       = errors.New("api key revoked")
+	errKeyRevokedStatus = status.Error(codes.Unauthenticated, "the API key was revoked while the stream was open")
+)
+
+// recheck checks a stream's key again every ttl (through the cache, so at most one database
+// read per key and ttl however many streams use it) and ends the stream once the key no longer
+// works. A database that cannot answer is not a revocation: the stream goes on.
+func (a *Authenticator) recheck(ctx context.Context, key string, cancel context.CancelCauseFunc, done <-chan struct{}) {
+	every := max(a.ttl, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.Check(ctx, key); status.Code(err) == codes.Unauthenticated {
+			cancel(errKeyRevoked)
+			return
+		}
 	}
 }
 

@@ -2,7 +2,11 @@ package pgembed_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +45,107 @@ func TestSecondStartOnOneDataDir(t *testing.T) {
 	}
 	if _, ok := pgembed.RunningURL(dir); ok {
 		t.Fatal("RunningURL after Stop")
+	}
+}
+
+// TestPasswordRequired: the cluster trusts no one: pg_hba has no trust line, a connection
+// without the password is refused, and the password file is private.
+func TestPasswordRequired(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pg.Stop(ctx) }()
+	u, err := url.Parse(pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hba, err := os.ReadFile(filepath.Join(pgembed.ClusterDir(pg), "pg_hba.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(hba), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") && f[len(f)-1] == "trust" {
+			t.Fatalf("pg_hba trusts: %q", line)
+		}
+	}
+	u.User = url.User("postgres")
+	if conn, err := pgx.Connect(ctx, u.String()); err == nil {
+		_ = conn.Close(ctx)
+		t.Fatal("connected without the password")
+	}
+	u.User = url.UserPassword("postgres", "wrong")
+	if conn, err := pgx.Connect(ctx, u.String()); err == nil {
+		_ = conn.Close(ctx)
+		t.Fatal("connected with a wrong password")
+	}
+	fi, err := os.Stat(filepath.Join(dir, pgembed.PasswordFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("password file: %v %v", fi, err)
+	}
+	conn, err := pgx.Connect(ctx, pg.URL())
+	if err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	if os.Geteuid() == 0 {
+		// As root the server runs as its own OS user, not the shared postgres account.
+		var dir string
+		if err := conn.QueryRow(ctx, "SHOW data_directory").Scan(&dir); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := user.Lookup(pgembed.ServerUser)
+		if err != nil {
+			t.Fatalf("no %s user: %v", pgembed.ServerUser, err)
+		}
+		if got := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Uid); got != u.Uid {
+			t.Fatalf("cluster owned by uid %s, want %s (%s)", got, u.Uid, pgembed.ServerUser)
+		}
+	}
+}
+
+// TestTrustClusterMovesToPasswords: a cluster left with pg_hba "trust" (by an earlier
+// version) requires the password after its next start.
+func TestTrustClusterMovesToPasswords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hba := filepath.Join(pgembed.ClusterDir(pg), "pg_hba.conf")
+	if err := pg.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(hba, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("local all all trust\n")
+	_ = f.Close()
+	pg, err = pgembed.Start(ctx, pgembed.Config{DataDir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pg.Stop(ctx) }()
+	b, err := os.ReadFile(hba)
+	if err != nil || strings.Contains(string(b), "trust\n") {
+		t.Fatalf("pg_hba after the start: %q %v", b, err)
+	}
+	u, _ := url.Parse(pg.URL())
+	u.User = url.User("postgres")
+	if conn, err := pgx.Connect(ctx, u.String()); err == nil {
+		_ = conn.Close(ctx)
+		t.Fatal("connected without the password")
 	}
 }
 

@@ -2,8 +2,6 @@ package pgembed
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +36,7 @@ type Config struct {
 type Server struct {
 	cluster   string
 	socketDir string
+	password  string // the superuser's, from PasswordFile
 	database  string
 	urlFile   string               // where the URL is published while the server runs
 	proc      atomic.Pointer[proc] // the current process; replaced by the supervisor's restarts
@@ -64,7 +63,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	own, err := serverOwner()
+	own, err := serverOwner(cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +71,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	own, _ = existingOwner(dataDir, own)
 	// Searchable by others so that the server's own user reaches its folder inside; what is
 	// inside protects itself.
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
@@ -82,15 +82,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			"use its database (anonjobd keys does) or stop it first", dataDir)
 	}
 	s := &Server{cluster: own.clusterDir(dataDir), database: cfg.Database, log: cfg.Log}
+	if s.password, err = password(dataDir); err != nil {
+		return nil, err
+	}
 	if err := s.initCluster(ctx, binDir, own, cfg.NoSync); err != nil {
 		return nil, err
 	}
-	// A short private socket folder (socket paths are limited to about 100 bytes), named after
-	// the cluster so that a server killed without cleaning up leaves one folder to reuse, not
-	// a new one per start.
-	sum := sha256.Sum256([]byte(s.cluster))
-	s.socketDir = filepath.Join(os.TempDir(), "anonjob-pg-"+hex.EncodeToString(sum[:6]))
-	if err := own.mkdirOwned(s.socketDir); err != nil {
+	// A short (socket paths are limited to about 100 bytes), fresh, private socket folder.
+	if s.socketDir, err = makeSocketDir(os.TempDir(), own); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dataDir, "postgres.log")
@@ -133,7 +132,13 @@ func (s *Server) initCluster(ctx context.Context, binDir string, own owner, noSy
 	if err := own.mkdirOwned(s.cluster); err != nil {
 		return err
 	}
-	args := []string{"-D", s.cluster, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C"}
+	pwfile, err := writePwfile(s.cluster, own, s.password)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(pwfile) }()
+	args := []string{"-D", s.cluster, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + pwfile,
+		"--encoding=UTF8", "--locale=C"}
 	if noSync {
 		args = append(args, "--no-sync")
 	}
@@ -144,7 +149,8 @@ func (s *Server) initCluster(ctx context.Context, binDir string, own owner, noSy
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb %s: %w\n%s", s.cluster, err, out)
 	}
-	return nil
+	// initdb's pg_hba also allows local TCP; the server listens on none, but say only what holds.
+	return rewriteHBA(s.cluster)
 }
 
 // start runs postgres in the foreground as a child that the kernel stops when this process
@@ -207,6 +213,9 @@ func (s *Server) waitReady(ctx context.Context, logPath string) error {
 		conn, err := pgx.Connect(ctx, s.url("postgres"))
 		if err == nil {
 			defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+			if err := s.requirePassword(ctx); err != nil { // a cluster from before passwords
+				return err
+			}
 			return s.createDatabase(ctx, conn)
 		}
 		select {
@@ -233,9 +242,16 @@ func (s *Server) createDatabase(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-func (s *Server) url(database string) string {
-	q := url.Values{"host": {s.socketDir}, "user": {"postgres"}, "sslmode": {"disable"}}
-	return (&url.URL{Scheme: "postgres", Path: "/" + database, RawQuery: q.Encode()}).String()
+func (s *Server) url(database string) string { return s.connURL(database, s.password) }
+
+// connURL is the URL of database on the socket, with pw as the password if it is not empty.
+func (s *Server) connURL(database, pw string) string {
+	q := url.Values{"host": {s.socketDir}, "sslmode": {"disable"}}
+	u := &url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/" + database, RawQuery: q.Encode()}
+	if pw != "" {
+		u.User = url.UserPassword("postgres", pw)
+	}
+	return u.String()
 }
 
 // URLFile is the file in the data dir that holds the running server's URL.

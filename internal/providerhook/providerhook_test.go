@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anonjob/anonjob/internal/providerhook"
 )
@@ -105,4 +106,31 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a payload without file_id or file_status: %+v", p)
 		}
 	})
+}
+
+// TestTokenExpiryAndRotation: an expired token is refused; after a rotation the old key's
+// tokens are accepted while it is kept, and not once it is dropped.
+func TestTokenExpiryAndRotation(t *testing.T) {
+	t.Parallel()
+	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("another key of thirty-two bytes!")
+	s := providerhook.NewKeyedSigner([][]byte{oldKey}, time.Hour)
+	if s.Verify("job-1", s.TokenAt("job-1", time.Now().Add(-time.Second))) {
+		t.Fatal("an expired token was accepted")
+	}
+	if !s.Verify("job-1", s.TokenAt("job-1", time.Now().Add(time.Minute))) {
+		t.Fatal("an unexpired token was refused")
+	}
+	old := s.Token("job-1")
+	copied := s
+	s.SetKeys([][]byte{newKey, oldKey})
+	fresh := copied.Token("job-1") // copies share the keys
+	if !s.Verify("job-1", old) || !s.Verify("job-1", fresh) {
+		t.Fatal("tokens of the current and the kept key must verify")
+	}
+	if providerhook.NewKeyedSigner([][]byte{newKey}, time.Hour).Verify("job-1", old) {
+		t.Fatal("a token of a dropped key was accepted")
+	}
+	if !providerhook.NewKeyedSigner([][]byte{newKey}, time.Hour).Verify("job-1", fresh) {
+		t.Fatal("the new key did not mint the new token")
+	}
 }

@@ -35,6 +35,8 @@ func (s *Server) startBackground() {
 		case <-s.hubDone:
 		}
 	}()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.callbackKeyRefresh(bgCtx) }()
 	if s.cfg.InputRetention > 0 {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.inputSweep(bgCtx) }()

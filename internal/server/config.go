@@ -14,8 +14,8 @@ import (
 
 // Config is everything anonjobd can be told.
 type Config struct {
-	GRPCAddr    string // e.g. ":9090"
-	HTTPAddr    string // e.g. ":8080"
+	GRPCAddr    string // e.g. ":9090"; empty: port 9090, on loopback only without TLS
+	HTTPAddr    string // e.g. ":8080"; empty: port 8080, on loopback only without TLS
 	DatabaseURL string // empty: run the embedded PostgreSQL in DataDir
 	DataDir     string
 	PGBinDir    string // PostgreSQL binaries for the embedded server; empty: search
@@ -87,14 +87,26 @@ type Config struct {
 	// empty allows none.
 	CORSOrigins []string
 
+	// TLSCert and TLSKey are PEM files: with them gRPC and HTTP serve TLS only, and the pair is
+	// reloaded when the files change.
+	TLSCert, TLSKey string
+	// AllowInsecureListen lets gRPC and HTTP listen beyond loopback without TLS.
+	AllowInsecureListen bool
+	// SecretsKeyFile holds the key that seals secrets at rest; empty: DATA_DIR/secrets.key with
+	// the embedded database, none (secrets in clear) with another.
+	SecretsKeyFile string
+	// CallbackTokenTTL is how long a provider callback token is accepted; 0: a day.
+	CallbackTokenTTL time.Duration
+	// CallbackKeyRefresh is how often the callback keys are re-read to pick up a rotation;
+	// 0: a minute.
+	CallbackKeyRefresh time.Duration
+
 	Log *slog.Logger
 }
 
 // Defaults returns the configuration anonjobd runs with when told nothing.
 func Defaults() Config {
 	return Config{
-		GRPCAddr:        ":9090",
-		HTTPAddr:        ":8080",
 		EngineAddr:      "127.0.0.1:8090",
 		Dispatch:        true,
 		WebhookDeadline: 2 * time.Minute,

@@ -65,7 +65,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
 		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
-		FaceThreshold: s.cfg.FaceThreshold, Limits: s.imageLimits(),
+		FaceThreshold: s.cfg.FaceThreshold, Limits: s.imageLimits(), WebhookClient: s.engineWebhookClient(),
 	})
 	if errors.Is(err, onnxrt.ErrUnavailable) {
 		_ = lis.Close()

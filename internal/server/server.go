@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/tlsfiles"
 	"github.com/anonjob/anonjob/internal/watch"
 )
 
@@ -49,6 +49,7 @@ type Server struct {
 	provider   *celantur.Client // nil without an engine
 	engine     *engine.Engine   // the built-in engine, when running
 	engineHTTP *http.Server
+	tls        *tlsfiles.Reloader // nil without TLS
 	dispatcher *dispatch.Dispatcher
 	reconciler *dispatch.Reconciler
 	stopHub    context.CancelFunc
@@ -69,13 +70,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.release(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := s.openDatabase(ctx); err != nil {
+	if err := s.setupTransport(); err != nil {
 		return nil, err
 	}
-	if s.cfg.PublicURL != "" {
-		if u, err := url.Parse(s.cfg.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("--public-url %q: must be an absolute http or https URL", s.cfg.PublicURL)
-		}
+	if err := s.openDatabase(ctx); err != nil {
+		return nil, err
 	}
 	if s.embedded != nil {
 		if err := s.ensureDevKey(ctx); err != nil {
@@ -88,11 +87,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.releaseOwnClaims(ctx); err != nil {
 		return nil, err
 	}
-	key, err := s.Store.Secret(ctx, "provider_callback_key", 32)
-	if err != nil {
+	if err := s.sealAtStart(ctx); err != nil {
 		return nil, err
 	}
-	s.Signer = providerhook.NewSigner(key)
+	if s.Signer, err = s.newSigner(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.listen(ctx); err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.startBackground()
 	go func() { s.serveErr <- s.grpc.Serve(s.grpcLis) }()
-	go func() { s.serveErr <- s.http.Serve(s.httpLis) }()
+	go func() { s.serveErr <- s.serveHTTP() }()
 	cfg.Log.Info("anonjobd listening", "grpc", s.grpcLis.Addr().String(), "http", s.httpLis.Addr().String(),
 		"public_url", s.cfg.PublicURL, "replica_id", s.cfg.ReplicaID)
 	return s, nil
@@ -134,7 +134,11 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	s.Hub = watch.NewHub(watch.Config{}, s.cfg.Log)
 	s.notifier = store.NewNotifier(pool, s.cfg.NotifyInterval, s.cfg.Log)
 	// Local watchers wake at once; other replicas through a batched NOTIFY.
-	s.Store = store.New(pool, store.WithGroupCommit(s.cfg.GroupCommit), store.WithCommitHook(func() {
+	box, err := OpenSecretsBox(s.cfg.SecretsKeyFile, s.cfg.DataDir, s.embedded != nil, s.cfg.Log)
+	if err != nil {
+		return err
+	}
+	s.Store = store.New(pool, store.WithSecretBox(box), store.WithGroupCommit(s.cfg.GroupCommit), store.WithCommitHook(func() {
 		s.Hub.Poke()
 		s.notifier.Poke()
 		if s.dispatcher != nil { // set before serving starts

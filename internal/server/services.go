@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -38,7 +37,7 @@ func (s *Server) listen(ctx context.Context) error {
 		return fmt.Errorf("--http-addr: %w", err)
 	}
 	if s.cfg.PublicURL == "" {
-		s.cfg.PublicURL = defaultPublicURL(s.httpLis.Addr())
+		s.cfg.PublicURL = defaultPublicURL(s.httpLis.Addr(), s.scheme())
 	}
 	return nil
 }
@@ -52,13 +51,13 @@ func (s *Server) registerServices(ctx context.Context) error {
 		"/"+anonjobv1.WebhookService_ServiceDesc.ServiceName+"/")
 	// A gRPC message carries the image plus a little framing.
 	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(s.grpcCreds(),
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
 		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), authn.Unary(), service.UnaryUTF8Check()),
 		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), authn.Stream(), service.StreamUTF8Check()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	)...)
 	limits := job.DefaultLimits()
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
 	limits.MaxImagePixels = s.imageLimits().MaxPixels
@@ -88,7 +87,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 
 	// The gateway dials the gRPC server: the in-process handler cannot stream.
 	s.gwConn, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		s.gatewayCreds(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
 	if err != nil {
 		return fmt.Errorf("dial own gRPC server: %w", err)
@@ -133,16 +132,16 @@ func dialTarget(a net.Addr) string {
 
 // defaultPublicURL is the HTTP listener's own address, with a wildcard host as localhost:
 // right for a single machine, and what --public-url overrides.
-func defaultPublicURL(a net.Addr) string {
+func defaultPublicURL(a net.Addr, scheme string) string {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
-		return "http://" + a.String()
+		return scheme + "://" + a.String()
 	}
 	host := tcp.IP.String()
 	if tcp.IP.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+	return scheme + "://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }
 
 // mustURL parses a URL already checked at start.

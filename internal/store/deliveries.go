@@ -180,34 +180,76 @@ func (s *Store) WebhookSecrets(ctx context.Context, customer string, fresh func(
 		if err != nil {
 			return nil, fmt.Errorf("read webhook secrets: %w", err)
 		}
-		secrets, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil || len(secrets) > 0 {
-			return secrets, err
+		stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("read webhook secrets: %w", err)
+		}
+		if len(stored) > 0 {
+			secrets := make([]string, len(stored))
+			for i, v := range stored {
+				clear, err := s.box.Open([]byte(v), webhookSecretContext(customer))
+				if err != nil {
+					return nil, fmt.Errorf("webhook secret of %s: %w", customer, err)
+				}
+				secrets[i] = string(clear)
+			}
+			return secrets, nil
+		}
+		sealed, err := s.box.Seal([]byte(fresh()), webhookSecretContext(customer))
+		if err != nil {
+			return nil, err
 		}
 		// The customer's first webhook: make its secret (a racing replica may win; then read
 		// the winner's).
 		if _, err := s.pool.Exec(ctx, `
 			INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)
-			ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`, customer, fresh()); err != nil {
+			ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`, customer, string(sealed)); err != nil {
 			return nil, fmt.Errorf("create webhook secret: %w", err)
 		}
 	}
 	return nil, errors.New("no webhook secret after creating one")
 }
 
+// webhookSecretContext binds a sealed webhook secret to its customer.
+func webhookSecretContext(customer string) string { return "webhook_secret\x00" + customer }
+
 // RotateWebhookSecret makes secret the customer's current one; the previous current secret
-// stays valid for overlap, so both sign meanwhile.
+// stays valid for overlap, so both sign meanwhile. Any older previous secret ends now: at most
+// two are valid at once.
 func (s *Store) RotateWebhookSecret(ctx context.Context, customer, secret string, overlap time.Duration) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	sealed, err := s.box.Seal([]byte(secret), webhookSecretContext(customer))
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Rotations of one customer take turns, so two at once cannot leave three valid.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_secrets:' || $1, 0))`, customer); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now()
+			WHERE customer = $1 AND expire_time > now()`, customer); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now() + $2::interval
 			WHERE customer = $1 AND expire_time IS NULL`, customer, overlap); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)`, customer, secret)
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)`, customer, string(sealed))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("rotate webhook secret: %w", err)
 	}
 	return nil
+}
+
+// RevokePreviousWebhookSecrets ends, now, every secret of the customer but the current one,
+// and returns how many were still valid.
+func (s *Store) RevokePreviousWebhookSecrets(ctx context.Context, customer string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now()
+		WHERE customer = $1 AND expire_time > now()`, customer)
+	if err != nil {
+		return 0, fmt.Errorf("revoke previous webhook secret: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/anonjob/anonjob/internal/secretbox"
 	"github.com/anonjob/anonjob/migrations"
 )
 
@@ -24,6 +25,8 @@ type Store struct {
 	onCommit func()
 	// creates gathers concurrent CreateJob calls into shared transactions.
 	creates *createGroups
+	// box seals secrets at rest; nil keeps them in clear.
+	box *secretbox.Box
 }
 
 // Option configures a Store.
@@ -31,6 +34,9 @@ type Option func(*Store)
 
 // WithCommitHook sets a function called after each committed job change. It must not block.
 func WithCommitHook(f func()) Option { return func(s *Store) { s.onCommit = f } }
+
+// WithSecretBox seals the secrets the store keeps (webhook secrets, callback keys) with box.
+func WithSecretBox(box *secretbox.Box) Option { return func(s *Store) { s.box = box } }
 
 // New wraps an open pool.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {

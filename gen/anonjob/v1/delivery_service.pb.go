@@ -565,6 +565,88 @@ func (x *RotateWebhookSecretResponse) GetPreviousExpireTime() *timestamppb.Times
 	return nil
 }
 
+// RevokePreviousWebhookSecretRequest ends the caller's previous signing secret.
+type RevokePreviousWebhookSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePreviousWebhookSecretRequest) Reset() {
+	*x = RevokePreviousWebhookSecretRequest{}
+	mi := &file_anonjob_v1_delivery_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePreviousWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePreviousWebhookSecretRequest) ProtoMessage() {}
+
+func (x *RevokePreviousWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_anonjob_v1_delivery_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePreviousWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*RevokePreviousWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_anonjob_v1_delivery_service_proto_rawDescGZIP(), []int{8}
+}
+
+// RevokePreviousWebhookSecretResponse says how many secrets stopped signing (0 or 1).
+type RevokePreviousWebhookSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revoked       int32                  `protobuf:"varint,1,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePreviousWebhookSecretResponse) Reset() {
+	*x = RevokePreviousWebhookSecretResponse{}
+	mi := &file_anonjob_v1_delivery_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePreviousWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePreviousWebhookSecretResponse) ProtoMessage() {}
+
+func (x *RevokePreviousWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_anonjob_v1_delivery_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePreviousWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*RevokePreviousWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_anonjob_v1_delivery_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RevokePreviousWebhookSecretResponse) GetRevoked() int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
 var File_anonjob_v1_delivery_service_proto protoreflect.FileDescriptor
 
 const file_anonjob_v1_delivery_service_proto_rawDesc = "" +
@@ -609,16 +691,20 @@ const file_anonjob_v1_delivery_service_proto_rawDesc = "" +
 	"\x1aRotateWebhookSecretRequest\"\x83\x01\n" +
 	"\x1bRotateWebhookSecretResponse\x12\x16\n" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\x12L\n" +
-	"\x14previous_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x12previousExpireTime*\x84\x01\n" +
+	"\x14previous_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x12previousExpireTime\"$\n" +
+	"\"RevokePreviousWebhookSecretRequest\"?\n" +
+	"#RevokePreviousWebhookSecretResponse\x12\x18\n" +
+	"\arevoked\x18\x01 \x01(\x05R\arevoked*\x84\x01\n" +
 	"\rDeliveryState\x12\x1e\n" +
 	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x1c\n" +
 	"\x18DELIVERY_STATE_SUCCEEDED\x10\x02\x12\x19\n" +
-	"\x15DELIVERY_STATE_FAILED\x10\x032\xa6\x03\n" +
+	"\x15DELIVERY_STATE_FAILED\x10\x032\xd6\x04\n" +
 	"\x0fDeliveryService\x12}\n" +
 	"\x0eListDeliveries\x12!.anonjob.v1.ListDeliveriesRequest\x1a\".anonjob.v1.ListDeliveriesResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/jobs/{job_id}/deliveries\x12\x84\x01\n" +
 	"\fRedeliverJob\x12\x1f.anonjob.v1.RedeliverJobRequest\x1a .anonjob.v1.RedeliverJobResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/jobs/{job_id}/deliveries:redeliver\x12\x8c\x01\n" +
-	"\x13RotateWebhookSecret\x12&.anonjob.v1.RotateWebhookSecretRequest\x1a'.anonjob.v1.RotateWebhookSecretResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/webhook-secret:rotateB5Z3github.com/anonjob/anonjob/gen/anonjob/v1;anonjobv1b\x06proto3"
+	"\x13RotateWebhookSecret\x12&.anonjob.v1.RotateWebhookSecretRequest\x1a'.anonjob.v1.RotateWebhookSecretResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/webhook-secret:rotate\x12\xad\x01\n" +
+	"\x1bRevokePreviousWebhookSecret\x12..anonjob.v1.RevokePreviousWebhookSecretRequest\x1a/.anonjob.v1.RevokePreviousWebhookSecretResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/webhook-secret:revoke-previousB5Z3github.com/anonjob/anonjob/gen/anonjob/v1;anonjobv1b\x06proto3"
 
 var (
 	file_anonjob_v1_delivery_service_proto_rawDescOnce sync.Once
@@ -633,37 +719,41 @@ func file_anonjob_v1_delivery_service_proto_rawDescGZIP() []byte {
 }
 
 var file_anonjob_v1_delivery_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_anonjob_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_anonjob_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_anonjob_v1_delivery_service_proto_goTypes = []any{
-	(DeliveryState)(0),                  // 0: anonjob.v1.DeliveryState
-	(*Delivery)(nil),                    // 1: anonjob.v1.Delivery
-	(*DeliveryAttempt)(nil),             // 2: anonjob.v1.DeliveryAttempt
-	(*ListDeliveriesRequest)(nil),       // 3: anonjob.v1.ListDeliveriesRequest
-	(*ListDeliveriesResponse)(nil),      // 4: anonjob.v1.ListDeliveriesResponse
-	(*RedeliverJobRequest)(nil),         // 5: anonjob.v1.RedeliverJobRequest
-	(*RedeliverJobResponse)(nil),        // 6: anonjob.v1.RedeliverJobResponse
-	(*RotateWebhookSecretRequest)(nil),  // 7: anonjob.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil), // 8: anonjob.v1.RotateWebhookSecretResponse
-	(*timestamppb.Timestamp)(nil),       // 9: google.protobuf.Timestamp
+	(DeliveryState)(0),                          // 0: anonjob.v1.DeliveryState
+	(*Delivery)(nil),                            // 1: anonjob.v1.Delivery
+	(*DeliveryAttempt)(nil),                     // 2: anonjob.v1.DeliveryAttempt
+	(*ListDeliveriesRequest)(nil),               // 3: anonjob.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),              // 4: anonjob.v1.ListDeliveriesResponse
+	(*RedeliverJobRequest)(nil),                 // 5: anonjob.v1.RedeliverJobRequest
+	(*RedeliverJobResponse)(nil),                // 6: anonjob.v1.RedeliverJobResponse
+	(*RotateWebhookSecretRequest)(nil),          // 7: anonjob.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),         // 8: anonjob.v1.RotateWebhookSecretResponse
+	(*RevokePreviousWebhookSecretRequest)(nil),  // 9: anonjob.v1.RevokePreviousWebhookSecretRequest
+	(*RevokePreviousWebhookSecretResponse)(nil), // 10: anonjob.v1.RevokePreviousWebhookSecretResponse
+	(*timestamppb.Timestamp)(nil),               // 11: google.protobuf.Timestamp
 }
 var file_anonjob_v1_delivery_service_proto_depIdxs = []int32{
 	0,  // 0: anonjob.v1.Delivery.state:type_name -> anonjob.v1.DeliveryState
-	9,  // 1: anonjob.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	9,  // 2: anonjob.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 3: anonjob.v1.Delivery.update_time:type_name -> google.protobuf.Timestamp
+	11, // 1: anonjob.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	11, // 2: anonjob.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
+	11, // 3: anonjob.v1.Delivery.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 4: anonjob.v1.Delivery.attempt_log:type_name -> anonjob.v1.DeliveryAttempt
-	9,  // 5: anonjob.v1.DeliveryAttempt.time:type_name -> google.protobuf.Timestamp
+	11, // 5: anonjob.v1.DeliveryAttempt.time:type_name -> google.protobuf.Timestamp
 	1,  // 6: anonjob.v1.ListDeliveriesResponse.deliveries:type_name -> anonjob.v1.Delivery
 	1,  // 7: anonjob.v1.RedeliverJobResponse.delivery:type_name -> anonjob.v1.Delivery
-	9,  // 8: anonjob.v1.RotateWebhookSecretResponse.previous_expire_time:type_name -> google.protobuf.Timestamp
+	11, // 8: anonjob.v1.RotateWebhookSecretResponse.previous_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: anonjob.v1.DeliveryService.ListDeliveries:input_type -> anonjob.v1.ListDeliveriesRequest
 	5,  // 10: anonjob.v1.DeliveryService.RedeliverJob:input_type -> anonjob.v1.RedeliverJobRequest
 	7,  // 11: anonjob.v1.DeliveryService.RotateWebhookSecret:input_type -> anonjob.v1.RotateWebhookSecretRequest
-	4,  // 12: anonjob.v1.DeliveryService.ListDeliveries:output_type -> anonjob.v1.ListDeliveriesResponse
-	6,  // 13: anonjob.v1.DeliveryService.RedeliverJob:output_type -> anonjob.v1.RedeliverJobResponse
-	8,  // 14: anonjob.v1.DeliveryService.RotateWebhookSecret:output_type -> anonjob.v1.RotateWebhookSecretResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
+	9,  // 12: anonjob.v1.DeliveryService.RevokePreviousWebhookSecret:input_type -> anonjob.v1.RevokePreviousWebhookSecretRequest
+	4,  // 13: anonjob.v1.DeliveryService.ListDeliveries:output_type -> anonjob.v1.ListDeliveriesResponse
+	6,  // 14: anonjob.v1.DeliveryService.RedeliverJob:output_type -> anonjob.v1.RedeliverJobResponse
+	8,  // 15: anonjob.v1.DeliveryService.RotateWebhookSecret:output_type -> anonjob.v1.RotateWebhookSecretResponse
+	10, // 16: anonjob.v1.DeliveryService.RevokePreviousWebhookSecret:output_type -> anonjob.v1.RevokePreviousWebhookSecretResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -680,7 +770,7 @@ func file_anonjob_v1_delivery_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_anonjob_v1_delivery_service_proto_rawDesc), len(file_anonjob_v1_delivery_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

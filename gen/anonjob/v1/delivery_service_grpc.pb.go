@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DeliveryService_ListDeliveries_FullMethodName      = "/anonjob.v1.DeliveryService/ListDeliveries"
-	DeliveryService_RedeliverJob_FullMethodName        = "/anonjob.v1.DeliveryService/RedeliverJob"
-	DeliveryService_RotateWebhookSecret_FullMethodName = "/anonjob.v1.DeliveryService/RotateWebhookSecret"
+	DeliveryService_ListDeliveries_FullMethodName              = "/anonjob.v1.DeliveryService/ListDeliveries"
+	DeliveryService_RedeliverJob_FullMethodName                = "/anonjob.v1.DeliveryService/RedeliverJob"
+	DeliveryService_RotateWebhookSecret_FullMethodName         = "/anonjob.v1.DeliveryService/RotateWebhookSecret"
+	DeliveryService_RevokePreviousWebhookSecret_FullMethodName = "/anonjob.v1.DeliveryService/RevokePreviousWebhookSecret"
 )
 
 // DeliveryServiceClient is the client API for DeliveryService service.
@@ -37,7 +38,11 @@ type DeliveryServiceClient interface {
 	RedeliverJob(ctx context.Context, in *RedeliverJobRequest, opts ...grpc.CallOption) (*RedeliverJobResponse, error)
 	// RotateWebhookSecret makes a new signing secret, returned once. The previous secret keeps
 	// signing alongside it (two signatures per message) for a day, so receivers can switch over.
+	// At most two secrets are valid at once: a rotation ends any older previous secret now.
 	RotateWebhookSecret(ctx context.Context, in *RotateWebhookSecretRequest, opts ...grpc.CallOption) (*RotateWebhookSecretResponse, error)
+	// RevokePreviousWebhookSecret ends the previous signing secret now, before its day is over
+	// (say, once receivers use the new one, or when the old one leaked).
+	RevokePreviousWebhookSecret(ctx context.Context, in *RevokePreviousWebhookSecretRequest, opts ...grpc.CallOption) (*RevokePreviousWebhookSecretResponse, error)
 }
 
 type deliveryServiceClient struct {
@@ -78,6 +83,16 @@ func (c *deliveryServiceClient) RotateWebhookSecret(ctx context.Context, in *Rot
 	return out, nil
 }
 
+func (c *deliveryServiceClient) RevokePreviousWebhookSecret(ctx context.Context, in *RevokePreviousWebhookSecretRequest, opts ...grpc.CallOption) (*RevokePreviousWebhookSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokePreviousWebhookSecretResponse)
+	err := c.cc.Invoke(ctx, DeliveryService_RevokePreviousWebhookSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeliveryServiceServer is the server API for DeliveryService service.
 // All implementations must embed UnimplementedDeliveryServiceServer
 // for forward compatibility.
@@ -91,7 +106,11 @@ type DeliveryServiceServer interface {
 	RedeliverJob(context.Context, *RedeliverJobRequest) (*RedeliverJobResponse, error)
 	// RotateWebhookSecret makes a new signing secret, returned once. The previous secret keeps
 	// signing alongside it (two signatures per message) for a day, so receivers can switch over.
+	// At most two secrets are valid at once: a rotation ends any older previous secret now.
 	RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*RotateWebhookSecretResponse, error)
+	// RevokePreviousWebhookSecret ends the previous signing secret now, before its day is over
+	// (say, once receivers use the new one, or when the old one leaked).
+	RevokePreviousWebhookSecret(context.Context, *RevokePreviousWebhookSecretRequest) (*RevokePreviousWebhookSecretResponse, error)
 	mustEmbedUnimplementedDeliveryServiceServer()
 }
 
@@ -110,6 +129,9 @@ func (UnimplementedDeliveryServiceServer) RedeliverJob(context.Context, *Redeliv
 }
 func (UnimplementedDeliveryServiceServer) RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*RotateWebhookSecretResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateWebhookSecret not implemented")
+}
+func (UnimplementedDeliveryServiceServer) RevokePreviousWebhookSecret(context.Context, *RevokePreviousWebhookSecretRequest) (*RevokePreviousWebhookSecretResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokePreviousWebhookSecret not implemented")
 }
 func (UnimplementedDeliveryServiceServer) mustEmbedUnimplementedDeliveryServiceServer() {}
 func (UnimplementedDeliveryServiceServer) testEmbeddedByValue()                         {}
@@ -186,6 +208,24 @@ func _DeliveryService_RotateWebhookSecret_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeliveryService_RevokePreviousWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokePreviousWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeliveryServiceServer).RevokePreviousWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeliveryService_RevokePreviousWebhookSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeliveryServiceServer).RevokePreviousWebhookSecret(ctx, req.(*RevokePreviousWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DeliveryService_ServiceDesc is the grpc.ServiceDesc for DeliveryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +244,10 @@ var DeliveryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateWebhookSecret",
 			Handler:    _DeliveryService_RotateWebhookSecret_Handler,
+		},
+		{
+			MethodName: "RevokePreviousWebhookSecret",
+			Handler:    _DeliveryService_RevokePreviousWebhookSecret_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

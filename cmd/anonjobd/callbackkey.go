@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+type callbackKeyCmd struct {
+	DatabaseURL    string `name:"database-url" help:"PostgreSQL URL; empty uses the embedded database of --data-dir (running or not)." env:"DATABASE_URL"`
+	DataDir        string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	SecretsKeyFile string `name:"secrets-key-file" help:"The secrets key anonjobd uses (default with the embedded database: DATA_DIR/secrets.key)." env:"ANONJOB_SECRETS_KEY_FILE"`
+
+	Rotate callbackKeyRotateCmd `cmd:"" help:"Make a new callback key; the old one is still accepted for --grace."`
+}
+
+type callbackKeyRotateCmd struct {
+	Grace time.Duration `help:"How long callback tokens of the old key stay valid (at least anonjobd's --callback-token-ttl, or in-flight jobs wait for polling)." default:"24h"`
+}
+
+func (c *callbackKeyRotateCmd) Run(parent *callbackKeyCmd, log *slog.Logger) error {
+	if c.Grace < 0 {
+		return fmt.Errorf("--grace %s: must not be negative", c.Grace)
+	}
+	return withStore(log, parent.DatabaseURL, parent.DataDir, parent.SecretsKeyFile, true, func(ctx context.Context, s *store.Store) error {
+		if err := s.RotateCallbackKey(ctx, c.Grace); err != nil {
+			return err
+		}
+		fmt.Printf("rotated the callback key; the old one is accepted until %s; running servers pick up the new one within a minute\n",
+			time.Now().Add(c.Grace).UTC().Format(time.RFC3339))
+		return nil
+	})
+}
