@@ -3,7 +3,6 @@
 package ratelimit
 
 import (
-	"math"
 	"sync"
 	"time"
 
@@ -55,11 +54,6 @@ func (l *Limiter) Allow(customer string, now time.Time) (ok bool, retryAfter tim
 		return false, d
 	}
 	return true, 0
-}
-
-// RetryAfterSeconds rounds a wait up to whole seconds, at least one, for a Retry-After header.
-func RetryAfterSeconds(d time.Duration) int {
-	return max(1, int(math.Ceil(d.Seconds())))
 }
 
 // sweep forgets buckets that have been idle long enough to be full again: a fresh bucket is

@@ -52,15 +52,3 @@ func TestIdleBucketsAreForgotten(t *testing.T) {
 		t.Fatalf("%d buckets kept after the others went idle, want 1", n)
 	}
 }
-
-func TestRetryAfterSeconds(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		d    time.Duration
-		want int
-	}{{0, 1}, {time.Millisecond, 1}, {time.Second, 1}, {1001 * time.Millisecond, 2}, {90 * time.Second, 90}} {
-		if got := RetryAfterSeconds(tt.d); got != tt.want {
-			t.Errorf("RetryAfterSeconds(%v) = %d, want %d", tt.d, got, tt.want)
-		}
-	}
-}
