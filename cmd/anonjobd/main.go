@@ -48,6 +48,7 @@ type serveCmd struct {
 	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"10s" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"100" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
+	securityFlags
 	detectorFlags
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Grace period for in-flight calls at shutdown." default:"10s" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
@@ -75,6 +76,9 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		return fmt.Errorf("--callback-allow-cidr: %w", err)
 	}
 	cfg.CallbackAllowCIDRs = allow
+	if err := c.securityFlags.apply(&cfg); err != nil {
+		return err
+	}
 	cfg.MaxUploadBytes, cfg.MaxDBConns = c.MaxUploadBytes, c.MaxDBConns
 	cfg.Heartbeat, cfg.EventRetention, cfg.ShutdownTimeout = c.Heartbeat, c.EventRetention, c.ShutdownTimeout
 	cfg.Log = log
