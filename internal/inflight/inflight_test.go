@@ -18,7 +18,7 @@ func TestReserveShrinkRelease(t *testing.T) {
 		t.Fatal("90 refused though only 10 are held")
 	}
 	r1.Release()
-	r1.Release() // twice is harmless
+	r1.Release()   // twice is harmless
 	r2.Shrink(200) // growing is not shrinking: still 90 held
 	if _, ok := b.TryReserve(11); ok {
 		t.Fatal("11 reserved with 90 held of 100")
