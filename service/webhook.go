@@ -108,8 +108,7 @@ func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelantur
 		}
 		change = store.Change{To: job.StatusFailed, Error: &job.Error{Code: "PROVIDER_FAILED", Message: msg}}
 	case "new", "queued", "processing":
-		return &anonjobv1.HandleCelanturWebhookResponse{
-			Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_NOT_FINAL, Job: jobToProto(cur, nil)}, nil
+		return &anonjobv1.HandleCelanturWebhookResponse{Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_NOT_FINAL}, nil
 	default:
 		return nil, invalidField("file_status", "INVALID_PAYLOAD",
 			"must be one of new, queued, processing, done, failed")
@@ -128,7 +127,8 @@ func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelantur
 		return nil, toStatus(ctx, s.log, err)
 	}
 	s.log.InfoContext(ctx, "provider webhook", "job_id", j.ID, "file_status", p.FileStatus, "outcome", outcome.String())
-	return &anonjobv1.HandleCelanturWebhookResponse{Outcome: outcome, Job: jobToProto(j, nil)}, nil
+	// A bare acknowledgement: the job (its callback URL, its results) is the customer's.
+	return &anonjobv1.HandleCelanturWebhookResponse{Outcome: outcome}, nil
 }
 
 // recordFile moves a QUEUED job to PROCESSING with the engine's file id, or returns the job as

@@ -78,7 +78,7 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 		_ = lis.Close()
 		return err
 	}
-	srv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := engine.NewHTTPServer(eng.Handler())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("engine listening", "addr", lis.Addr().String(), "public_url", public)

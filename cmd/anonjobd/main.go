@@ -60,6 +60,7 @@ type serveCmd struct {
 	CORSOrigin            []string      `name:"cors-origin" help:"A browser origin (https://host[:port]) allowed to call the REST API from another origin, preflight included (repeatable; none by default)." env:"ANONJOB_CORS_ORIGINS"`
 	SecretsKeyFile        string        `name:"secrets-key-file" help:"File with the key (64 hex digits) that encrypts secrets in the database; default with the embedded database: DATA_DIR/secrets.key, written the first time." env:"ANONJOB_SECRETS_KEY_FILE"`
 	CallbackTokenTTL      time.Duration `name:"callback-token-ttl" help:"How long the token in a callback URL handed to the engine is accepted." default:"24h" env:"ANONJOB_CALLBACK_TOKEN_TTL"`
+	securityFlags
 	detectorFlags
 	imageFlags
 
@@ -108,6 +109,9 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	}
 	cfg.CallbackAllowCIDRs = allow
 	cfg.CORSOrigins = c.CORSOrigin
+	if err := c.securityFlags.apply(&cfg); err != nil {
+		return err
+	}
 	cfg.MaxUploadBytes, cfg.MaxDBConns = c.MaxUploadBytes, c.MaxDBConns
 	cfg.Heartbeat, cfg.EventRetention, cfg.ShutdownTimeout = c.Heartbeat, c.EventRetention, c.ShutdownTimeout
 	cfg.Log = log

@@ -3,14 +3,18 @@
 package apierr
 
 import (
+	"fmt"
+	"math"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Domain is the ErrorInfo domain of every error this API returns.
@@ -125,4 +129,53 @@ func HTTPStatus(st *status.Status) int {
 		return http.StatusConflict // the job's state, not the request, is in the way
 	}
 	return 0
+}
+
+// Reasons of refusals that ask the client to come back later.
+const (
+	RateLimited    = "RATE_LIMITED"
+	TooManyUploads = "TOO_MANY_UPLOADS"
+)
+
+// Retryable is RESOURCE_EXHAUSTED with reason and a google.rpc.RetryInfo saying when to try
+// again (over HTTP: 429 with Retry-After).
+func Retryable(reason, msg string, meta map[string]string, wait time.Duration) error {
+	st := status.New(codes.ResourceExhausted, msg)
+	withDetails, err := st.WithDetails(
+		&errdetails.ErrorInfo{Reason: reason, Domain: Domain, Metadata: meta},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)})
+	if err != nil {
+		return st.Err()
+	}
+	return withDetails.Err()
+}
+
+// RetryDelay returns the RetryInfo delay of st, if it has one.
+func RetryDelay(st *status.Status) (time.Duration, bool) {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}
+
+// RetrySeconds rounds a wait up to whole seconds, at least one, for a Retry-After header.
+func RetrySeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// RateLimitedFor is the refusal of a request over its customer's rate, to retry after wait.
+func RateLimitedFor(wait time.Duration) error {
+	secs := RetrySeconds(wait)
+	return Retryable(RateLimited,
+		fmt.Sprintf("rate limit: too many requests for this customer; retry in %d s", secs),
+		map[string]string{"retry_after_seconds": fmt.Sprint(secs)}, wait)
+}
+
+// UploadsBusy is the refusal of an upload while the server holds limit bytes of uploads.
+func UploadsBusy(limit int64) error {
+	return Retryable(TooManyUploads,
+		fmt.Sprintf("uploads: the server holds its limit of %d bytes of uploads in flight; retry shortly", limit),
+		map[string]string{"limit_bytes": fmt.Sprint(limit), "retry_after_seconds": "1"}, time.Second)
 }

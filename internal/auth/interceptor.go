@@ -29,11 +29,11 @@ type Authenticator struct {
 	exempt []string // full-method prefixes that need no key
 
 	mu    sync.Mutex
-	cache map[[32]byte]cached // by hash of the whole key; only keys that checked out
+	cache map[[32]byte]cached // by hash of the whole key
 }
 
 type cached struct {
-	customer string
+	customer string // "" for a key that was refused
 	until    time.Time
 }
 
@@ -87,14 +87,27 @@ func (a *Authenticator) authenticateKey(ctx context.Context) (context.Context, s
 		return nil, "", errUnauthenticated
 	}
 	key = strings.TrimSpace(key)
-	customer, err := a.Check(ctx, key)
+	customer, err := a.CheckAuthorization(ctx, vals[0])
 	if err != nil {
 		return nil, "", err
 	}
 	return WithCustomer(ctx, customer), key, nil
 }
 
+// CheckAuthorization checks an Authorization header value ("Bearer <key>") and returns the
+// key's customer.
+func (a *Authenticator) CheckAuthorization(ctx context.Context, header string) (string, error) {
+	scheme, key, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", errUnauthenticated
+	}
+	return a.Check(ctx, strings.TrimSpace(key))
+}
+
 // Check returns the customer of a valid, unrevoked key; any other key is UNAUTHENTICATED.
+// Answers are remembered for the TTL, refusals too: a key checked once costs no database
+// read until then, which keeps the check fast enough to run before a request's body is read
+// (and on gRPC's transport goroutine), and keeps repeated forged keys off the database.
 func (a *Authenticator) Check(ctx context.Context, key string) (string, error) {
 	whole := sha256.Sum256([]byte(key))
 	now := time.Now()
@@ -102,30 +115,37 @@ func (a *Authenticator) Check(ctx context.Context, key string) (string, error) {
 	c, hit := a.cache[whole]
 	a.mu.Unlock()
 	if hit && now.Before(c.until) {
+		if c.customer == "" {
+			return "", errUnauthenticated
+		}
 		return c.customer, nil
 	}
 	id, secret, ok := parse(key)
 	if !ok {
-		return "", errUnauthenticated
+		return "", errUnauthenticated // malformed: refused without a read, nothing to remember
 	}
 	k, err := a.keys.APIKey(ctx, id)
-	if errors.Is(err, store.ErrKeyNotFound) {
-		return "", errUnauthenticated
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrKeyNotFound) {
 		return "", status.Error(codes.Unavailable, "cannot check the API key now; try again")
 	}
-	if subtle.ConstantTimeCompare(hashSecret(secret), k.SecretHash) != 1 || k.RevokeTime != nil {
-		return "", errUnauthenticated
+	customer := k.Customer
+	if err != nil || subtle.ConstantTimeCompare(hashSecret(secret), k.SecretHash) != 1 || k.RevokeTime != nil {
+		customer = ""
 	}
 	a.mu.Lock()
-	if len(a.cache) > 10000 { // bounded: only valid keys get here, but be safe
+	if len(a.cache) > 10000 { // bounded against floods of forged keys
 		clear(a.cache)
 	}
-	a.cache[whole] = cached{customer: k.Customer, until: now.Add(a.ttl)}
+	a.cache[whole] = cached{customer: customer, until: now.Add(a.ttl)}
 	a.mu.Unlock()
-	return k.Customer, nil
+	if customer == "" {
+		return "", errUnauthenticated
+	}
+	return customer, nil
 }
+
+// Exempt reports whether a full gRPC method needs no key.
+func (a *Authenticator) Exempt(method string) bool { return a.isExempt(method) }
 
 // Unary enforces keys on unary calls.
 func (a *Authenticator) Unary() grpc.UnaryServerInterceptor {

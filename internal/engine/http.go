@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Handler returns the whole v1 API.
@@ -65,4 +66,19 @@ func parseBool(s string) (bool, bool) {
 
 func retryAfter(w http.ResponseWriter, seconds int) {
 	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+}
+
+// NewHTTPServer is the engine's HTTP server with timeouts: headers within 10 s, a whole
+// request (an upload of MaxUploadBytes on a slow link) within 5 minutes, answers (result
+// downloads) within 10, idle keep-alive connections closed after 2. Without them one client
+// that trickles bytes holds a connection and its goroutine for ever.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      10 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -21,7 +22,11 @@ import (
 // gRPC server. Going through gRPC (rather than calling the handlers in process) is what lets
 // server-streaming calls and interceptors work.
 // metrics, if not nil, is served at GET /metrics.
-func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http.Handler, log *slog.Logger) (http.Handler, error) {
+func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http.Handler, log *slog.Logger, extra ...Option) (http.Handler, error) {
+	var o options
+	for _, opt := range extra {
+		opt(&o)
+	}
 	opts := append(marshalerOptions(),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
@@ -52,8 +57,10 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 		_, outbound := runtime.MarshalerForRequest(mux, r)
 		runtime.HTTPError(r.Context(), mux, outbound, w, r, err)
 	}
-	return accessLog(log, guard(limits, apiRoutes(), fail, mux)), nil
+	return accessLog(log, protect(o.sec, limits, fail, guard(limits, apiRoutes(), fail, mux))), nil
 }
+
+var errMetricsToken = status.Error(codes.Unauthenticated, "metrics: send authorization: Bearer <the --metrics-token>")
 
 func tooLarge(limit int64) error {
 	return apierr.New(codes.ResourceExhausted, apierr.BodyTooLarge,
@@ -66,6 +73,9 @@ func tooLarge(limit int64) error {
 // own (a body it could not decode; query and path were checked before it) gets the API's shape.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	err = apierr.Normalize(err, "body")
+	if d, ok := apierr.RetryDelay(status.Convert(err)); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(apierr.RetrySeconds(d)))
+	}
 	if st := stateOf(r.Context()); st != nil {
 		if st.overLimit {
 			err = tooLarge(st.limit)

@@ -38,10 +38,12 @@ func blockedRanges() []blockedRange {
 		r("::ffff:0:0:0/96", "reserved"), // IPv4-translated (SIIT)
 		r("64:ff9b:1::/48", "private"),   // local-use NAT64: translates to whatever the site chooses
 		r("100::/64", "reserved"),        // discard-only
+		r("100:0:0:1::/64", "reserved"),  // dummy prefix (RFC 9780)
 		r("2001::/23", "reserved"),       // IETF protocol assignments, including Teredo
 		r("2001:db8::/32", "documentation"),
 		r("3fff::/20", "documentation"),
-		r("fc00::/7", "private"), // unique local
+		r("5f00::/16", "reserved"), // segment routing (SRv6) SIDs (RFC 9602)
+		r("fc00::/7", "private"),   // unique local
 		r("fe80::/10", "link-local"),
 		r("fec0::/10", "private"), // deprecated site-local
 		r("ff00::/8", "multicast"),
@@ -77,9 +79,16 @@ func classify(blocked []blockedRange, a netip.Addr) string {
 		}
 	}
 	if v4, ok := embeddedIPv4(a); ok {
-		if kind := classify(blocked, v4); kind != "" {
-			return kind
-		}
+		return classify(blocked, v4)
+	}
+	// Outside 2000::/3 nothing is global unicast today: the IANA special-purpose registry
+	// names blocks such as 5f00::/16, and the rest is unassigned. Refusing the whole space
+	// keeps a newly reserved block from passing until it is listed here.
+	if a.Is6() && !globalUnicast.Contains(a) {
+		return "reserved"
 	}
 	return ""
 }
+
+// globalUnicast is where IANA assigns global unicast IPv6 addresses (RFC 4291 section 2.4).
+var globalUnicast = netip.MustParsePrefix("2000::/3")

@@ -58,6 +58,17 @@ func TestClassify(t *testing.T) {
 		{"fe80::1", "link-local"},
 		{"fe80::1%eth0", "link-local"},
 		{"fec0::1", "private"},
+		{"5f00::1", "reserved"},      // SRv6 SIDs
+		{"5f00:ffff::1", "reserved"}, // SRv6 SIDs
+		{"100:0:0:1::1", "reserved"}, // dummy prefix
+		{"100::1", "reserved"},       // discard-only
+		{"2001:2::1", "reserved"},    // benchmarking, in the IETF block
+		{"2001:20::1", "reserved"},   // ORCHIDv2
+		{"4000::1", "reserved"},      // unassigned, outside global unicast
+		{"e000::1", "reserved"},      // unassigned
+		{"3fff:fff::1", "documentation"},
+		{"2606:4700::1111", ""},
+		{"2a00:1450:4001::200e", ""},
 		{"ff02::1", "multicast"},
 	}
 	for _, tt := range tests {

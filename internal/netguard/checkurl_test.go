@@ -12,8 +12,9 @@ import (
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
 	strict := NewPolicy(nil, false)
-	loopbackOK := NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
-	httpOK := NewPolicy(nil, true)
+	loopbackOK := NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false).WithPorts(AllPorts())
+	httpOK := NewPolicy(nil, true).WithPorts(AllPorts())
+	extraPorts := NewPolicy(nil, false).WithPorts([]PortRange{{9000, 9100}})
 
 	tests := []struct {
 		name   string
@@ -99,6 +100,16 @@ func TestCheckURL(t *testing.T) {
 		{"too long", strict, "https://public.example/" + strings.Repeat("a", maxURLLen), ReasonInvalidURL},
 
 		{"unknown name", strict, "https://nowhere.example/", ReasonUnresolvable},
+
+		{"default https port", strict, "https://public.example/", ""},
+		{"port 443 spelled out", strict, "https://public.example:443/", ""},
+		{"port 8443", strict, "https://public.example:8443/", ""},
+		{"other port refused", strict, "https://public.example:8080/", ReasonForbiddenPort},
+		{"ssh port refused", strict, "https://93.184.216.34:22/", ReasonForbiddenPort},
+		{"port refused though allowed address", NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false), "http://127.0.0.1:8080/", ReasonForbiddenPort},
+		{"extra port range allowed", extraPorts, "https://public.example:9050/", ""},
+		{"outside extra range", extraPorts, "https://public.example:9101/", ReasonForbiddenPort},
+		{"SRv6 SID refused", strict, "https://[5f00::1]/", ReasonForbiddenAddress},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,5 +197,18 @@ func TestCheckURLNetResolver(t *testing.T) {
 	}
 	if err := p.CheckURL(context.Background(), "https://127.0.0.1/", nil); err == nil {
 		t.Fatal("loopback accepted with the default resolver")
+	}
+}
+
+func TestParsePorts(t *testing.T) {
+	t.Parallel()
+	got, err := ParsePorts([]string{"9443", " 8000-8999"})
+	if err != nil || len(got) != 2 || got[0] != (PortRange{9443, 9443}) || got[1] != (PortRange{8000, 8999}) {
+		t.Fatalf("ParsePorts = %v, %v", got, err)
+	}
+	for _, bad := range []string{"0", "65536", "9-8", "x", "1-", ""} {
+		if _, err := ParsePorts([]string{bad}); err == nil {
+			t.Errorf("ParsePorts(%q) accepted", bad)
+		}
 	}
 }

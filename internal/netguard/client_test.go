@@ -15,7 +15,7 @@ import (
 )
 
 func loopbackPolicy() *Policy {
-	return NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
+	return NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false).WithPorts(AllPorts())
 }
 
 // counting starts a loopback server that counts requests and answers with h.

@@ -66,6 +66,9 @@ func (p *Policy) dialContext(d *net.Dialer, r Resolver) func(ctx context.Context
 				return nil, err
 			}
 		}
+		if err := p.checkPort(host, uint16(port)); err != nil {
+			return nil, err
+		}
 		var errs []error
 		for _, a := range addrs {
 			// Unmapped so that ::ffff:a.b.c.d is dialled as the IPv4 address it stands for.

@@ -48,7 +48,7 @@ func wantReason(t *testing.T, err error, reason string) {
 func TestDialRefusesRebinding(t *testing.T) {
 	t.Parallel()
 	port, accepted := listen(t)
-	p := NewPolicy(nil, false)
+	p := NewPolicy(nil, false).WithPorts(AllPorts())
 	atSubmit := fakeResolver{"rebind.example": {"93.184.216.34"}}
 	atConnect := fakeResolver{"rebind.example": {"127.0.0.1"}}
 
@@ -70,7 +70,7 @@ func TestDial(t *testing.T) {
 	t.Parallel()
 	port, _ := listen(t)
 	strict := NewPolicy(nil, false)
-	loopbackOK := NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
+	loopbackOK := NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false).WithPorts(AllPorts())
 	r := fakeResolver{
 		"loop.example":  {"127.0.0.1"},
 		"mixed.example": {"127.0.0.1", "10.0.0.1"},
@@ -162,7 +162,7 @@ func TestDialKeepsCallerControl(t *testing.T) {
 		calls.Add(1)
 		return nil
 	}}
-	p := NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
+	p := NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false).WithPorts(AllPorts())
 	conn, err := p.DialContext(d)(context.Background(), "tcp", "127.0.0.1:"+port)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ const (
 	ReasonForbiddenAddress = "FORBIDDEN_ADDRESS"
 	// ReasonUnresolvable: the host name has no addresses.
 	ReasonUnresolvable = "UNRESOLVABLE"
+	// ReasonForbiddenPort: the URL names a port outside the allowed ones (443 and 8443 by default).
+	ReasonForbiddenPort = "FORBIDDEN_PORT"
 )
 
 // Error is a refusal by a Policy. Msg names the rule and the host only: it never carries the

@@ -23,13 +23,15 @@ type Policy struct {
 	allow     []netip.Prefix
 	allowHTTP bool
 	blocked   []blockedRange
+	ports     []PortRange
 }
 
 // NewPolicy returns a policy that refuses non-public addresses except those inside allow, and
 // plain http except when allowHTTP is set or every address of the host is inside allow
-// (loopback test receivers and private deployments rarely have certificates).
+// (loopback test receivers and private deployments rarely have certificates). Only ports 443
+// and 8443 are allowed; WithPorts adds others.
 func NewPolicy(allow []netip.Prefix, allowHTTP bool) *Policy {
-	p := &Policy{allowHTTP: allowHTTP, blocked: blockedRanges()}
+	p := &Policy{allowHTTP: allowHTTP, blocked: blockedRanges(), ports: defaultPorts}
 	for _, pf := range allow {
 		p.allow = append(p.allow, normalizePrefix(pf))
 	}
@@ -86,9 +88,11 @@ func (p *Policy) CheckURL(ctx context.Context, raw string, resolver Resolver) er
 		return err
 	}
 	if t.scheme == "http" {
-		return p.checkPlaintext(t.host, addrs)
+		if err := p.checkPlaintext(t.host, addrs); err != nil {
+			return err
+		}
 	}
-	return nil
+	return p.checkPort(t.host, t.port)
 }
 
 // lookup returns the addresses of t's host: the literal itself, or what resolver answers.

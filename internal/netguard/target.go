@@ -15,6 +15,7 @@ type target struct {
 	scheme  string
 	host    string     // lower-case name without a trailing dot, or the literal address
 	literal netip.Addr // valid when the host is an IP literal
+	port    uint16     // the port named, or the scheme's default
 }
 
 // parseTarget parses raw and applies the syntax rules. The URL text is never echoed in an
@@ -50,7 +51,7 @@ func checkURL(u *url.URL) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	return target{scheme: u.Scheme, host: host, literal: literal}, nil
+	return target{scheme: u.Scheme, host: host, literal: literal, port: portOf(u.Scheme, u.Port())}, nil
 }
 
 // checkHost accepts an IP literal in its standard form (dotted-quad IPv4, bracketed IPv6) or

@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/grace"
 	"github.com/anonjob/anonjob/internal/job"
-	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/stdwebhooks"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -56,9 +53,9 @@ func (s *Sender) deliver(ctx context.Context, d store.Delivery) {
 		}
 		return
 	}
-	a := store.Attempt{Time: start, StatusCode: code, Latency: time.Since(start)}
-	if err != nil {
-		a.Error = describe(err)
+	a := store.Attempt{Time: start, StatusCode: code, Latency: time.Since(start), Error: classify(code, err)}
+	if err != nil && a.Error == classInternal {
+		log.Warn("client webhook not sent", "err", err) // ours, not the receiver's: in our log only
 	}
 	state, next := s.next(d.Attempts, code, retryAfter, time.Now())
 	if err := s.store.FinishAttempt(context.WithoutCancel(ctx), d.ID, a, state, next); err != nil {
@@ -102,7 +99,7 @@ func (s *Sender) send(ctx context.Context, d store.Delivery) (code int, retryAft
 	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return resp.StatusCode, 0, errors.New("redirects are not followed")
+		return resp.StatusCode, 0, errRedirect
 	}
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
 }
@@ -129,26 +126,6 @@ func freshSecret() string {
 
 // FreshSecret makes a new signing secret in its whsec_ form.
 func FreshSecret() string { return freshSecret() }
-
-// describe keeps what an attempt log may show: the guard's reason, not URLs with tokens.
-func describe(err error) string {
-	var ge *netguard.Error
-	if errors.As(err, &ge) {
-		return ge.Error()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // its text repeats the URL, with the client's query string
-	}
-	msg := err.Error()
-	if len(msg) > 300 {
-		msg = msg[:300]
-	}
-	return msg
-}
 
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/limits"
+	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -100,6 +101,25 @@ type Config struct {
 	// CallbackKeyRefresh is how often the callback keys are re-read to pick up a rotation;
 	// 0: a minute.
 	CallbackKeyRefresh time.Duration
+	// CallbackAllowPorts are ports a callback_url may name besides 443 and 8443.
+	CallbackAllowPorts []netguard.PortRange
+	// MaxInflightUploadBytes bounds the bytes of uploads held at once over gRPC and REST;
+	// an upload beyond it is refused with RESOURCE_EXHAUSTED / 429. 0: no bound.
+	MaxInflightUploadBytes int64
+	// RateLimit is the requests per second each customer may make on average, RateBurst at
+	// once; 0 turns the limit off.
+	RateLimit float64
+	RateBurst int
+	// MetricsToken, if set, is the bearer token GET /metrics requires.
+	MetricsToken string
+	// GRPCMaxConcurrentStreams bounds the streams of one gRPC connection.
+	GRPCMaxConcurrentStreams uint32
+	// GRPCMaxConnectionIdle closes a connection without streams for that long;
+	// GRPCMaxConnectionAge (0: none) asks a client to reconnect after that long, giving its
+	// calls GRPCMaxConnectionAgeGrace to finish.
+	GRPCMaxConnectionIdle     time.Duration
+	GRPCMaxConnectionAge      time.Duration
+	GRPCMaxConnectionAgeGrace time.Duration
 
 	Log *slog.Logger
 }
@@ -126,5 +146,12 @@ func Defaults() Config {
 		MaxImagePixels:        limits.DefaultMaxImagePixels,
 		EngineImageTimeout:    limits.DefaultImageTimeout,
 		Log:                   slog.Default(),
+
+		MaxInflightUploadBytes:    512 << 20,
+		RateLimit:                 100,
+		RateBurst:                 200,
+		GRPCMaxConcurrentStreams:  256,
+		GRPCMaxConnectionIdle:     15 * time.Minute,
+		GRPCMaxConnectionAgeGrace: time.Minute,
 	}
 }

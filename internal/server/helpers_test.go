@@ -23,6 +23,7 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/server"
 	"github.com/anonjob/anonjob/internal/store"
@@ -60,6 +61,8 @@ func startOn(t testing.TB, dbURL string, opts ...option) *env {
 	cfg.MaxDBConns = 8
 	cfg.Dispatch = false // the tests of the job API play the engine's part themselves
 	cfg.CallbackAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	cfg.CallbackAllowPorts = netguard.AllPorts() // receivers are httptest servers on random ports
+	cfg.RateLimit = 0                            // the rate limit has tests of its own
 	cfg.EngineAddr = "127.0.0.1:0"
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, o := range opts {

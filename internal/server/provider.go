@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"path/filepath"
-	"time"
 
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
@@ -77,7 +75,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 			"scripts/install-detector-data.sh, or use --provider-url, or run with --no-dispatch)", err)
 	}
 	s.engine = eng
-	s.engineHTTP = &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.engineHTTP = engine.NewHTTPServer(eng.Handler())
 	go func() { s.serveErr <- s.engineHTTP.Serve(lis) }()
 	s.cfg.Log.Info("built-in engine listening", "addr", lis.Addr().String())
 	return base, creds, nil

@@ -20,10 +20,12 @@ import (
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/console"
 	"github.com/anonjob/anonjob/internal/httpapi"
+	"github.com/anonjob/anonjob/internal/inflight"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/notify"
 	"github.com/anonjob/anonjob/internal/openapi"
+	"github.com/anonjob/anonjob/internal/ratelimit"
 	"github.com/anonjob/anonjob/service"
 )
 
@@ -49,14 +51,31 @@ func (s *Server) registerServices(ctx context.Context) error {
 	// carries a per-job token of its own.
 	authn := auth.New(s.Store, s.cfg.KeyCacheTTL, "/grpc.health.v1.Health/", "/grpc.reflection.",
 		"/"+anonjobv1.WebhookService_ServiceDesc.ServiceName+"/")
-	// A gRPC message carries the image plus a little framing.
+	// A gRPC message carries the image plus a little framing. That is the server's receive
+	// limit; each method's own is checked by sizes (see methodLimits), behind the gate.
 	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
+	if b := s.cfg.MaxInflightUploadBytes; b != 0 && b < int64(maxMsg) {
+		return fmt.Errorf("--max-inflight-upload-bytes %d: must hold one upload, at least %d (--max-upload-bytes plus 64 KiB)", b, maxMsg)
+	}
+	uploads := inflight.New(s.cfg.MaxInflightUploadBytes)
+	limiter := ratelimit.New(s.cfg.RateLimit, s.cfg.RateBurst)
+	sizes := methodLimits{upload: int64(maxMsg), webhook: 64 << 10, other: 1 << 20}
+	g := &gate{authn: authn, limiter: limiter, uploads: uploads, maxMsg: int64(maxMsg), mark: newGatewayMark(),
+		lookup: 2 * time.Second, nowFunc: time.Now}
 	s.grpc = grpc.NewServer(append(s.grpcCreds(),
 		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.InTapHandle(g.tap), // key, rate and upload budget before a message is read
+		grpc.StatsHandler(payloadStats{}),
+		grpc.MaxConcurrentStreams(s.cfg.GRPCMaxConcurrentStreams),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
-		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), authn.Unary(), service.UnaryUTF8Check()),
-		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), authn.Stream(), service.StreamUTF8Check()),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), sizes.unary(), authn.Unary(), service.UnaryUTF8Check()),
+		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), sizes.stream(), authn.Stream(), service.StreamUTF8Check()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: s.cfg.GRPCMaxConnectionIdle, MaxConnectionAge: s.cfg.GRPCMaxConnectionAge,
+			MaxConnectionAgeGrace: s.cfg.GRPCMaxConnectionAgeGrace,
+			Time:                  5 * time.Minute, Timeout: 20 * time.Second, // drop dead peers
+		}),
 	)...)
 	limits := job.DefaultLimits()
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
@@ -68,7 +87,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if s.provider != nil {
 		files = s.provider // a nil *Client in the interface would not compare nil
 	}
-	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false)
+	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false).WithPorts(s.cfg.CallbackAllowPorts)
 	s.sender = notify.NewSender(s.Store, notify.Config{
 		PublicURL: mustURL(s.cfg.PublicURL), Client: policy.HTTPClient(15 * time.Second),
 		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics),
@@ -88,13 +107,15 @@ func (s *Server) registerServices(ctx context.Context) error {
 	// The gateway dials the gRPC server: the in-process handler cannot stream.
 	s.gwConn, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
 		s.gatewayCreds(),
+		grpc.WithPerRPCCredentials(gatewayCreds(g.mark)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
 	if err != nil {
 		return fmt.Errorf("dial own gRPC server: %w", err)
 	}
 	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Limits{
 		MaxImageBytes: s.cfg.MaxUploadBytes, MaxWebhookBytes: 64 << 10, MaxBodyBytes: 1 << 20,
-	}, promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), s.cfg.Log)
+	}, promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), s.cfg.Log,
+		httpapi.WithSecurity(httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken}))
 	if err != nil {
 		return err
 	}

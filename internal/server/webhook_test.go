@@ -114,7 +114,10 @@ func TestWebhookFailure(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("webhook: %d %s", r.status, r.raw)
 	}
-	j, _ := r.body["job"].(map[string]any)
+	if len(r.body) != 1 || asString(r.body["outcome"]) != "WEBHOOK_OUTCOME_APPLIED" {
+		t.Fatalf("webhook answer is not a bare acknowledgement: %s", r.raw)
+	}
+	j := e.do(http.MethodGet, "/v1/jobs/"+id, "", nil).body
 	errInfo, _ := j["error"].(map[string]any)
 	if asString(j["status"]) != "JOB_STATUS_FAILED" || asString(errInfo["code"]) != "PROVIDER_FAILED" {
 		t.Fatalf("failed webhook: %s", r.raw)
@@ -144,8 +147,11 @@ func TestWebhookBeforeUploadAnswer(t *testing.T) {
 	if r.status != http.StatusOK || asString(r.body["outcome"]) != "WEBHOOK_OUTCOME_APPLIED" {
 		t.Fatalf("early webhook: %d %s", r.status, r.raw)
 	}
-	got, ok := r.body["job"].(map[string]any)
-	if !ok || asString(got["status"]) != "JOB_STATUS_DONE" || asString(got["provider_file_id"]) != "f-early" {
+	if _, leaked := r.body["job"]; leaked {
+		t.Fatalf("webhook answer carries the job: %s", r.raw)
+	}
+	got := e.do(http.MethodGet, "/v1/jobs/"+j.GetId(), "", nil).body
+	if asString(got["status"]) != "JOB_STATUS_DONE" || asString(got["provider_file_id"]) != "f-early" {
 		t.Fatalf("job after early webhook: %s", r.raw)
 	}
 	if n := e.count(`SELECT count(*) FROM job_events WHERE job_id = $1`, j.GetId()); n != 3 {

@@ -604,8 +604,9 @@ func (*RevokePreviousWebhookSecretRequest) Descriptor() ([]byte, []int) {
 
 // RevokePreviousWebhookSecretResponse says how many secrets stopped signing (0 or 1).
 type RevokePreviousWebhookSecretResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Revoked       int32                  `protobuf:"varint,1,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many secrets stopped signing: 0 when there was no previous one still valid.
+	Revoked       int32 `protobuf:"varint,1,opt,name=revoked,proto3" json:"revoked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -148,12 +148,16 @@ func (x *HandleCelanturWebhookRequest) GetPayload() *httpbody.HttpBody {
 	return nil
 }
 
-// HandleCelanturWebhookResponse says what the webhook did to the job.
+// HandleCelanturWebhookResponse is a bare acknowledgement: what the webhook did to the job,
+// and nothing of the job itself (the engine has no business with the customer's callback URL
+// or results).
 type HandleCelanturWebhookResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// What the webhook did.
 	Outcome WebhookOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=anonjob.v1.WebhookOutcome" json:"outcome,omitempty"`
-	// The job after the webhook.
+	// Never set; kept so that the field number is not reused.
+	//
+	// Deprecated: Marked as deprecated in anonjob/v1/webhook_service.proto.
 	Job           *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -196,6 +200,7 @@ func (x *HandleCelanturWebhookResponse) GetOutcome() WebhookOutcome {
 	return WebhookOutcome_WEBHOOK_OUTCOME_UNSPECIFIED
 }
 
+// Deprecated: Marked as deprecated in anonjob/v1/webhook_service.proto.
 func (x *HandleCelanturWebhookResponse) GetJob() *Job {
 	if x != nil {
 		return x.Job
@@ -212,10 +217,10 @@ const file_anonjob_v1_webhook_service_proto_rawDesc = "" +
 	"\x1cHandleCelanturWebhookRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12.\n" +
-	"\apayload\x18\x03 \x01(\v2\x14.google.api.HttpBodyR\apayload\"x\n" +
+	"\apayload\x18\x03 \x01(\v2\x14.google.api.HttpBodyR\apayload\"|\n" +
 	"\x1dHandleCelanturWebhookResponse\x124\n" +
-	"\aoutcome\x18\x01 \x01(\x0e2\x1a.anonjob.v1.WebhookOutcomeR\aoutcome\x12!\n" +
-	"\x03job\x18\x02 \x01(\v2\x0f.anonjob.v1.JobR\x03job*\xa9\x01\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2\x1a.anonjob.v1.WebhookOutcomeR\aoutcome\x12%\n" +
+	"\x03job\x18\x02 \x01(\v2\x0f.anonjob.v1.JobB\x02\x18\x01R\x03job*\xa9\x01\n" +
 	"\x0eWebhookOutcome\x12\x1f\n" +
 	"\x1bWEBHOOK_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17WEBHOOK_OUTCOME_APPLIED\x10\x01\x12\x1d\n" +

@@ -1,0 +1,71 @@
+// Package inflight bounds the bytes of uploads a server holds at once, so that many large
+// requests arriving together are refused instead of exhausting memory.
+package inflight
+
+import (
+	"sync"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// Budget is a server-wide bound in bytes. A nil *Budget has no bound.
+type Budget struct {
+	sem *semaphore.Weighted
+	max int64
+}
+
+// New returns a budget of max bytes; max <= 0 returns nil, no bound.
+func New(max int64) *Budget {
+	if max <= 0 {
+		return nil
+	}
+	return &Budget{sem: semaphore.NewWeighted(max), max: max}
+}
+
+// Max is the bound in bytes (0 when there is none).
+func (b *Budget) Max() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.max
+}
+
+// TryReserve holds n bytes if they are free now; it never waits, because a request that
+// would wait holds its connection and memory anyway. A nil budget always succeeds.
+func (b *Budget) TryReserve(n int64) (*Reservation, bool) {
+	if b == nil || n <= 0 {
+		return nil, true
+	}
+	if n > b.max || !b.sem.TryAcquire(n) {
+		return nil, false
+	}
+	return &Reservation{b: b, held: n}, true
+}
+
+// Reservation is bytes held from a budget. Its methods are safe for concurrent use and do
+// nothing on a nil *Reservation.
+type Reservation struct {
+	b    *Budget
+	mu   sync.Mutex
+	held int64
+}
+
+// Shrink gives back what is held beyond n bytes: a request reserves the most it may be sent
+// and keeps only what it was actually sent.
+func (r *Reservation) Shrink(n int64) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n < 0 {
+		n = 0
+	}
+	if n < r.held {
+		r.b.sem.Release(r.held - n)
+		r.held = n
+	}
+}
+
+// Release gives everything back; calling it again does nothing.
+func (r *Reservation) Release() { r.Shrink(0) }
