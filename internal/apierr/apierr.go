@@ -28,6 +28,7 @@ const (
 	BodyTooLarge      = "BODY_TOO_LARGE"
 	UnsupportedMedia  = "UNSUPPORTED_CONTENT_TYPE"
 	InvalidPageToken  = "INVALID_PAGE_TOKEN"
+	TargetUnsupported = "TARGET_UNSUPPORTED"
 )
 
 // New builds a status error with an ErrorInfo and, when field is set, a BadRequest.

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
+	"github.com/anonjob/anonjob/internal/job"
 )
 
 // uploadParams are the query parameters of POST /v1/file.
@@ -180,3 +181,7 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		Name: rec.Name, Method: rec.Method, Created: rec.Created, DeleteTime: rec.DeleteTime,
 	})
 }
+
+// Detects is what this engine anonymizes: anonjob refuses other targets at CreateJob rather
+// than queue a job that could only fail here.
+func Detects() job.Targets { return job.Targets{Face: true, LicensePlate: true} }
