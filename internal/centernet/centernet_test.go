@@ -41,7 +41,7 @@ type cell struct {
 	Value float64 `json:"value"`
 }
 
-func refInput(t *testing.T) []float32 {
+func decodeRef(t *testing.T) image.Image {
 	t.Helper()
 	f, err := os.Open(refImage)
 	if err != nil {
@@ -52,7 +52,12 @@ func refInput(t *testing.T) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Input(img, refSide, refSide)
+	return img
+}
+
+func refInput(t *testing.T) []float32 {
+	t.Helper()
+	return Input(decodeRef(t), refSide, refSide)
 }
 
 // TestMatchesTensorFlowJS: the converted model gives what the original gives in TensorFlow.js
