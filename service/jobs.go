@@ -60,6 +60,14 @@ func (s *JobServer) WithCallbackCheck(check func(ctx context.Context, raw string
 	return s
 }
 
+// WithEngineTargets makes CreateJob refuse, with FAILED_PRECONDITION, a job asking for a
+// class the configured engine cannot detect: such a job could only fail after it was queued,
+// while the caller believed it accepted. engine names the engine in the message.
+func (s *JobServer) WithEngineTargets(engine string, can job.Targets) *JobServer {
+	s.engineName, s.engineCan = engine, &can
+	return s
+}
+
 // Paging limits of ListJobs.
 const (
 	DefaultPageSize = 50
@@ -80,6 +88,10 @@ type JobServer struct {
 	// checkCallback vets a callback_url: where it may lead (no private, loopback or metadata
 	// addresses unless allowed). Nil accepts any well-formed URL.
 	checkCallback func(ctx context.Context, raw string) error
+
+	// engineCan is what the configured engine detects; nil assumes every class.
+	engineCan  *job.Targets
+	engineName string
 
 	maxWatches int
 	watchMu    sync.Mutex
@@ -114,6 +126,9 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 	if fe := spec.Validate(s.limits); fe != nil {
 		return nil, toStatus(ctx, s.log, fe)
 	}
+	if err := s.checkTargets(spec.Targets); err != nil {
+		return nil, err
+	}
 	if spec.CallbackURL != "" && s.checkCallback != nil {
 		if err := s.checkCallback(ctx, spec.CallbackURL); err != nil {
 			var ge *netguard.Error
@@ -133,6 +148,36 @@ func (s *JobServer) CreateJob(ctx context.Context, req *anonjobv1.CreateJobReque
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &anonjobv1.CreateJobResponse{Job: jobToProto(j, s.linkBase)}, nil
+}
+
+// checkTargets refuses the first asked-for class the engine cannot detect.
+func (s *JobServer) checkTargets(want job.Targets) error {
+	if s.engineCan == nil {
+		return nil
+	}
+	can := *s.engineCan
+	classes := []struct {
+		name      string
+		want, can bool
+	}{
+		{"face", want.Face, can.Face}, {"license_plate", want.LicensePlate, can.LicensePlate},
+		{"person", want.Person, can.Person}, {"vehicle", want.Vehicle, can.Vehicle},
+	}
+	var able []string
+	for _, c := range classes {
+		if c.can {
+			able = append(able, c.name)
+		}
+	}
+	for _, c := range classes {
+		if c.want && !c.can {
+			msg := fmt.Sprintf("%s: the %s engine cannot detect %s; it detects %s", c.name, s.engineName,
+				c.name, strings.Join(able, ", "))
+			return statusError(codes.FailedPrecondition, apierr.TargetUnsupported, msg,
+				map[string]string{"target": c.name, "engine": s.engineName}, c.name)
+		}
+	}
+	return nil
 }
 
 // checkImage accepts a JPEG or PNG within the limits and returns its content type.

@@ -37,6 +37,7 @@ const (
 	InvalidPageToken  = "INVALID_PAGE_TOKEN"
 	InvalidUTF8       = "INVALID_UTF8"      // text that is not valid UTF-8
 	InvalidParameter  = "INVALID_PARAMETER" // a query value that does not parse as its field's type
+	TargetUnsupported = "TARGET_UNSUPPORTED"
 )
 
 // New builds a status error with an ErrorInfo and, when field is set, a BadRequest.

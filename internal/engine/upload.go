@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
+	"github.com/anonjob/anonjob/internal/job"
 )
 
 // uploadParams are the query parameters of POST /v1/file.
@@ -186,4 +188,12 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		CustomerID: rec.CustomerID, FileID: rec.ID, FileStatus: statusQueued, WebhookStatus: rec.WebhookStatus,
 		Name: rec.Name, Method: rec.Method, Created: rec.Created, DeleteTime: rec.DeleteTime,
 	})
+}
+
+// Targets is what this engine's detectors anonymize: anonjob refuses other targets at
+// CreateJob rather than queue a job that could only fail here.
+func (e *Engine) Targets() job.Targets {
+	c := e.Classes()
+	return job.Targets{Face: slices.Contains(c, "face"), LicensePlate: slices.Contains(c, "license_plate"),
+		Person: slices.Contains(c, "person"), Vehicle: slices.Contains(c, "vehicle")}
 }

@@ -3,7 +3,6 @@ package job
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -17,29 +16,12 @@ type Limits struct {
 	MaxCallbackURLLen int
 
 	MaxImagePixels int64 // width times height
-	// Classes are the target classes the engine can hide (face, license_plate, person,
-	// vehicle); nil: all of them. A request for another is refused rather than left to fail
-	// at the engine.
-	Classes []string
 }
 
 // DefaultLimits are the limits a server starts with.
 func DefaultLimits() Limits {
 	return Limits{MaxInputBytes: limits.DefaultMaxImageBytes, MaxImagePixels: limits.DefaultMaxImagePixels,
 		MaxRequestIDLen: 128, MaxCallbackURLLen: 2048}
-}
-
-// unsupported returns the first asked-for class not in classes, or "".
-func (t Targets) unsupported(classes []string) string {
-	for _, c := range []struct {
-		name string
-		on   bool
-	}{{"face", t.Face}, {"license_plate", t.LicensePlate}, {"person", t.Person}, {"vehicle", t.Vehicle}} {
-		if c.on && !slices.Contains(classes, c.name) {
-			return c.name
-		}
-	}
-	return ""
 }
 
 // FieldError names the request field that is wrong and why.
@@ -65,10 +47,6 @@ func (s Spec) Validate(l Limits) *FieldError {
 	case !s.Targets.Any():
 		return &FieldError{Field: "face", Reason: "NO_TARGET",
 			Msg: "at least one of face, license_plate, person, vehicle must be true"}
-	case l.Classes != nil && s.Targets.unsupported(l.Classes) != "":
-		c := s.Targets.unsupported(l.Classes)
-		return &FieldError{Field: c, Reason: "UNSUPPORTED_CLASS",
-			Msg: fmt.Sprintf("the engine cannot detect %s; it detects %s", c, strings.Join(l.Classes, ", "))}
 	case len(s.RequestID) > l.MaxRequestIDLen:
 		return &FieldError{Field: "request_id", Reason: "TOO_LONG",
 			Msg: fmt.Sprintf("is %d bytes, the limit is %d", len(s.RequestID), l.MaxRequestIDLen)}

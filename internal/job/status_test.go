@@ -68,21 +68,3 @@ func TestSpecValidate(t *testing.T) {
 	}
 }
 
-func TestValidateClasses(t *testing.T) {
-	t.Parallel()
-	l := job.DefaultLimits()
-	l.Classes = []string{"face", "license_plate"}
-	s := job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true, Vehicle: true}}
-	if fe := s.Validate(l); fe == nil || fe.Field != "vehicle" || fe.Reason != "UNSUPPORTED_CLASS" {
-		t.Fatalf("vehicle with a face and plate engine: %v", fe)
-	}
-	s.Targets.Vehicle = false
-	if fe := s.Validate(l); fe != nil {
-		t.Fatalf("face: %v", fe)
-	}
-	l.Classes = nil // an engine that takes every class
-	s.Targets.Vehicle = true
-	if fe := s.Validate(l); fe != nil {
-		t.Fatalf("vehicle, any engine: %v", fe)
-	}
-}

@@ -20,9 +20,9 @@ import (
 	"google.golang.org/grpc/codes"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
-	"github.com/anonjob/anonjob/internal/server"
-
+	"github.com/anonjob/anonjob/internal/apierr"
 	"github.com/anonjob/anonjob/internal/onnxrt"
+	"github.com/anonjob/anonjob/internal/server"
 )
 
 // TestEndToEndWithBuiltInEngine runs the whole flow over real HTTP: anonjobd uploads to its
@@ -87,7 +87,7 @@ func TestEndToEndWithBuiltInEngine(t *testing.T) {
 	// fail there.
 	_, err = e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{ContentType: "image/jpeg", Data: img},
 		Face: true, Person: true})
-	assertStatus(t, err, codes.InvalidArgument, "UNSUPPORTED_CLASS", "person")
+	assertStatus(t, err, codes.FailedPrecondition, apierr.TargetUnsupported, "person")
 	// The watcher's links, like GetJob's, are anonjob's own and download with the client's key.
 	checkResultLinks(t, e, done, nil)
 	viaGet, err := e.jobs.GetJob(ctx, &anonjobv1.GetJobRequest{Id: id})

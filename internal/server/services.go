@@ -80,9 +80,6 @@ func (s *Server) registerServices(ctx context.Context) error {
 	limits := job.DefaultLimits()
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
 	limits.MaxImagePixels = s.imageLimits().MaxPixels
-	if s.engine != nil {
-		limits.Classes = s.engine.Classes() // the built-in engine refuses any other
-	}
 	var files service.FileSource
 	if s.provider != nil {
 		files = s.provider // a nil *Client in the interface would not compare nil
@@ -95,6 +92,10 @@ func (s *Server) registerServices(ctx context.Context) error {
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
 		WithPublicURL(mustURL(s.cfg.PublicURL))
+	if s.engine != nil {
+		// A hosted provider is assumed to detect every class; the built-in engine's are known.
+		jobs.WithEngineTargets("built-in", s.engine.Targets())
+	}
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log))
