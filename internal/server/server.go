@@ -18,6 +18,7 @@ import (
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/engine"
+	"github.com/anonjob/anonjob/internal/metrics"
 	"github.com/anonjob/anonjob/internal/notify"
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/providerhook"
@@ -63,7 +64,7 @@ type Server struct {
 // Start brings everything up and returns once both listeners accept connections.
 // Close (or Shutdown) must be called to release it.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
-	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 3), Metrics: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 3), Metrics: metrics.NewRegistry()}
 	s.ready = newReadiness(cmp.Or(cfg.ReadyInterval, time.Second), cfg.Log)
 	defer func() {
 		if err != nil {
@@ -128,6 +129,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 		return err
 	}
 	s.pool = pool
+	s.Metrics.MustRegister(metrics.NewPoolCollector(pool))
 	if err := store.Migrate(ctx, pool, s.cfg.Log); err != nil {
 		return err
 	}
