@@ -67,4 +67,3 @@ func TestSpecValidate(t *testing.T) {
 		})
 	}
 }
-
