@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/server"
@@ -73,6 +74,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.MaxDBConns = 8
 	cfg.CallbackAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	cfg.CallbackAllowPorts = netguard.AllPorts() // the webhook receiver listens on a random port
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -190,10 +189,7 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// Targets is what this engine's detectors anonymize: anonjob refuses other targets at
-// CreateJob rather than queue a job that could only fail here.
-func (e *Engine) Targets() job.Targets {
-	c := e.Classes()
-	return job.Targets{Face: slices.Contains(c, "face"), LicensePlate: slices.Contains(c, "license_plate"),
-		Person: slices.Contains(c, "person"), Vehicle: slices.Contains(c, "vehicle")}
-}
+// Detects is what the built-in engine anonymizes: anonjob refuses other targets at CreateJob
+// rather than queue a job that could only fail here. It is known without a running engine, as
+// a replica that only accepts jobs (no dispatch) must know it too.
+func Detects() job.Targets { return job.Targets{Face: true, LicensePlate: true} }

@@ -107,13 +107,22 @@ func bearerIs(r *http.Request, token string) bool {
 		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) == 1
 }
 
+// SecurityHeaders sets the headers of setSecurityHeaders on responses that do not pass
+// through the gateway's own middleware (the health probes in front of it).
+func SecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header(), r)
+		next.ServeHTTP(w, r)
+	})
+}
+
 // setSecurityHeaders sets what every response carries. API answers (keys, secrets, job
 // details, customers' images) are never stored by caches and never rendered as pages.
 func setSecurityHeaders(h http.Header, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	if p := r.URL.Path; strings.HasPrefix(p, "/v1/") || p == "/metrics" || p == "/healthz" {
+	if p := r.URL.Path; strings.HasPrefix(p, "/v1/") || p == "/metrics" || p == "/healthz" || p == "/livez" || p == "/readyz" {
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	}

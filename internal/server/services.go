@@ -19,6 +19,7 @@ import (
 	"github.com/anonjob/anonjob/gen/openapiv2"
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/console"
+	"github.com/anonjob/anonjob/internal/engine"
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/inflight"
 	"github.com/anonjob/anonjob/internal/job"
@@ -92,9 +93,9 @@ func (s *Server) registerServices(ctx context.Context) error {
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
 		WithPublicURL(mustURL(s.cfg.PublicURL))
-	if s.engine != nil {
+	if s.cfg.ProviderURL == "" {
 		// A hosted provider is assumed to detect every class; the built-in engine's are known.
-		jobs.WithEngineTargets("built-in", s.engine.Targets())
+		jobs.WithEngineTargets("built-in", engine.Detects())
 	}
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
@@ -124,7 +125,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if err := openapi.Register(root, openapiv2.JSON); err != nil {
 		return err
 	}
-	root.Handle("/", console.Mount(s.ready.routes(gw))) // the console at /ui/ and the probes, keyless
+	root.Handle("/", console.Mount(httpapi.SecurityHeaders(s.ready.routes(gw)))) // the console at /ui/ and the probes, keyless
 	// CORS outermost: preflights carry no API key and must be answered before any auth.
 	handler, err := httpapi.CORS(s.cfg.CORSOrigins, root)
 	if err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -52,8 +53,11 @@ func TestCreateJobRefusesTargetsTheEngineCannotDo(t *testing.T) {
 		t.Fatalf("face and plate: %v", err)
 	}
 
+	// A hosted provider's edge: it answers (404), so the replica is ready; no job reaches it.
+	provider := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(provider.Close)
 	hosted := newEnv(t, func(c *server.Config) {
-		c.ProviderURL = "https://provider.invalid"
+		c.ProviderURL = provider.URL
 		c.ProviderCredentials.Token = "t"
 	})
 	if _, err := hosted.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Person: true, Vehicle: true,
