@@ -34,6 +34,7 @@ func TestLifecycle(t *testing.T) {
 	cfg.DatabaseURL = harness.NewDatabase(t)
 	cfg.MaxDBConns = 8
 	cfg.Dispatch = true
+	cfg.RateLimit = 0 // a load of one customer, as the load commands run it (--rate-limit 0)
 	cfg.ProviderURL = "http://" + lis.Addr().String()
 	cfg.ProviderCredentials.Username, cfg.ProviderCredentials.Password = "any", "thing"
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -154,6 +154,7 @@ func benchServer(b *testing.B) *server.Server {
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.MaxWatchesPerCustomer = benchWatchers // the fan-out is measured, not the per-customer bound
+	cfg.RateLimit = 0                         // one customer drives the whole load
 	cfg.DatabaseURL = harness.NewDatabase(b)
 	cfg.Log = slog.New(slog.DiscardHandler)
 	srv, err := server.Start(ctx, cfg)
