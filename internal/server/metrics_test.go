@@ -104,7 +104,16 @@ func TestMetricsAfterJob(t *testing.T) {
 	if _, err := e.jobs.GetJob(context.Background(), &anonjobv1.GetJobRequest{Id: "not-an-id"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("GetJob of a malformed id: %v", err)
 	}
+	if r := e.do(http.MethodGet, "/v1/jobs/"+j.GetId(), "", nil); r.status != http.StatusOK {
+		t.Fatalf("GET job: %d", r.status)
+	}
+	if r := e.do(http.MethodGet, "/v1/no/such/route/"+j.GetId(), "", nil); r.status != http.StatusNotFound {
+		t.Fatalf("GET of no route: %d", r.status)
+	}
 	body := scrape(t, e)
+	if strings.Contains(body, j.GetId()) {
+		t.Errorf("/metrics names a job id: routes must be patterns")
+	}
 	checks := []struct {
 		family string
 		labels []string
@@ -115,6 +124,9 @@ func TestMetricsAfterJob(t *testing.T) {
 		{"grpc_server_handled_total", []string{`grpc_method="GetJob"`, `grpc_code="InvalidArgument"`}, 1},
 		{"grpc_server_started_total", []string{`grpc_method="CreateJob"`}, 1},
 		{"grpc_server_handling_seconds_count", []string{`grpc_method="CreateJob"`}, 1},
+		{"anonjob_http_requests_total", []string{`method="get"`, `code="200"`, `route="/v1/jobs/{id=*}"`}, 1},
+		{"anonjob_http_requests_total", []string{`method="get"`, `code="404"`, `route="unmatched"`}, 1},
+		{"anonjob_http_request_duration_seconds_count", []string{`route="/v1/jobs/{id=*}"`}, 1},
 	}
 	for _, c := range checks {
 		v, ok := sample(body, c.family, c.labels...)

@@ -123,7 +123,8 @@ func (s *Server) registerServices(ctx context.Context) error {
 	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Limits{
 		MaxImageBytes: s.cfg.MaxUploadBytes, MaxWebhookBytes: 64 << 10, MaxBodyBytes: 1 << 20,
 	}, promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), s.cfg.Log,
-		httpapi.WithSecurity(httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken}))
+		httpapi.WithSecurity(httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken}),
+		httpapi.WithMetrics(httpapi.NewMetrics(s.Metrics)))
 	if err != nil {
 		return err
 	}
