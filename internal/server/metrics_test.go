@@ -126,6 +126,10 @@ func TestMetricsAfterJob(t *testing.T) {
 		{"grpc_server_handling_seconds_count", []string{`grpc_method="CreateJob"`}, 1},
 		{"anonjob_http_requests_total", []string{`method="get"`, `code="200"`, `route="/v1/jobs/{id=*}"`}, 1},
 		{"anonjob_http_requests_total", []string{`method="get"`, `code="404"`, `route="unmatched"`}, 1},
+		{"anonjob_jobs", []string{`status="DONE"`}, 1},
+		{"anonjob_jobs", []string{`status="QUEUED"`}, 0},
+		{"anonjob_jobs_queued", nil, 0},
+		{"anonjob_jobs_oldest_queued_age_seconds", nil, 0},
 		{"anonjob_http_request_duration_seconds_count", []string{`route="/v1/jobs/{id=*}"`}, 1},
 	}
 	for _, c := range checks {
