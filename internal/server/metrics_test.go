@@ -130,6 +130,7 @@ func TestMetricsAfterJob(t *testing.T) {
 		{"anonjob_jobs", []string{`status="QUEUED"`}, 0},
 		{"anonjob_jobs_queued", nil, 0},
 		{"anonjob_jobs_oldest_queued_age_seconds", nil, 0},
+		{"anonjob_dispatch_upload_seconds_count", []string{`outcome="ok"`}, 1},
 		{"anonjob_http_request_duration_seconds_count", []string{`route="/v1/jobs/{id=*}"`}, 1},
 	}
 	for _, c := range checks {
