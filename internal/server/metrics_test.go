@@ -110,6 +110,9 @@ func TestMetricsAfterJob(t *testing.T) {
 	if r := e.do(http.MethodGet, "/v1/no/such/route/"+j.GetId(), "", nil); r.status != http.StatusNotFound {
 		t.Fatalf("GET of no route: %d", r.status)
 	}
+	if _, err := e.hooks.HandleCelanturWebhook(context.Background(), &anonjobv1.HandleCelanturWebhookRequest{JobId: j.GetId(), Token: "forged"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("webhook with a forged token: %v", err)
+	}
 	body := scrape(t, e)
 	if strings.Contains(body, j.GetId()) {
 		t.Errorf("/metrics names a job id: routes must be patterns")
@@ -130,6 +133,7 @@ func TestMetricsAfterJob(t *testing.T) {
 		{"anonjob_jobs", []string{`status="QUEUED"`}, 0},
 		{"anonjob_jobs_queued", nil, 0},
 		{"anonjob_jobs_oldest_queued_age_seconds", nil, 0},
+		{"anonjob_provider_webhooks_total", []string{`outcome="forged"`}, 1},
 		{"anonjob_dispatch_upload_seconds_count", []string{`outcome="ok"`}, 1},
 		{"anonjob_http_request_duration_seconds_count", []string{`route="/v1/jobs/{id=*}"`}, 1},
 	}
