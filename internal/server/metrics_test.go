@@ -94,6 +94,15 @@ func TestMetricsAfterJob(t *testing.T) {
 	t.Parallel()
 	prov := newFakeProvider(t)
 	e := newEnv(t, withProvider(prov), func(c *server.Config) { c.WebhookDeadline = 50 * time.Millisecond })
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := e.jobs.WatchJobs(wctx, &anonjobv1.WatchJobsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil { // the opening heartbeat: the watch is open
+		t.Fatal(err)
+	}
 	j := e.createJob(t)
 	waitStatus(t, e, j.GetId(), anonjobv1.JobStatus_JOB_STATUS_PROCESSING)
 	prov.mu.Lock()
@@ -133,6 +142,7 @@ func TestMetricsAfterJob(t *testing.T) {
 		{"anonjob_jobs", []string{`status="QUEUED"`}, 0},
 		{"anonjob_jobs_queued", nil, 0},
 		{"anonjob_jobs_oldest_queued_age_seconds", nil, 0},
+		{"anonjob_watch_streams_open", nil, 1},
 		{"anonjob_provider_webhooks_total", []string{`outcome="forged"`}, 1},
 		{"anonjob_dispatch_upload_seconds_count", []string{`outcome="ok"`}, 1},
 		{"anonjob_http_request_duration_seconds_count", []string{`route="/v1/jobs/{id=*}"`}, 1},

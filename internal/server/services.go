@@ -97,7 +97,8 @@ func (s *Server) registerServices(ctx context.Context) error {
 	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
-		WithPublicURL(mustURL(s.cfg.PublicURL))
+		WithPublicURL(mustURL(s.cfg.PublicURL)).
+		WithMetrics(s.Metrics)
 	if s.engine != nil {
 		// A hosted provider is assumed to detect every class; the built-in engine's are known.
 		jobs.WithEngineTargets("built-in", s.engine.Targets())
