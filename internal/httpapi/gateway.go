@@ -58,7 +58,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 		_, outbound := runtime.MarshalerForRequest(mux, r)
 		runtime.HTTPError(r.Context(), mux, outbound, w, r, err)
 	}
-	var h http.Handler = protect(o.sec, limits, fail, guard(limits, apiRoutes(), fail, mux))
+	h := protect(o.sec, limits, fail, guard(limits, apiRoutes(), fail, mux))
 	if o.metrics != nil {
 		h = o.metrics.instrument(h)
 	}
