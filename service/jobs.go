@@ -96,6 +96,8 @@ type JobServer struct {
 	maxWatches int
 	watchMu    sync.Mutex
 	watches    map[string]int // open WatchJobs streams per customer
+	// watchMetrics counts streams and cut-offs; nil counts nothing.
+	watchMetrics *watchMetrics
 }
 
 // NewJobServer builds the job API. heartbeat is how often an idle watch stream gets a message;

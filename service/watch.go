@@ -78,6 +78,7 @@ func (s *JobServer) WatchJobs(req *anonjobv1.WatchJobsRequest, stream anonjobv1.
 			if ctx.Err() != nil {
 				return nil // the client went away
 			}
+			s.watchMetrics.cutOff(err)
 			return watchStatus(ctx, s.log, err, sub.Revision())
 		}
 		if b.Shared != nil && unfiltered {
@@ -146,12 +147,14 @@ func (s *JobServer) openWatch(customer string) bool {
 		return false
 	}
 	s.watches[customer]++
+	s.watchMetrics.opened(1)
 	return true
 }
 
 func (s *JobServer) closeWatch(customer string) {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
+	s.watchMetrics.opened(-1)
 	if s.watches[customer]--; s.watches[customer] <= 0 {
 		delete(s.watches, customer)
 	}

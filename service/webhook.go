@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type WebhookServer struct {
 	log      *slog.Logger
 	// pollAfter schedules the reconciler's first poll of a job the webhook moves to PROCESSING.
 	pollAfter time.Duration
+	received  *prometheus.CounterVec // nil: not counted
 }
 
 // NewWebhookServer builds the webhook receiver; signer checks the per-job callback tokens.
@@ -52,6 +54,7 @@ func NewWebhookServer(s JobWriter, receipts ReceiptStore, signer providerhook.Si
 // past that check is kept, with what it did, for audit.
 func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv1.HandleCelanturWebhookRequest) (*anonjobv1.HandleCelanturWebhookResponse, error) {
 	if !job.ValidID(req.GetJobId()) || !s.signer.Verify(req.GetJobId(), req.GetToken()) {
+		s.count("forged")
 		return nil, statusError(codes.NotFound, apierr.JobNotFound, "job not found", nil, "")
 	}
 	rec := store.Receipt{JobID: req.GetJobId(), ContentType: req.GetPayload().GetContentType(), Payload: req.GetPayload().GetData()}
@@ -59,8 +62,10 @@ func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv
 	if err != nil {
 		st := status.Convert(err)
 		rec.Outcome, rec.Detail = "REJECTED_"+st.Code().String(), st.Message()
+		s.count("rejected")
 	} else {
 		rec.Outcome = resp.GetOutcome().String()
+		s.count(rec.Outcome)
 	}
 	if rerr := s.receipts.RecordReceipt(context.WithoutCancel(ctx), rec); rerr != nil {
 		s.log.ErrorContext(ctx, "record webhook receipt", "job_id", rec.JobID, "err", rerr)

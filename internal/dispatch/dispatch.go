@@ -73,6 +73,7 @@ type Config struct {
 	// reconciler polls the engine (default 2m).
 	WebhookDeadline time.Duration
 	PollMax         time.Duration // longest wait between status polls (default 10m)
+	Metrics         *Metrics      // upload durations; nil records none
 	Tick            time.Duration // how often to look for due work without a wake-up (default 1s)
 }
 

@@ -150,10 +150,12 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 	// anyway and the next replica would upload it again.
 	uctx, cancel := grace.Context(ctx, 10*time.Second)
 	defer cancel()
+	began := time.Now()
 	f, err := d.provider.Upload(uctx, j.ContentType, c.Input, celantur.UploadOptions{
 		Method: string(j.Method), Face: j.Face, LicensePlate: j.LicensePlate, Person: j.Person,
 		Vehicle: j.Vehicle, Webhook: d.signer.CallbackURL(d.cfg.PublicURL, j.ID).String(), Name: j.ID,
 	})
+	d.cfg.Metrics.observeUpload(time.Since(began), err)
 	// Bookkeeping outlives a shutdown that cancelled the upload.
 	wctx := context.WithoutCancel(ctx)
 	if wait, ok := celantur.IsThrottled(err); ok {

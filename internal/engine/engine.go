@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -59,6 +60,8 @@ type Config struct {
 	// WebhookInitialInterval is the first retry delay, doubling after each
 	// attempt; 0 means 1 s.
 	WebhookInitialInterval time.Duration
+	// Metrics, if set, gets the engine's queue, worker and processing-time families.
+	Metrics prometheus.Registerer
 }
 
 // Engine is a running engine. Create it with New and stop it with Close.
@@ -70,6 +73,7 @@ type Engine struct {
 	detectors anonymize.Detectors
 	owned     *detectors.Set // opened by New, closed by Close
 	queue     chan string
+	metrics   *metrics
 
 	ctx    context.Context // cancelled by Close: stops webhooks and detection
 	cancel context.CancelFunc
@@ -143,6 +147,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		queue:     make(chan string, cfg.QueueSize),
 		stop:      make(chan struct{}),
 	}
+	e.metrics = newMetrics(cfg.Metrics, e)
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	for range cfg.Workers {
 		e.workers.Go(e.work)

@@ -6,6 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestQueueFullAndNotDone holds the only worker so the states before done
@@ -97,4 +101,44 @@ func TestRestartResumes(t *testing.T) {
 	te2 := startEngine(t, func(c *Config) { c.DataDir = dir })
 	waitStatus(t, te2, first, statusDone)
 	waitStatus(t, te2, second, statusDone)
+}
+
+// TestMetricsOfBusyAndQueued holds the only worker and checks the gauges read the pool.
+func TestMetricsOfBusyAndQueued(t *testing.T) {
+	t.Parallel()
+	det := newBlockingDetector()
+	reg := prometheus.NewRegistry()
+	te := startEngine(t, func(c *Config) {
+		c.Detectors = det.detectors()
+		c.Workers, c.QueueSize = 1, 2
+		c.Metrics = reg
+	})
+	img := smallPNG(t)
+	te.upload(mustQuery(t, "method=blur"), img, http.StatusOK)
+	<-det.started // the worker holds the first file
+	te.upload(mustQuery(t, "method=blur"), img, http.StatusOK)
+	want := `
+# HELP anonjob_engine_queue_length Images accepted by the built-in engine and waiting for a worker.
+# TYPE anonjob_engine_queue_length gauge
+anonjob_engine_queue_length 1
+# HELP anonjob_engine_workers_busy Built-in engine workers processing an image.
+# TYPE anonjob_engine_workers_busy gauge
+anonjob_engine_workers_busy 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "anonjob_engine_queue_length", "anonjob_engine_workers_busy"); err != nil {
+		t.Fatal(err)
+	}
+	close(det.release)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n := testutil.CollectAndCount(reg, "anonjob_engine_process_seconds"); n == 1 {
+			if mfs, err := reg.Gather(); err == nil {
+				for _, mf := range mfs {
+					if mf.GetName() == "anonjob_engine_process_seconds" && mf.GetMetric()[0].GetHistogram().GetSampleCount() == 2 {
+						return
+					}
+				}
+			}
+		}
+	}
+	t.Fatal("two processed images never showed in anonjob_engine_process_seconds")
 }

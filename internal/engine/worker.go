@@ -36,7 +36,9 @@ func (e *Engine) process(id string) {
 		return
 	}
 	start := time.Now()
+	e.metrics.busy.Add(1)
 	res, err := e.run(rec)
+	e.metrics.busy.Add(-1)
 	if err != nil && e.ctx.Err() != nil {
 		// Shutting down: the file is picked up again by the next start.
 		if _, uerr := e.store.update(id, func(r *record) { r.Status = statusQueued }); uerr != nil {
@@ -54,11 +56,13 @@ func (e *Engine) process(id string) {
 			msg = fmt.Sprintf("processing took longer than the deadline of %v per image; "+
 				"nothing was anonymized (a smaller image, or a longer --engine-image-timeout, may pass)", e.cfg.Limits.Timeout)
 		}
+		e.metrics.observe("failed", time.Since(start))
 		e.finish(id, statusFailed, msg)
 		return
 	}
 	e.log.Info("file done", "file_id", id, "detections", len(res.Detections),
 		"width", res.Size.X, "height", res.Size.Y, "duration", time.Since(start))
+	e.metrics.observe("done", time.Since(start))
 	e.finish(id, statusDone, "")
 }
 

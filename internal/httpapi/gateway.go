@@ -31,6 +31,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithMiddlewares(routeMiddleware),
 	)
 	mux := runtime.NewServeMux(opts...)
 	if err := anonjobv1.RegisterJobServiceHandler(ctx, mux, conn); err != nil {
@@ -57,7 +58,11 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 		_, outbound := runtime.MarshalerForRequest(mux, r)
 		runtime.HTTPError(r.Context(), mux, outbound, w, r, err)
 	}
-	return accessLog(log, protect(o.sec, limits, fail, guard(limits, apiRoutes(), fail, mux))), nil
+	h := protect(o.sec, limits, fail, guard(limits, apiRoutes(), fail, mux))
+	if o.metrics != nil {
+		h = o.metrics.instrument(h)
+	}
+	return accessLog(log, h), nil
 }
 
 var errMetricsToken = status.Error(codes.Unauthenticated, "metrics: send authorization: Bearer <the --metrics-token>")

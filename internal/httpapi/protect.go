@@ -34,7 +34,10 @@ type Security struct {
 // Option configures New.
 type Option func(*options)
 
-type options struct{ sec Security }
+type options struct {
+	sec     Security
+	metrics *Metrics
+}
 
 // WithSecurity makes the handler check sec first.
 func WithSecurity(sec Security) Option { return func(o *options) { o.sec = sec } }

@@ -46,7 +46,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 		return fmt.Errorf("public url: %w", err)
 	}
 	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.InputRetention > 0, WebhookDeadline: s.cfg.WebhookDeadline,
-		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease}
+		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics)}
 	s.dispatcher = dispatch.NewDispatcher(s.Store, client, s.Signer, dcfg, s.cfg.Log.With("component", "dispatcher"))
 	s.reconciler = dispatch.NewReconciler(s.Store, client, dcfg, s.cfg.Log.With("component", "reconciler"))
 	return nil
@@ -64,6 +64,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
 		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
 		FaceThreshold: s.cfg.FaceThreshold, Limits: s.imageLimits(), WebhookClient: s.engineWebhookClient(),
+		Metrics: s.Metrics,
 	})
 	if errors.Is(err, onnxrt.ErrUnavailable) {
 		_ = lis.Close()

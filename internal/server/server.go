@@ -150,6 +150,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 			s.sender.Poke() // a job's end may owe its client a webhook
 		}
 	}))
+	s.Metrics.MustRegister(metrics.NewJobsCollector(s.Store, s.cfg.Log.With("component", "metrics")))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -63,14 +64,19 @@ func (s *Server) registerServices(ctx context.Context) error {
 	sizes := methodLimits{upload: int64(maxMsg), webhook: 64 << 10, other: 1 << 20}
 	g := &gate{authn: authn, limiter: limiter, uploads: uploads, maxMsg: int64(maxMsg), mark: newGatewayMark(),
 		lookup: 2 * time.Second, nowFunc: time.Now}
+	// First in the chains, so calls refused by size, key or UTF-8 checks are counted too.
+	rpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	if err := s.Metrics.Register(rpcMetrics); err != nil {
+		return fmt.Errorf("register gRPC metrics: %w", err)
+	}
 	s.grpc = grpc.NewServer(append(s.grpcCreds(),
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.InTapHandle(g.tap), // key, rate and upload budget before a message is read
 		grpc.StatsHandler(payloadStats{}),
 		grpc.MaxConcurrentStreams(s.cfg.GRPCMaxConcurrentStreams),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
-		grpc.ChainUnaryInterceptor(unaryInterceptor(s.cfg.Log), sizes.unary(), authn.Unary(), service.UnaryUTF8Check()),
-		grpc.ChainStreamInterceptor(streamInterceptor(s.cfg.Log), sizes.stream(), authn.Stream(), service.StreamUTF8Check()),
+		grpc.ChainUnaryInterceptor(rpcMetrics.UnaryServerInterceptor(), unaryInterceptor(s.cfg.Log), sizes.unary(), authn.Unary(), service.UnaryUTF8Check()),
+		grpc.ChainStreamInterceptor(rpcMetrics.StreamServerInterceptor(), streamInterceptor(s.cfg.Log), sizes.stream(), authn.Stream(), service.StreamUTF8Check()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: s.cfg.GRPCMaxConnectionIdle, MaxConnectionAge: s.cfg.GRPCMaxConnectionAge,
@@ -92,19 +98,21 @@ func (s *Server) registerServices(ctx context.Context) error {
 	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
-		WithPublicURL(mustURL(s.cfg.PublicURL))
+		WithPublicURL(mustURL(s.cfg.PublicURL)).
+		WithMetrics(s.Metrics)
 	if s.cfg.ProviderURL == "" {
 		// A hosted provider is assumed to detect every class; the built-in engine's are known.
 		jobs.WithEngineTargets("built-in", engine.Detects())
 	}
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
-	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log))
+	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log).WithMetrics(s.Metrics))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.ready.attach(s.health)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	rpcMetrics.InitializeMetrics(s.grpc) // every method's series from zero, not from its first call
 
 	// The gateway dials the gRPC server: the in-process handler cannot stream.
 	s.gwConn, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
@@ -117,7 +125,8 @@ func (s *Server) registerServices(ctx context.Context) error {
 	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Limits{
 		MaxImageBytes: s.cfg.MaxUploadBytes, MaxWebhookBytes: 64 << 10, MaxBodyBytes: 1 << 20,
 	}, promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), s.cfg.Log,
-		httpapi.WithSecurity(httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken}))
+		httpapi.WithSecurity(httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken}),
+		httpapi.WithMetrics(httpapi.NewMetrics(s.Metrics)))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,49 @@
+package service
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anonjob/anonjob/internal/watch"
+)
+
+// watchMetrics are the watch stream families; a nil *watchMetrics records nothing.
+type watchMetrics struct {
+	open    prometheus.Gauge
+	cutOffs *prometheus.CounterVec
+}
+
+// WithMetrics counts open watch streams and the ones the server cut off on reg.
+func (s *JobServer) WithMetrics(reg prometheus.Registerer) *JobServer {
+	m := &watchMetrics{
+		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "anonjob_watch_streams_open", Help: "WatchJobs streams open."}),
+		cutOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anonjob_watch_cutoffs_total",
+			Help: "Watch streams the server ended, by reason: too_slow (fell behind), shutting_down, error.",
+		}, []string{"reason"}),
+	}
+	reg.MustRegister(m.open, m.cutOffs)
+	s.watchMetrics = m
+	return s
+}
+
+func (m *watchMetrics) opened(delta float64) {
+	if m != nil {
+		m.open.Add(delta)
+	}
+}
+
+func (m *watchMetrics) cutOff(err error) {
+	if m == nil {
+		return
+	}
+	reason := "error"
+	switch {
+	case errors.Is(err, watch.ErrTooSlow):
+		reason = "too_slow"
+	case errors.Is(err, watch.ErrClosed):
+		reason = "shutting_down"
+	}
+	m.cutOffs.WithLabelValues(reason).Inc()
+}

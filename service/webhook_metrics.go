@@ -1,0 +1,25 @@
+package service
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// WithMetrics counts the webhooks received by outcome on reg.
+func (s *WebhookServer) WithMetrics(reg prometheus.Registerer) *WebhookServer {
+	s.received = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anonjob_provider_webhooks_total",
+		Help: "Provider webhooks received, by outcome: applied, duplicate, ignored, not_final, rejected (a bad payload or a failure) or forged (unknown job or bad token).",
+	}, []string{"outcome"})
+	reg.MustRegister(s.received)
+	return s
+}
+
+// count records one webhook; outcome is a WebhookOutcome name, "rejected" or "forged".
+func (s *WebhookServer) count(outcome string) {
+	if s.received == nil {
+		return
+	}
+	s.received.WithLabelValues(strings.ToLower(strings.TrimPrefix(outcome, "WEBHOOK_OUTCOME_"))).Inc()
+}
