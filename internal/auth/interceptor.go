@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/anonjob/anonjob/internal/apierr"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -58,7 +59,7 @@ func WithCustomer(ctx context.Context, customer string) context.Context {
 }
 
 // errUnauthenticated says nothing of which part was wrong.
-var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid API key: send authorization: Bearer <key>")
+var errUnauthenticated = apierr.New(codes.Unauthenticated, "UNAUTHENTICATED", "missing or invalid API key: send authorization: Bearer <key>", nil, "")
 
 func (a *Authenticator) isExempt(method string) bool {
 	for _, p := range a.exempt {
@@ -187,7 +188,7 @@ func (a *Authenticator) Stream() grpc.StreamServerInterceptor {
 // errKeyRevoked ends a stream whose key stopped working while it was open.
 var (
 	errKeyRevoked       = errors.New("api key revoked")
-	errKeyRevokedStatus = status.Error(codes.Unauthenticated, "the API key was revoked while the stream was open")
+	errKeyRevokedStatus = apierr.New(codes.Unauthenticated, "KEY_REVOKED", "the API key was revoked while the stream was open", nil, "")
 )
 
 // recheck checks a stream's key again every ttl (through the cache, so at most one database

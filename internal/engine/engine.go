@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -177,17 +176,6 @@ func (e *Engine) Close() error {
 		return e.owned.Close()
 	}
 	return nil
-}
-
-// Classes names the target classes the engine's detectors find, as the API's fields name
-// them (face, license_plate, ...): what the API may accept for it.
-func (e *Engine) Classes() []string {
-	var out []string
-	for c := range e.detectors {
-		out = append(out, c.String())
-	}
-	slices.Sort(out)
-	return out
 }
 
 // enqueue hands id to the workers without blocking; false means the queue
