@@ -41,6 +41,7 @@ type WebhookServer struct {
 	// pollAfter schedules the reconciler's first poll of a job the webhook moves to PROCESSING.
 	pollAfter time.Duration
 	received  *prometheus.CounterVec // nil: not counted
+	traces    TraceStore             // nil: webhooks join only the trace they carry
 }
 
 // NewWebhookServer builds the webhook receiver; signer checks the per-job callback tokens.
@@ -57,6 +58,8 @@ func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv
 		s.count("forged")
 		return nil, statusError(codes.NotFound, apierr.JobNotFound, "job not found", nil, "")
 	}
+	ctx, span := s.continueTrace(ctx, req.GetJobId())
+	defer span.End()
 	rec := store.Receipt{JobID: req.GetJobId(), ContentType: req.GetPayload().GetContentType(), Payload: req.GetPayload().GetData()}
 	resp, err := s.apply(ctx, req, &rec)
 	if err != nil {

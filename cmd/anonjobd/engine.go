@@ -14,6 +14,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/engine"
 	"github.com/anonjob/anonjob/internal/limits"
+	"github.com/anonjob/anonjob/internal/telemetry"
 )
 
 type engineCmd struct {
@@ -71,14 +72,27 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 	if public == "" {
 		public = "http://" + lis.Addr().String()
 	}
-	eng, err := engine.New(ctx, engine.Config{DataDir: c.DataDir, Username: user, Password: pass,
-		PublicURL: public, Workers: c.Workers, DetectorDir: c.DetectorDir, ONNXRuntimeLib: c.ONNXRuntimeLib,
-		FaceThreshold: c.FaceThreshold, Limits: lim, Logger: log})
+	log = slog.New(telemetry.LogHandler(log.Handler()))
+	tel, err := telemetry.New(ctx, "anonjob-engine")
 	if err != nil {
 		_ = lis.Close()
 		return err
 	}
-	srv := engine.NewHTTPServer(eng.Handler())
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(fctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
+	eng, err := engine.New(ctx, engine.Config{DataDir: c.DataDir, Username: user, Password: pass,
+		PublicURL: public, Workers: c.Workers, DetectorDir: c.DetectorDir, ONNXRuntimeLib: c.ONNXRuntimeLib,
+		FaceThreshold: c.FaceThreshold, Limits: lim, Logger: log, TracerProvider: tel.TracerProvider()})
+	if err != nil {
+		_ = lis.Close()
+		return err
+	}
+	srv := engine.NewHTTPServer(tel.HTTPHandler(eng.Handler(), "engine"))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("engine listening", "addr", lis.Addr().String(), "public_url", public)

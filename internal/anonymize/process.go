@@ -75,11 +75,15 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 			return nil, fmt.Errorf("no detector for %s", c)
 		}
 	}
+	_, span := stage(ctx, "decode")
 	img, f, err := Decode(data, req.Limits)
+	endStage(span, err)
 	if err != nil {
 		return nil, err
 	}
-	dets, err := ds.detect(ctx, img, req.classes())
+	dctx, span := stage(ctx, "detect")
+	dets, err := ds.detect(dctx, img, req.classes())
+	endStage(span, err)
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
@@ -92,11 +96,15 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 		return a.X < b.X
 	})
 	anonymized := req.Method != Detect
+	_, span = stage(ctx, "anonymize")
 	if anonymized {
 		for _, det := range dets {
 			apply(img, det.Rect, req.Method)
 		}
 	}
+	span.End()
+	_, span = stage(ctx, "encode")
+	defer span.End()
 	size := img.Rect.Size()
 	res := &Result{Format: f, Detections: dets, Size: size}
 	if res.Anonymized, err = Encode(img, f, q); err != nil {

@@ -45,6 +45,9 @@ type Config struct {
 	MaxRetries int
 	// Logger receives retries and sign-ins; nil discards them.
 	Logger *slog.Logger
+	// WrapTransport, if set, wraps the HTTP client's transport (a nil one is
+	// http.DefaultTransport), e.g. to trace requests.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Defaults of Config.
@@ -101,10 +104,14 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	hc := sameHostClient(cfg.HTTPClient)
+	if cfg.WrapTransport != nil {
+		hc.Transport = cfg.WrapTransport(hc.Transport)
+	}
 	return &Client{
 		base:           base,
 		creds:          c,
-		hc:             sameHostClient(cfg.HTTPClient),
+		hc:             hc,
 		log:            log.With("component", "celantur"),
 		callTimeout:    callTimeout,
 		attemptTimeout: attemptTimeout,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/job"
@@ -75,6 +76,9 @@ type Config struct {
 	PollMax         time.Duration // longest wait between status polls (default 10m)
 	Metrics         *Metrics      // upload durations; nil records none
 	Tick            time.Duration // how often to look for due work without a wake-up (default 1s)
+
+	// Tracer records upload spans, each in its job's trace; nil records none.
+	Tracer trace.TracerProvider
 }
 
 func (c Config) withDefaults() Config {

@@ -12,6 +12,7 @@ import (
 	"github.com/anonjob/anonjob/internal/grace"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/telemetry"
 	"github.com/anonjob/anonjob/internal/workloop"
 )
 
@@ -130,6 +131,8 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 	j := c.Job
 	log := d.log.With("job_id", j.ID, "attempt", c.Attempts)
 	defer d.leases.hold(j.ID)()
+	ctx, span := telemetry.StartQueued(ctx, d.cfg.Tracer, c.Traceparent, "dispatch upload", telemetry.JobID(j.ID))
+	defer span.End()
 	if !c.UnsettledUpload.IsZero() {
 		// Its claimer died between upload and record, or deleted the file at the engine when
 		// it could not record it: the engine may hold a copy this upload will not replace.
@@ -156,6 +159,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 		Vehicle: j.Vehicle, Webhook: d.signer.CallbackURL(d.cfg.PublicURL, j.ID).String(), Name: j.ID,
 	})
 	d.cfg.Metrics.observeUpload(time.Since(began), err)
+	telemetry.Fail(span, err)
 	// Bookkeeping outlives a shutdown that cancelled the upload.
 	wctx := context.WithoutCancel(ctx)
 	if wait, ok := celantur.IsThrottled(err); ok {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -61,6 +62,10 @@ type Config struct {
 	WebhookInitialInterval time.Duration
 	// Metrics, if set, gets the engine's queue, worker and processing-time families.
 	Metrics prometheus.Registerer
+
+	// TracerProvider records each file's processing and webhook in the trace its upload
+	// came with (traceparent); nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Engine is a running engine. Create it with New and stop it with Close.

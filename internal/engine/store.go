@@ -57,6 +57,7 @@ type record struct {
 	Error         string    `json:"error,omitempty"`
 	Created       time.Time `json:"created"`
 	DeleteTime    time.Time `json:"delete_time"`
+	Traceparent   string    `json:"traceparent,omitempty"` // of the upload, for the worker and webhook
 }
 
 // store keeps records in memory and on disk under dir/files/<id>/.

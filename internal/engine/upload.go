@@ -157,6 +157,7 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		WebhookStatus: webhookEmpty,
 		Created:       now,
 		DeleteTime:    now.Add(e.cfg.Retention),
+		Traceparent:   traceparentOf(r),
 	}
 	if rec.Name == "" {
 		rec.Name = rec.ID
@@ -182,7 +183,7 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "the processing queue is full; retry later")
 		return
 	}
-	e.log.Info("file queued", "file_id", rec.ID, "method", rec.Method, "bytes", len(body))
+	e.log.InfoContext(r.Context(), "file queued", "file_id", rec.ID, "method", rec.Method, "bytes", len(body))
 	writeJSON(w, http.StatusOK, uploadResponse{
 		CustomerID: rec.CustomerID, FileID: rec.ID, FileStatus: statusQueued, WebhookStatus: rec.WebhookStatus,
 		Name: rec.Name, Method: rec.Method, Created: rec.Created, DeleteTime: rec.DeleteTime,

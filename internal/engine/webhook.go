@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/anonjob/anonjob/internal/telemetry"
 )
 
 // webhookPayload is the completion notification of the v1 protocol.
@@ -55,9 +57,12 @@ func (e *Engine) deliver(id string) {
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = e.cfg.WebhookInitialInterval
-	_, err = backoff.Retry(e.ctx, func() (struct{}, error) {
-		return struct{}{}, e.post(e.ctx, rec.WebhookURL, body)
+	ctx, span := telemetry.StartQueued(e.ctx, e.cfg.TracerProvider, rec.Traceparent, "engine webhook", telemetry.FileID(id))
+	defer span.End()
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+		return struct{}{}, e.post(ctx, rec.WebhookURL, body)
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(e.cfg.WebhookAttempts), backoff.WithMaxElapsedTime(0))
+	telemetry.Fail(span, err)
 	if e.ctx.Err() != nil {
 		return // closing: webhook_status stays "set" and the next start sends it
 	}
@@ -80,6 +85,7 @@ func (e *Engine) post(ctx context.Context, url string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "anonjob-engine")
+	telemetry.Inject(ctx, req.Header) // anonjob continues the job's trace
 	resp, err := e.cfg.WebhookClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook post: %w", err)

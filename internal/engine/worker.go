@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
+	"github.com/anonjob/anonjob/internal/telemetry"
 )
 
 // work is one worker of the pool: it processes queued files until Close.
@@ -36,8 +37,11 @@ func (e *Engine) process(id string) {
 		return
 	}
 	start := time.Now()
+	ctx, span := telemetry.StartQueued(e.ctx, e.cfg.TracerProvider, rec.Traceparent, "engine process", telemetry.FileID(id))
+	defer span.End()
 	e.metrics.busy.Add(1)
-	res, err := e.run(rec)
+	res, err := e.run(ctx, rec)
+	telemetry.Fail(span, err)
 	e.metrics.busy.Add(-1)
 	if err != nil && e.ctx.Err() != nil {
 		// Shutting down: the file is picked up again by the next start.
@@ -67,14 +71,14 @@ func (e *Engine) process(id string) {
 }
 
 // run processes rec and stores its artefacts.
-func (e *Engine) run(rec record) (*anonymize.Result, error) {
+func (e *Engine) run(ctx context.Context, rec record) (*anonymize.Result, error) {
 	data, err := e.store.readArtefact(rec.ID, fileOriginal)
 	if err != nil {
 		return nil, err
 	}
 	// The deadline bounds what one image may cost: detection stops at it (ONNX Runtime runs
 	// are terminated, cascade scans check the context).
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Limits.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Limits.Timeout)
 	defer cancel()
 	res, err := anonymize.Process(ctx, e.detectors, data, anonymize.Request{
 		Method: anonymize.Method(rec.Method), Faces: rec.Faces, Plates: rec.Plates, Quality: rec.Quality,

@@ -33,7 +33,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 		capacity = s.engine.Capacity()
 	}
 	client, err := celantur.New(celantur.Config{BaseURL: providerURL, Credentials: creds,
-		Logger: s.cfg.Log})
+		Logger: s.cfg.Log, WrapTransport: s.tel.Transport})
 	if err != nil {
 		return fmt.Errorf("--provider-url: %w", err)
 	}
@@ -46,7 +46,8 @@ func (s *Server) startProvider(ctx context.Context) error {
 		return fmt.Errorf("public url: %w", err)
 	}
 	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.InputRetention > 0, WebhookDeadline: s.cfg.WebhookDeadline,
-		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics)}
+		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics),
+		Tracer: s.tel.TracerProvider()}
 	s.dispatcher = dispatch.NewDispatcher(s.Store, client, s.Signer, dcfg, s.cfg.Log.With("component", "dispatcher"))
 	s.reconciler = dispatch.NewReconciler(s.Store, client, dcfg, s.cfg.Log.With("component", "reconciler"))
 	return nil
@@ -64,7 +65,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
 		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
 		FaceThreshold: s.cfg.FaceThreshold, Limits: s.imageLimits(), WebhookClient: s.engineWebhookClient(),
-		Metrics: s.Metrics,
+		Metrics: s.Metrics, TracerProvider: s.tel.TracerProvider(),
 	})
 	if errors.Is(err, onnxrt.ErrUnavailable) {
 		_ = lis.Close()
@@ -76,7 +77,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 			"scripts/install-detector-data.sh, or use --provider-url, or run with --no-dispatch)", err)
 	}
 	s.engine = eng
-	s.engineHTTP = engine.NewHTTPServer(eng.Handler())
+	s.engineHTTP = engine.NewHTTPServer(s.tel.HTTPHandler(eng.Handler(), "engine"))
 	go func() { s.serveErr <- s.engineHTTP.Serve(lis) }()
 	s.cfg.Log.Info("built-in engine listening", "addr", lis.Addr().String())
 	return base, creds, nil

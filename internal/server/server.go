@@ -23,6 +23,7 @@ import (
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/telemetry"
 	"github.com/anonjob/anonjob/internal/tlsfiles"
 	"github.com/anonjob/anonjob/internal/watch"
 )
@@ -59,6 +60,7 @@ type Server struct {
 	hubDone    chan struct{}
 	serveErr   chan error
 	ready      *readiness
+	tel        *telemetry.Provider // nil: tracing off
 }
 
 // Start brings everything up and returns once both listeners accept connections.
@@ -71,6 +73,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.release(context.WithoutCancel(ctx))
 		}
 	}()
+	if err := s.startTelemetry(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.setupTransport(); err != nil {
 		return nil, err
 	}
@@ -124,7 +129,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 		}
 		s.embedded, dbURL = pg, pg.URL()
 	}
-	pool, err := store.Connect(ctx, dbURL, s.cfg.MaxDBConns)
+	pool, err := store.Connect(ctx, dbURL, s.cfg.MaxDBConns, store.WithQueryTracer(s.tel.QueryTracer()))
 	if err != nil {
 		return err
 	}
@@ -243,4 +248,5 @@ func (s *Server) release(ctx context.Context) {
 			s.cfg.Log.Warn("stop embedded PostgreSQL", "err", err)
 		}
 	}
+	s.stopTelemetry(ctx) // last: the spans of everything above are flushed
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/anonjob/anonjob/internal/notify"
 	"github.com/anonjob/anonjob/internal/openapi"
 	"github.com/anonjob/anonjob/internal/ratelimit"
+	"github.com/anonjob/anonjob/internal/telemetry"
 	"github.com/anonjob/anonjob/service"
 )
 
@@ -69,14 +70,14 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if err := s.Metrics.Register(rpcMetrics); err != nil {
 		return fmt.Errorf("register gRPC metrics: %w", err)
 	}
-	s.grpc = grpc.NewServer(append(s.grpcCreds(),
+	s.grpc = grpc.NewServer(append(append(s.grpcCreds(), s.tel.GRPCServerOptions()...),
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.InTapHandle(g.tap), // key, rate and upload budget before a message is read
 		grpc.StatsHandler(payloadStats{}),
 		grpc.MaxConcurrentStreams(s.cfg.GRPCMaxConcurrentStreams),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
-		grpc.ChainUnaryInterceptor(rpcMetrics.UnaryServerInterceptor(), unaryInterceptor(s.cfg.Log), sizes.unary(), authn.Unary(), service.UnaryUTF8Check()),
-		grpc.ChainStreamInterceptor(rpcMetrics.StreamServerInterceptor(), streamInterceptor(s.cfg.Log), sizes.stream(), authn.Stream(), service.StreamUTF8Check()),
+		grpc.ChainUnaryInterceptor(telemetry.UnaryServerRequestID(), rpcMetrics.UnaryServerInterceptor(), unaryInterceptor(s.cfg.Log), sizes.unary(), authn.Unary(), service.UnaryUTF8Check()),
+		grpc.ChainStreamInterceptor(telemetry.StreamServerRequestID(), rpcMetrics.StreamServerInterceptor(), streamInterceptor(s.cfg.Log), sizes.stream(), authn.Stream(), service.StreamUTF8Check()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: s.cfg.GRPCMaxConnectionIdle, MaxConnectionAge: s.cfg.GRPCMaxConnectionAge,
@@ -106,7 +107,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	}
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
 	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
-	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log).WithMetrics(s.Metrics))
+	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log).WithMetrics(s.Metrics).WithTraces(s.Store))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.ready.attach(s.health)
@@ -115,10 +116,11 @@ func (s *Server) registerServices(ctx context.Context) error {
 	rpcMetrics.InitializeMetrics(s.grpc) // every method's series from zero, not from its first call
 
 	// The gateway dials the gRPC server: the in-process handler cannot stream.
-	s.gwConn, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
+	s.gwConn, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()), append(s.tel.GRPCDialOptions(),
 		s.gatewayCreds(),
+		grpc.WithChainUnaryInterceptor(telemetry.UnaryClientRequestID()), grpc.WithChainStreamInterceptor(telemetry.StreamClientRequestID()),
 		grpc.WithPerRPCCredentials(gatewayCreds(g.mark)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))...)
 	if err != nil {
 		return fmt.Errorf("dial own gRPC server: %w", err)
 	}
@@ -141,7 +143,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		return err
 	}
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler:           s.tel.HTTPHandler(telemetry.RequestIDs(handler), "anonjobd"),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 25 MiB upload on a slow link
 		IdleTimeout:       2 * time.Minute,

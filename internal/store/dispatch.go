@@ -16,6 +16,8 @@ type Claim struct {
 	// UnsettledUpload is when an earlier upload of the job began whose outcome was never
 	// recorded (its claimer died, or could not reach the database); zero if none.
 	UnsettledUpload time.Time
+	// Traceparent is the trace context the job was created in; "" if it was not traced.
+	Traceparent string
 }
 
 // ClaimQueued leases up to limit QUEUED jobs that are due, oldest first, to owner (a replica
@@ -37,7 +39,7 @@ func (s *Store) ClaimQueued(ctx context.Context, owner string, limit int, lease 
 		    LIMIT $1
 		) due
 		WHERE j.id = due.id
-		RETURNING `+prefixed("j", jobColumns)+`, j.attempts, (SELECT data FROM job_inputs WHERE job_id = j.id), due.unsettled`,
+		RETURNING `+prefixed("j", jobColumns)+`, j.attempts, (SELECT data FROM job_inputs WHERE job_id = j.id), due.unsettled, coalesce(j.trace_parent, '')`,
 		limit, lease, owner)
 	if err != nil {
 		return nil, fmt.Errorf("claim queued jobs: %w", err)
@@ -48,7 +50,7 @@ func (s *Store) ClaimQueued(ctx context.Context, owner string, limit int, lease 
 		var row jobRow
 		var c Claim
 		var unsettled *time.Time
-		if err := rows.Scan(append(row.scanTargets(), &c.Attempts, &c.Input, &unsettled)...); err != nil {
+		if err := rows.Scan(append(row.scanTargets(), &c.Attempts, &c.Input, &unsettled, &c.Traceparent)...); err != nil {
 			return nil, fmt.Errorf("scan claim: %w", err)
 		}
 		c.Job = row.toJob()

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/telemetry"
 )
 
 // Group commit defaults. A commit costs one WAL flush whatever it holds, so CreateJob calls that
@@ -211,7 +212,7 @@ func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 		sp := r.spec
 		b.Queue(createJob, r.id, string(sp.Method), sp.Face, sp.LicensePlate, sp.Person,
 			sp.Vehicle, nullIfEmpty(sp.RequestID), r.hash, nullIfEmpty(sp.CallbackURL),
-			sp.ContentType, int64(len(r.input)), r.input, r.customer).
+			sp.ContentType, int64(len(r.input)), r.input, r.customer, nullIfEmpty(telemetry.Traceparent(r.ctx))).
 			QueryRow(func(row pgx.Row) error {
 				err := row.Scan(r.row.scanTargets()...)
 				if errors.Is(err, pgx.ErrNoRows) {

@@ -24,15 +24,15 @@ const assignXID = `SELECT pg_current_xact_id()`
 const createJob = `
 WITH ins AS (
     INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle,
-                      request_id, request_hash, callback_url, content_type, input_size, customer)
-    VALUES ($1, 'QUEUED', nextval('job_revision_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13)
+                      request_id, request_hash, callback_url, content_type, input_size, customer, trace_parent)
+    VALUES ($1, 'QUEUED', nextval('job_revision_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14)
     ON CONFLICT (customer, request_id) WHERE request_id IS NOT NULL DO NOTHING
     RETURNING *
 ), input AS (
     INSERT INTO job_inputs (job_id, data) SELECT id, $12 FROM ins
 ), event AS (
     INSERT INTO job_events (revision, job_id, type, job, create_time)
-    SELECT revision, id, 'CREATED', to_jsonb(ins) - 'request_hash', create_time FROM ins
+    SELECT revision, id, 'CREATED', to_jsonb(ins) - 'request_hash' - 'trace_parent', create_time FROM ins
 )
 SELECT ` + jobColumns + ` FROM ins`
 

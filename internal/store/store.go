@@ -51,10 +51,13 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Connect opens a pool to the database URL.
-func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+func Connect(ctx context.Context, url string, maxConns int32, opts ...PoolOption) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns

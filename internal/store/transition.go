@@ -50,7 +50,7 @@ WITH cur AS (
 ), event AS (
     INSERT INTO job_events (revision, job_id, type, previous_status, job, create_time)
     SELECT revision, id, 'STATUS_CHANGED', previous_status,
-           to_jsonb(upd) - 'request_hash' - 'previous_status', update_time
+           to_jsonb(upd) - 'request_hash' - 'previous_status' - 'trace_parent', update_time
     FROM upd
 ), outbox AS (
     -- The client's completion webhook, owed from the moment the job ends.
