@@ -92,7 +92,7 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 		_ = lis.Close()
 		return err
 	}
-	srv := engine.NewHTTPServer(tel.HTTPHandler(eng.Handler(), "engine"))
+	srv := engine.NewHTTPServer(tel.HTTPHandler(eng.Handler(), "engine", "/v1/capacity"))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("engine listening", "addr", lis.Addr().String(), "public_url", public)

@@ -77,7 +77,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 			"scripts/install-detector-data.sh, or use --provider-url, or run with --no-dispatch)", err)
 	}
 	s.engine = eng
-	s.engineHTTP = engine.NewHTTPServer(s.tel.HTTPHandler(eng.Handler(), "engine"))
+	s.engineHTTP = engine.NewHTTPServer(s.tel.HTTPHandler(eng.Handler(), "engine", "/v1/capacity"))
 	go func() { s.serveErr <- s.engineHTTP.Serve(lis) }()
 	s.cfg.Log.Info("built-in engine listening", "addr", lis.Addr().String())
 	return base, creds, nil

@@ -143,7 +143,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		return err
 	}
 	s.http = &http.Server{
-		Handler:           s.tel.HTTPHandler(telemetry.RequestIDs(handler), "anonjobd"),
+		Handler:           s.tel.HTTPHandler(telemetry.RequestIDs(handler), "anonjobd", "/livez", "/readyz", "/healthz", "/metrics"),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 25 MiB upload on a slow link
 		IdleTimeout:       2 * time.Minute,

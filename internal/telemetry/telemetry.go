@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
@@ -111,21 +112,26 @@ func (p *Provider) grpcOptions() []otelgrpc.Option {
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider())}
 }
 
-// HTTPHandler gives every request a server span, continuing a trace its traceparent names.
-func (p *Provider) HTTPHandler(h http.Handler, operation string) http.Handler {
+// HTTPHandler gives every request a server span, continuing a trace its traceparent names,
+// but the requests to the paths in untraced (probes, scrapes), which would fill the traces with
+// one root each per poll.
+func (p *Provider) HTTPHandler(h http.Handler, operation string, untraced ...string) http.Handler {
 	if p == nil {
 		return h
 	}
-	return otelhttp.NewHandler(h, operation, p.httpOptions()...)
+	skip := func(r *http.Request) bool { return !slices.Contains(untraced, r.URL.Path) }
+	return otelhttp.NewHandler(h, operation, append(p.httpOptions(), otelhttp.WithFilter(skip))...)
 }
 
-// Transport gives every outgoing request a client span and sends its traceparent. A nil rt
-// is http.DefaultTransport.
+// Transport gives an outgoing request a client span and sends its traceparent when it is made
+// within a trace; background calls (sign-ins, capacity and status polls) stay out of it. A
+// nil rt is http.DefaultTransport.
 func (p *Provider) Transport(rt http.RoundTripper) http.RoundTripper {
 	if p == nil {
 		return rt
 	}
-	return otelhttp.NewTransport(rt, p.httpOptions()...)
+	inTrace := func(r *http.Request) bool { return trace.SpanContextFromContext(r.Context()).IsValid() }
+	return otelhttp.NewTransport(rt, append(p.httpOptions(), otelhttp.WithFilter(inTrace))...)
 }
 
 func (p *Provider) httpOptions() []otelhttp.Option {
