@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -107,9 +108,11 @@ func (p *Provider) GRPCDialOptions() []grpc.DialOption {
 }
 
 func (p *Provider) grpcOptions() []otelgrpc.Option {
-	// Metrics come from Prometheus (package metrics); the meter stays a no-op.
+	// Metrics come from Prometheus (package metrics); the meter stays a no-op. Health probes
+	// and reflection would each start a trace per poll.
 	return []otelgrpc.Option{otelgrpc.WithTracerProvider(p.tp), otelgrpc.WithPropagators(propagator()),
-		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider())}
+		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelgrpc.WithFilter(filters.None(filters.HealthCheck(), filters.ServicePrefix("grpc.reflection.")))}
 }
 
 // HTTPHandler gives every request a server span, continuing a trace its traceparent names,
