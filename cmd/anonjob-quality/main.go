@@ -172,7 +172,11 @@ func measure(ctx context.Context, s *session, f folder, im LabelledImage, rep *r
 		_, _ = fmt.Fprintf(out, "%-50s %4dx%-4d %3d detections %6dms  missed %d of %d\n",
 			im.File, res.mask.Rect.Dx(), res.mask.Rect.Dy(), len(res.meta.Detections), res.took.Milliseconds(), len(missed), len(im.Objects))
 		for _, m := range missed {
-			_, _ = fmt.Fprintf(out, "    missed %s %v small=%v\n", m.Class, m.BBox, m.Small)
+			if m.Class == classFace {
+				_, _ = fmt.Fprintf(out, "    missed %s %v small=%v\n", m.Class, m.BBox, m.Small)
+			} else {
+				_, _ = fmt.Fprintf(out, "    missed %s %v\n", m.Class, m.BBox)
+			}
 		}
 	}
 	return nil
@@ -191,6 +195,8 @@ func (r report) print(out io.Writer) {
 	for i, c := range t.PlateSizes {
 		p("  plates %-9s %s (%d/%d)\n", plateBucketNames[i], pct(c.Ratio()), c.Hit, c.N)
 	}
+	p("  on vehicles     %s (%d/%d)\n", pct(t.PlatesOnVehicles.Ratio()), t.PlatesOnVehicles.Hit, t.PlatesOnVehicles.N)
+	p("  elsewhere       %s (%d/%d)\n", pct(t.PlatesElsewhere.Ratio()), t.PlatesElsewhere.Hit, t.PlatesElsewhere.N)
 	p("precision         %s (masked area outside all labels: %d of %d px)\n", pct(t.Precision()), t.MaskedOutside, t.MaskedPixels)
 	header := false
 	for _, c := range scoredClasses {

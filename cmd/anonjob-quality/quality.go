@@ -98,6 +98,9 @@ type Tally struct {
 	MaskedOutside             int // of which outside every labelled box
 	Persons, Vehicles         Count
 	PlateSizes                [plateBuckets]Count
+	// PlatesOnVehicles are the plates lying in a labelled vehicle, where
+	// the vehicle's own mask may hide them; PlatesElsewhere the others.
+	PlatesOnVehicles, PlatesElsewhere Count
 }
 
 // Add accumulates another tally.
@@ -115,6 +118,8 @@ func (t *Tally) Add(o Tally) {
 	for i := range t.PlateSizes {
 		t.PlateSizes[i].add(o.PlateSizes[i])
 	}
+	t.PlatesOnVehicles.add(o.PlatesOnVehicles)
+	t.PlatesElsewhere.add(o.PlatesElsewhere)
 }
 
 // Score compares a binary mask (white = anonymized) with the labelled
@@ -148,6 +153,11 @@ func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 				t.PlatesHit++
 			}
 			t.PlateSizes[plateBucket(o.rect())].count(hit)
+			if onVehicle(o.rect(), objects) {
+				t.PlatesOnVehicles.count(hit)
+			} else {
+				t.PlatesElsewhere.count(hit)
+			}
 		case o.Class == classFace && o.Small:
 			t.SmallFaces++
 			if hit {
@@ -179,6 +189,17 @@ func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 		}
 	}
 	return t, missed
+}
+
+// onVehicle reports whether CoveredShare of plate lies in one labelled
+// vehicle.
+func onVehicle(plate image.Rectangle, objects []Object) bool {
+	for _, o := range objects {
+		if o.Class == classVehicle && covers(area(plate.Intersect(o.rect())), plate) {
+			return true
+		}
+	}
+	return false
 }
 
 func covers(covered int, r image.Rectangle) bool {

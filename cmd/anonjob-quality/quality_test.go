@@ -55,7 +55,7 @@ func TestScore(t *testing.T) {
 			mask:    maskWith(image.Rect(0, 0, 40, 40)),
 			objects: []Object{face, small, plate},
 			want: Tally{Faces: 1, FacesHit: 1, SmallFaces: 1, Plates: 1, MaskedPixels: 1600, MaskedOutside: 1200,
-				PlateSizes: sizes(Count{N: 1}, Count{}, Count{})},
+				PlateSizes: sizes(Count{N: 1}, Count{}, Count{}), PlatesElsewhere: Count{N: 1}},
 			missed: 2,
 		},
 		{
@@ -63,7 +63,7 @@ func TestScore(t *testing.T) {
 			mask:    maskWith(image.Rect(50, 50, 60, 60), image.Rect(70, 80, 90, 85)),
 			objects: []Object{face, small, plate},
 			want: Tally{Faces: 1, SmallFaces: 1, SmallFacesHit: 1, Plates: 1, PlatesHit: 1, MaskedPixels: 200,
-				PlateSizes: sizes(Count{N: 1, Hit: 1}, Count{}, Count{})},
+				PlateSizes: sizes(Count{N: 1, Hit: 1}, Count{}, Count{}), PlatesElsewhere: Count{N: 1, Hit: 1}},
 			missed: 1,
 		},
 		{
@@ -86,14 +86,23 @@ func TestScore(t *testing.T) {
 			mask:    maskWith(image.Rect(40, 60, 100, 100)),
 			objects: []Object{vehicle, plate},
 			want: Tally{Vehicles: Count{N: 1, Hit: 1}, Plates: 1, PlatesHit: 1, MaskedPixels: 2400,
-				PlateSizes: sizes(Count{N: 1, Hit: 1}, Count{}, Count{})},
+				PlateSizes: sizes(Count{N: 1, Hit: 1}, Count{}, Count{}), PlatesOnVehicles: Count{N: 1, Hit: 1}},
+		},
+		{
+			name:    "a plate half out of its vehicle is elsewhere",
+			mask:    maskWith(),
+			objects: []Object{vehicle, {Class: classPlate, BBox: [4]int{30, 60, 50, 65}}},
+			want: Tally{Vehicles: Count{N: 1}, Plates: 1, PlateSizes: sizes(Count{N: 1}, Count{}, Count{}),
+				PlatesElsewhere: Count{N: 1}},
+			missed: 2,
 		},
 		{
 			name:    "plates fall into buckets by width",
 			mask:    maskWith(image.Rect(0, 0, 60, 5)),
 			objects: []Object{plate, midPlate, bigPlate},
 			want: Tally{Plates: 3, PlatesHit: 2, MaskedPixels: 300,
-				PlateSizes: sizes(Count{N: 1}, Count{N: 1, Hit: 1}, Count{N: 1, Hit: 1})},
+				PlateSizes:      sizes(Count{N: 1}, Count{N: 1, Hit: 1}, Count{N: 1, Hit: 1}),
+				PlatesElsewhere: Count{N: 3, Hit: 2}},
 			missed: 1,
 		},
 	}
