@@ -18,6 +18,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/engine"
+	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
 // fakeEngine is a Celantur v1 engine that detects faces only: it refuses
@@ -133,6 +134,9 @@ func TestSessionOtherBadRequestIsAnError(t *testing.T) {
 // one labelled image: a person the engine either masks or refuses, as the
 // engine's own list of classes says.
 func TestRunBuiltinEngine(t *testing.T) {
+	if !onnxrt.Available() {
+		t.Skip("the built-in detectors need cgo")
+	}
 	if _, err := os.Stat(filepath.Join(detect.DefaultDir, "libonnxruntime.so.1")); err != nil {
 		t.Skipf("detector data not installed (%s)", detect.InstallCommand)
 	}
