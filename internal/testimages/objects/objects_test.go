@@ -26,6 +26,11 @@ func readRecipe(t *testing.T) Recipe {
 // after a change to the recipe or the code, run
 // go run ./internal/testimages/objects/generate.
 func TestReproducible(t *testing.T) {
+	if raceEnabled {
+		// Sequential image work, nothing for the detector to find, and ten
+		// times slower under it; CI's run without -race checks it.
+		t.Skip("slow under the race detector; run without -race")
+	}
 	t.Parallel()
 	files, err := Build(os.DirFS("."), readRecipe(t))
 	if err != nil {
