@@ -20,18 +20,20 @@ type LabelledImage struct {
 	Objects []Object `json:"objects"`
 }
 
-// Object is one labelled face or licence plate; BBox is [x1,y1,x2,y2]
-// with x2, y2 exclusive.
+// Object is one labelled face, person, vehicle or licence plate; BBox is
+// [x1,y1,x2,y2] with x2, y2 exclusive.
 type Object struct {
 	Class string `json:"class"`
 	BBox  [4]int `json:"bbox"`
 	Small bool   `json:"small"`
 }
 
-// Label classes.
+// Label classes, as labels.json and the metadata's type_label write them.
 const (
-	classFace  = "face"
-	classPlate = "license_plate"
+	classFace    = "face"
+	classPlate   = "license_plate"
+	classPerson  = "person"
+	classVehicle = "vehicle"
 )
 
 // CoveredShare is the share of an object's box that must be masked for
@@ -50,6 +52,43 @@ func (o Object) rect() image.Rectangle {
 	return image.Rect(o.BBox[0], o.BBox[1], o.BBox[2], o.BBox[3])
 }
 
+// Count is a number of labelled objects (or pixels) and how many of them
+// were hit.
+type Count struct{ N, Hit int }
+
+func (c *Count) add(o Count) { c.N += o.N; c.Hit += o.Hit }
+
+func (c *Count) count(hit bool) {
+	c.N++
+	if hit {
+		c.Hit++
+	}
+}
+
+// Ratio is Hit/N, or -1 when there is nothing to measure.
+func (c Count) Ratio() float64 { return ratio(c.Hit, c.N) }
+
+// Plate size buckets, by the labelled box's width.
+const (
+	plateSmall  = iota // under 30 px
+	plateMedium        // 30 to 59 px
+	plateLarge         // 60 px and more
+	plateBuckets
+)
+
+// PlateBucketNames name the buckets in the report.
+var plateBucketNames = [plateBuckets]string{"< 30 px", "30-59 px", ">= 60 px"}
+
+func plateBucket(r image.Rectangle) int {
+	switch w := r.Dx(); {
+	case w < 30:
+		return plateSmall
+	case w < 60:
+		return plateMedium
+	}
+	return plateLarge
+}
+
 // Tally counts hits per category and masked area.
 type Tally struct {
 	Faces, FacesHit           int
@@ -57,6 +96,11 @@ type Tally struct {
 	Plates, PlatesHit         int
 	MaskedPixels              int // white pixels of the binary mask
 	MaskedOutside             int // of which outside every labelled box
+	Persons, Vehicles         Count
+	PlateSizes                [plateBuckets]Count
+	// PlatesOnVehicles are the plates lying in a labelled vehicle, where
+	// the vehicle's own mask may hide them; PlatesElsewhere the others.
+	PlatesOnVehicles, PlatesElsewhere Count
 }
 
 // Add accumulates another tally.
@@ -69,10 +113,20 @@ func (t *Tally) Add(o Tally) {
 	t.PlatesHit += o.PlatesHit
 	t.MaskedPixels += o.MaskedPixels
 	t.MaskedOutside += o.MaskedOutside
+	t.Persons.add(o.Persons)
+	t.Vehicles.add(o.Vehicles)
+	for i := range t.PlateSizes {
+		t.PlateSizes[i].add(o.PlateSizes[i])
+	}
+	t.PlatesOnVehicles.add(o.PlatesOnVehicles)
+	t.PlatesElsewhere.add(o.PlatesElsewhere)
 }
 
 // Score compares a binary mask (white = anonymized) with the labelled
-// objects of its image and returns the tally and the objects missed.
+// objects of its image and returns the tally and the objects missed. An
+// object counts as anonymized when CoveredShare of its box is masked,
+// whatever class the mask was drawn for: a plate hidden inside a blurred
+// vehicle is hidden.
 func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 	var t Tally
 	var missed []Object
@@ -91,12 +145,18 @@ func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 		}
 		// The share is of the whole labelled box: a box reaching outside the
 		// image cannot be covered there.
-		hit := area(o.rect()) > 0 && float64(covered) >= CoveredShare*float64(area(o.rect()))
+		hit := covers(covered, o.rect())
 		switch {
 		case o.Class == classPlate:
 			t.Plates++
 			if hit {
 				t.PlatesHit++
+			}
+			t.PlateSizes[plateBucket(o.rect())].count(hit)
+			if onVehicle(o.rect(), objects) {
+				t.PlatesOnVehicles.count(hit)
+			} else {
+				t.PlatesElsewhere.count(hit)
 			}
 		case o.Class == classFace && o.Small:
 			t.SmallFaces++
@@ -108,6 +168,10 @@ func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 			if hit {
 				t.FacesHit++
 			}
+		case o.Class == classPerson:
+			t.Persons.count(hit)
+		case o.Class == classVehicle:
+			t.Vehicles.count(hit)
 		}
 		if !hit {
 			missed = append(missed, o)
@@ -125,6 +189,21 @@ func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 		}
 	}
 	return t, missed
+}
+
+// onVehicle reports whether CoveredShare of plate lies in one labelled
+// vehicle.
+func onVehicle(plate image.Rectangle, objects []Object) bool {
+	for _, o := range objects {
+		if o.Class == classVehicle && covers(area(plate.Intersect(o.rect())), plate) {
+			return true
+		}
+	}
+	return false
+}
+
+func covers(covered int, r image.Rectangle) bool {
+	return area(r) > 0 && float64(covered) >= CoveredShare*float64(area(r))
 }
 
 func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
@@ -145,6 +224,12 @@ func (t Tally) SmallFaceRecall() float64 { return ratio(t.SmallFacesHit, t.Small
 
 // PlateRecall is the recall on licence plates.
 func (t Tally) PlateRecall() float64 { return ratio(t.PlatesHit, t.Plates) }
+
+// PersonRecall is the recall on persons.
+func (t Tally) PersonRecall() float64 { return t.Persons.Ratio() }
+
+// VehicleRecall is the recall on vehicles.
+func (t Tally) VehicleRecall() float64 { return t.Vehicles.Ratio() }
 
 // Precision is the share of masked pixels that lie inside some labelled
 // box; 1 - Precision is the masked area outside all labels.
