@@ -230,14 +230,13 @@ func (s *Server) readinessChecks() map[string]func(context.Context) error {
 			}
 		},
 	}
-	if s.provider != nil {
+	if s.engines != nil {
 		checks["engine"] = func(ctx context.Context) error {
-			_, err := s.provider.Capacity(ctx)
-			if engineAnswered(err) {
-				return nil
+			if err := s.engines.Check(ctx); err != nil {
+				s.cfg.Log.Debug("readiness: engine", "err", err)
+				return errEngine
 			}
-			s.cfg.Log.Debug("readiness: engine", "err", err)
-			return errEngine
+			return nil
 		}
 	}
 	return checks
