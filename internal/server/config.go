@@ -32,7 +32,7 @@ type Config struct {
 	EnginePublicURL string
 	// EngineDeadAfter is how long an engine may go unheard before it gets no new work and its
 	// jobs go to another engine; 0: 30s.
-	EngineDeadAfter time.Duration
+	EngineDeadAfter     time.Duration
 	ProviderCredentials celantur.Credentials
 	// ProviderConcurrency is how many jobs the engine at ProviderURL takes at once; 0 asks it
 	// (anonjob's engine tells), or else finds it from its 429 answers. The built-in engine in
