@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -131,6 +135,7 @@ type scaleSetup struct {
 	key      string
 	engines  []*engineProc
 	replicas []*replica
+	img      []byte
 }
 
 func newScaleSetup(t *testing.T, engines int, deadAfter string) *scaleSetup {
@@ -161,16 +166,54 @@ func newScaleSetup(t *testing.T, engines int, deadAfter string) *scaleSetup {
 	return s
 }
 
+// photo is a PNG big enough to keep an engine busy for a moment (its detectors scan it),
+// small enough to upload in a millisecond.
+func photo(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 480, 360))
+	for y := range 360 {
+		for x := range 480 {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(x ^ y), 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func createPhotoJob(t *testing.T, base, key string, img []byte) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/jobs?face=true", bytes.NewReader(img))
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var j struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil || resp.StatusCode != http.StatusOK || j.ID == "" {
+		t.Errorf("create: %d %v", resp.StatusCode, err)
+	}
+	return j.ID
+}
+
 // create makes n jobs, each on a random replica, a few at a time.
 func (s *scaleSetup) create(t *testing.T, n int) []string {
 	t.Helper()
+	if s.img == nil {
+		s.img = photo(t)
+	}
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 8 {
 		wg.Go(func() {
 			for i := range next {
-				ids[i] = createJob(t, s.replicas[rand.IntN(len(s.replicas))].base, s.key)
+				ids[i] = createPhotoJob(t, s.replicas[rand.IntN(len(s.replicas))].base, s.key, s.img)
 			}
 		})
 	}
@@ -277,9 +320,9 @@ func TestEnginePool(t *testing.T) {
 		n = v
 	}
 	first := s.create(t, n/2)
-	// Kill the first engine as soon as it holds jobs.
+	// Kill the first engine while it holds jobs.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id()) > 0 {
+		if s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id()) > 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -294,8 +337,12 @@ func TestEnginePool(t *testing.T) {
 	stranded := s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id())
 	ids := append(first, s.create(t, n-n/2)...)
 	done := s.waitDone(t, ids, 3*time.Minute)
-	t.Logf("%d jobs on the engine killed (dead after 2s); all %d DONE %v after the kill",
-		stranded, len(ids), done.Sub(killed).Round(time.Millisecond))
+	handed := s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE engine_id = $1`, dead.id())
+	t.Logf("%d jobs on the engine killed (dead after 2s), %d handed over; all %d DONE %v after the kill",
+		stranded, handed, len(ids), done.Sub(killed).Round(time.Millisecond))
+	if stranded > 0 && handed == 0 {
+		t.Error("the dead engine's jobs were not handed over, yet ended")
+	}
 	if s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE engine_id <> $1`, dead.id()) != 0 {
 		t.Error("files given up at an engine that did not die")
 	}
@@ -313,7 +360,13 @@ func TestEnginePool(t *testing.T) {
 	s.checkDownloads(t, ids)
 
 	// Drain the living engine while it is busy: its jobs finish, new jobs go to the other.
-	more := s.create(t, 6)
+	more := s.create(t, 8)
+	for deadline := time.Now().Add(60 * time.Second); s.count(t, `SELECT count(*) FROM jobs
+		WHERE status = 'PROCESSING' AND engine_id = $1`, alive.id()) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine to drain never got work")
+		}
+	}
 	s.enginesCmd(t, "drain", alive.id())
 	time.Sleep(time.Second) // the replicas re-read the engines every fifth of --engine-dead-after
 	drained := s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, alive.id())
@@ -327,4 +380,63 @@ func TestEnginePool(t *testing.T) {
 		t.Errorf("engines list: %v\n%s", err, out)
 	}
 	t.Logf("drained with %d jobs at it; they and %d later jobs DONE", drained, len(later))
+}
+
+// TestEnginePoolFigures measures the throughput of ANONJOB_POOL_FIGURES jobs (tiny images,
+// created on random replicas) with one engine (the other drained) and then with two, in one
+// run, and how long the jobs of an engine killed during a third run take to finish on the
+// other with --engine-dead-after ANONJOB_POOL_DEAD_AFTER (default 30s). Off by default: it
+// takes minutes.
+func TestEnginePoolFigures(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv("ANONJOB_POOL_FIGURES"))
+	if err != nil || n <= 0 {
+		t.Skip("set ANONJOB_POOL_FIGURES=500 to measure")
+	}
+	deadAfter := cmpOr(os.Getenv("ANONJOB_POOL_DEAD_AFTER"), "30s")
+	s := newScaleSetup(t, 2, deadAfter)
+	var tiny bytes.Buffer
+	_ = png.Encode(&tiny, image.NewGray(image.Rect(0, 0, 64, 48)))
+	s.img = tiny.Bytes()
+	run := func(label string) []string {
+		began := time.Now()
+		ids := s.create(t, n)
+		end := s.waitDone(t, ids, 20*time.Minute)
+		took := end.Sub(began)
+		t.Logf("%s: %d jobs in %v = %.1f jobs/s", label, n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		return ids
+	}
+	s.enginesCmd(t, "drain", s.engines[1].id())
+	time.Sleep(time.Duration(float64(time.Second) * 1.5))
+	run("one engine")
+	s.enginesCmd(t, "drain", "--resume", s.engines[1].id())
+	time.Sleep(time.Duration(float64(time.Second) * 1.5))
+	ids := run("two engines")
+	s.checkDownloads(t, ids[:min(len(ids), 50)])
+
+	// Kill one engine halfway through a third run.
+	dead := s.engines[0]
+	began := time.Now()
+	ids = s.create(t, n/2)
+	var stranded []string
+	rows, err := s.db.Pool().Query(context.Background(), `SELECT id::text FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		stranded = append(stranded, id)
+	}
+	rows.Close()
+	if err := dead.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	ids = append(ids, s.create(t, n-n/2)...)
+	strandedDone := s.waitDone(t, stranded, 10*time.Minute)
+	end := s.waitDone(t, ids, 20*time.Minute)
+	t.Logf("engine killed with %d jobs at it: they were DONE on the other %v after the kill (--engine-dead-after %s); "+
+		"the run of %d jobs took %v", len(stranded), strandedDone.Sub(killed).Round(time.Millisecond), deadAfter, n,
+		end.Sub(began).Round(time.Millisecond))
+	s.checkEndedOnce(t, ids)
 }

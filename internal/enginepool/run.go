@@ -259,8 +259,12 @@ func (p *Pool) DeleteFile(ctx context.Context, jobID, fileID string) error {
 }
 
 // Check tells readiness whether an engine answers this replica: the in-process one if there
-// is one, else any.
+// is one, else any. A replica configured with no engine (it only serves the API) depends on
+// none.
 func (p *Pool) Check(ctx context.Context) error {
+	if p.cfg.Local == nil && len(p.cfg.External) == 0 {
+		return nil
+	}
 	if p.local != "" {
 		if m := p.member(p.local); m != nil {
 			if _, _, ok := Probe(ctx, m.client); ok {
