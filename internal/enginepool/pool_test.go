@@ -2,6 +2,7 @@ package enginepool_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -191,5 +192,40 @@ func TestPoolSharesCapacityAndHandsOverDeadEngine(t *testing.T) {
 		if want := "anonymized of a-" + id; string(got) != want {
 			t.Errorf("download %s = %q, want %q", id, got, want)
 		}
+	}
+}
+
+// TestLoopbackEngineRefusedAcrossHosts refuses an in-process engine under a loopback URL while
+// a live replica on another host shares the database, and accepts it when all are on one host.
+func TestLoopbackEngineRefusedAcrossHosts(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		otherHost string
+		refused   bool
+	}{
+		"replica on another host": {otherHost: "host-b", refused: true},
+		"replica on this host":    {otherHost: "host-a", refused: false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool, err := store.Connect(ctx, harness.NewDatabase(t), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			st := store.New(pool)
+			if err := st.ReplicaSeen(ctx, "other", tc.otherHost); err != nil {
+				t.Fatal(err)
+			}
+			eng := newStandIn(t, "local", 2)
+			p := enginepool.New(st, signer{}, enginepool.Config{Host: "host-a",
+				Local:    &enginepool.Endpoint{URL: eng.URL, Credentials: celantur.Credentials{Username: "u", Password: "p"}},
+				Dispatch: dispatch.Config{Owner: "me"}})
+			err = p.Register(ctx)
+			if got := errors.Is(err, enginepool.ErrLoopbackEngine); got != tc.refused {
+				t.Fatalf("Register: %v, want refused %v", err, tc.refused)
+			}
+		})
 	}
 }
