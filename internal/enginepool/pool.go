@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -240,13 +241,17 @@ func Probe(ctx context.Context, c *celantur.Client) (kind string, capacity int, 
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	n, err := c.Capacity(pctx)
+	var ae *celantur.APIError
 	switch {
 	case err == nil:
 		return store.EngineBuiltIn, n, true
 	case errors.Is(err, celantur.ErrCapacityUnknown):
 		return store.EngineHosted, 0, true
+	case errors.As(err, &ae):
+		// Any other answer short of refusing our credentials or failing shows it up.
+		ok = ae.StatusCode < 500 && ae.StatusCode != http.StatusUnauthorized && ae.StatusCode != http.StatusForbidden
 	}
-	return store.EngineHosted, 0, false
+	return store.EngineHosted, 0, ok
 }
 
 func newClient(base string, creds celantur.Credentials, log *slog.Logger) (*celantur.Client, error) {

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -240,17 +239,4 @@ func (s *Server) readinessChecks() map[string]func(context.Context) error {
 		}
 	}
 	return checks
-}
-
-// engineAnswered says whether a capacity question shows the engine reachable and taking our
-// credentials: an engine that does not tell its capacity answered all the same.
-func engineAnswered(err error) bool {
-	var ae *celantur.APIError
-	switch {
-	case err == nil, errors.Is(err, celantur.ErrCapacityUnknown):
-		return true
-	case errors.As(err, &ae):
-		return ae.StatusCode < 500 && ae.StatusCode != http.StatusUnauthorized && ae.StatusCode != http.StatusForbidden
-	}
-	return false
 }
