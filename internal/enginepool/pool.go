@@ -120,7 +120,6 @@ type Pool struct {
 	pokes   atomic.Pointer[[]*dispatch.Dispatcher]
 	run     context.Context // set by Run; members started before it wait for it
 	started chan struct{}
-	wg      sync.WaitGroup
 }
 
 // New makes a pool; call Register, then Run.

@@ -31,6 +31,9 @@ func (s *Server) startProvider(ctx context.Context) error {
 	for _, u := range s.providerURLs() {
 		pcfg.External = append(pcfg.External, enginepool.Endpoint{URL: u, Credentials: creds, Capacity: s.cfg.ProviderConcurrency})
 	}
+	if s.cfg.EnginePublicURL != "" && (len(pcfg.External) > 0 || !s.cfg.Dispatch) {
+		return errors.New("--engine-public-url names the built-in engine in this process, which runs only with dispatch on and no --provider-url")
+	}
 	if len(pcfg.External) == 0 && s.cfg.Dispatch {
 		base, creds, err := s.startEngine(ctx)
 		if err != nil {
