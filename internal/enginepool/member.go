@@ -21,6 +21,8 @@ type member struct {
 	usable atomic.Bool
 	// reachable: this replica's last question to the engine was answered.
 	reachable atomic.Bool
+	// capacity is what the engine last told (0: unknown).
+	capacity atomic.Int64
 
 	dispatcher *dispatch.Dispatcher // nil when not dispatching
 	stop       context.CancelFunc
@@ -44,13 +46,13 @@ type view struct {
 
 // ClaimQueued claims jobs for this engine while it is usable. An engine other than this
 // replica's in-process one gets only jobs that have waited PreferWait while the in-process
-// engine takes work, so the in-process engine is preferred while it has room.
+// engine takes work and has room, so the in-process engine is preferred while it has room.
 func (v view) ClaimQueued(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Claim, error) {
 	if !v.m.usable.Load() {
 		return nil, nil
 	}
 	var wait time.Duration
-	if v.p.local != "" && v.m.id != v.p.local && v.p.localUsable() {
+	if v.p.local != "" && v.m.id != v.p.local && v.p.localHasRoom(ctx) {
 		wait = v.p.cfg.PreferWait
 	}
 	return v.Store.ClaimQueuedFor(ctx, owner, v.m.id, limit, lease, wait)
@@ -75,6 +77,7 @@ func (p *Pool) startMember(ctx context.Context, e store.Engine) (*member, error)
 		return nil, err
 	}
 	m := &member{id: e.ID, baseURL: e.BaseURL, creds: creds, client: client, done: make(chan struct{})}
+	m.capacity.Store(int64(e.Capacity))
 	if !p.cfg.Dispatching {
 		close(m.done)
 		m.stop = func() {}

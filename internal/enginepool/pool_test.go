@@ -229,3 +229,55 @@ func TestLoopbackEngineRefusedAcrossHosts(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolPrefersTheInProcessEngine gives jobs to the replica's own engine while it has room,
+// and to the other engine once it is full.
+func TestPoolPrefersTheInProcessEngine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := store.Connect(ctx, harness.NewDatabase(t), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	st := store.New(pool)
+	local, other := newStandIn(t, "local", 2), newStandIn(t, "other", 2)
+	creds := celantur.Credentials{Username: "u", Password: "p"}
+	p := enginepool.New(st, signer{}, enginepool.Config{
+		Local:       &enginepool.Endpoint{URL: local.URL, Credentials: creds, Capacity: 2},
+		External:    []enginepool.Endpoint{{URL: other.URL, Credentials: creds}},
+		Every:       100 * time.Millisecond,
+		PreferWait:  time.Hour, // the other engine never takes a job the local one has room for
+		Dispatching: true,
+		Dispatch: dispatch.Config{PublicURL: &url.URL{Scheme: "http", Host: "anonjob.test"}, KeepInput: true,
+			Owner: "r1", Tick: 50 * time.Millisecond},
+	})
+	if err := p.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	create := func(n int) {
+		for range n {
+			if _, _, err := st.CreateJob(ctx, "acme", job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true},
+				ContentType: "image/png"}, []byte("png")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Poke()
+	}
+	idLocal, _ := enginepool.EngineID(local.URL)
+	idOther, _ := enginepool.EngineID(other.URL)
+	at := func(engine string) int {
+		return count(t, st, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, engine)
+	}
+	create(2)
+	waitFor(t, "two jobs processing", func() bool { return at(idLocal)+at(idOther) == 2 })
+	if at(idLocal) != 2 {
+		t.Fatalf("the in-process engine has %d of 2 jobs while it had room", at(idLocal))
+	}
+	create(2) // the in-process engine is full: the other takes these at once
+	waitFor(t, "the other engine full", func() bool { return at(idOther) == 2 })
+}

@@ -180,6 +180,9 @@ func (p *Pool) probeAll(ctx context.Context, engines []store.Engine) {
 			defer wg.Done()
 			_, capacity, ok := Probe(ctx, m.client)
 			was := m.reachable.Swap(ok)
+			if capacity > 0 {
+				m.capacity.Store(int64(capacity))
+			}
 			if ok {
 				if err := p.store.EngineHeartbeat(ctx, e.ID, capacity); err != nil && ctx.Err() == nil {
 					p.log.Warn("engine heartbeat", "engine_id", e.ID, "err", err)
@@ -206,9 +209,19 @@ func (p *Pool) member(id string) *member {
 	return p.members[id]
 }
 
-func (p *Pool) localUsable() bool {
+// localHasRoom reports whether the in-process engine takes work and holds fewer jobs than
+// its capacity (an unknown capacity counts as room).
+func (p *Pool) localHasRoom(ctx context.Context) bool {
 	m := p.member(p.local)
-	return m != nil && m.usable.Load()
+	if m == nil || !m.usable.Load() {
+		return false
+	}
+	capacity := m.capacity.Load()
+	if capacity <= 0 {
+		return true
+	}
+	n, err := p.store.CountProcessingAt(ctx, p.local)
+	return err != nil || int64(n) < capacity
 }
 
 // ErrNoEngine reports a job whose engine is not (or no longer) among the engines.
