@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/store"
@@ -74,7 +76,9 @@ type Config struct {
 	Dispatching bool
 	// InputRetention keeps the image of an ended job this long (0: deleted once it ended).
 	InputRetention time.Duration
-	Log            *slog.Logger
+	// Metrics registers the pool's families (engines up, jobs handed over); nil: none.
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -108,12 +112,13 @@ func HostName() string {
 
 // Pool runs the engines of one replica. Its methods are safe for concurrent use.
 type Pool struct {
-	store  Store
-	signer dispatch.CallbackSigner
-	cfg    Config
-	log    *slog.Logger
-	local  string // id of the in-process engine, "" without one
-	first  string // the engine jobs recorded before engines were belong to
+	store   Store
+	signer  dispatch.CallbackSigner
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	local   string // id of the in-process engine, "" without one
+	first   string // the engine jobs recorded before engines were belong to
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -125,7 +130,8 @@ type Pool struct {
 // New makes a pool; call Register, then Run.
 func New(s Store, signer dispatch.CallbackSigner, cfg Config) *Pool {
 	cfg = cfg.withDefaults()
-	p := &Pool{store: s, signer: signer, cfg: cfg, log: cfg.Log, members: map[string]*member{}, started: make(chan struct{})}
+	p := &Pool{store: s, signer: signer, cfg: cfg, log: cfg.Log, members: map[string]*member{}, started: make(chan struct{}),
+		metrics: newMetrics(cfg.Metrics)}
 	empty := []*dispatch.Dispatcher{}
 	p.pokes.Store(&empty)
 	return p

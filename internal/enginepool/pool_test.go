@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/enginepool"
@@ -125,8 +127,10 @@ func TestPoolSharesCapacityAndHandsOverDeadEngine(t *testing.T) {
 		ids = append(ids, j.ID)
 	}
 	creds := celantur.Credentials{Username: "u", Password: "p"}
+	reg := prometheus.NewRegistry()
 	p := enginepool.New(st, signer{}, enginepool.Config{
 		External:    []enginepool.Endpoint{{URL: a.URL, Credentials: creds}, {URL: b.URL, Credentials: creds}},
+		Metrics:     reg,
 		DeadAfter:   time.Second,
 		Every:       100 * time.Millisecond,
 		Dispatching: true,
@@ -170,6 +174,9 @@ func TestPoolSharesCapacityAndHandsOverDeadEngine(t *testing.T) {
 		if a.uploadsOf(id) != 1 {
 			t.Errorf("job %s uploaded %d times to the living engine", id, a.uploadsOf(id))
 		}
+	}
+	if got := metricSum(t, reg, "anonjob_pool_jobs_handed_over_total"); got != float64(len(atB)) {
+		t.Errorf("handed over counter %v, want %d", got, len(atB))
 	}
 	if n := count(t, st, `SELECT count(*) FROM jobs WHERE engine_id IS DISTINCT FROM $1`, idA); n != 0 {
 		t.Errorf("%d jobs ended at another engine than the living one", n)
@@ -280,4 +287,22 @@ func TestPoolPrefersTheInProcessEngine(t *testing.T) {
 	}
 	create(2) // the in-process engine is full: the other takes these at once
 	waitFor(t, "the other engine full", func() bool { return at(idOther) == 2 })
+}
+
+func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }

@@ -94,23 +94,34 @@ func (p *Pool) round(ctx context.Context) {
 // handOver queues again the jobs of dead engines, batch by batch.
 func (p *Pool) handOver(ctx context.Context, dead []string) {
 	total := 0
-	for {
-		n, err := p.store.HandOver(ctx, dead, handOverBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				p.log.Warn("hand over jobs of dead engines", "engines", dead, "err", err)
-			}
-			break
-		}
+	for _, id := range dead {
+		n := p.handOverOne(ctx, id)
 		total += n
-		if n < handOverBatch {
-			break
-		}
 	}
 	if total > 0 {
 		p.log.Warn("engine dead; its jobs go to other engines", "engines", dead, "jobs", total,
 			"dead_after", p.cfg.DeadAfter)
 	}
+}
+
+// handOverOne queues again the jobs of one dead engine and returns how many it moved.
+func (p *Pool) handOverOne(ctx context.Context, engine string) int {
+	total := 0
+	for {
+		n, err := p.store.HandOver(ctx, []string{engine}, handOverBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("hand over jobs of a dead engine", "engine_id", engine, "err", err)
+			}
+			break
+		}
+		total += n
+		p.metrics.handedOver(engine, n)
+		if n < handOverBatch {
+			break
+		}
+	}
+	return total
 }
 
 // sync reads the engines and makes the members match them.
@@ -149,6 +160,7 @@ func (p *Pool) sync(ctx context.Context) ([]store.Engine, error) {
 		if !seen[id] {
 			m.stop()
 			delete(p.members, id)
+			p.metrics.forget(id)
 			p.log.Info("engine removed", "engine_id", id)
 		}
 	}
@@ -180,6 +192,7 @@ func (p *Pool) probeAll(ctx context.Context, engines []store.Engine) {
 			defer wg.Done()
 			_, capacity, ok := Probe(ctx, m.client)
 			was := m.reachable.Swap(ok)
+			p.metrics.setUp(e.ID, ok)
 			if capacity > 0 {
 				m.capacity.Store(int64(capacity))
 			}

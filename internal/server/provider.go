@@ -26,7 +26,7 @@ import (
 // (started by startBackground).
 func (s *Server) startProvider(ctx context.Context) error {
 	pcfg := enginepool.Config{DeadAfter: s.cfg.EngineDeadAfter, Dispatching: s.cfg.Dispatch,
-		InputRetention: s.cfg.InputRetention, Log: s.cfg.Log.With("component", "engines")}
+		InputRetention: s.cfg.InputRetention, Metrics: s.Metrics, Log: s.cfg.Log.With("component", "engines")}
 	creds := s.cfg.ProviderCredentials
 	for _, u := range s.providerURLs() {
 		pcfg.External = append(pcfg.External, enginepool.Endpoint{URL: u, Credentials: creds, Capacity: s.cfg.ProviderConcurrency})
