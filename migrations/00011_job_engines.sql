@@ -16,8 +16,11 @@ CREATE TABLE job_abandoned_files (
     file_id      text NOT NULL,
     engine_id    text NOT NULL,
     abandoned_at timestamptz NOT NULL DEFAULT now(),
+    -- deleted at the engine once it answered again (or it no longer had the file)
+    deleted      boolean NOT NULL DEFAULT false,
     PRIMARY KEY (job_id, file_id)
 );
+CREATE INDEX job_abandoned_files_undeleted_idx ON job_abandoned_files (engine_id) WHERE NOT deleted;
 
 -- +goose Down
 DROP TABLE job_abandoned_files;

@@ -347,8 +347,10 @@ func TestEnginePool(t *testing.T) {
 		t.Error("files given up at an engine that did not die")
 	}
 
-	// The dead engine comes back with its files: it finishes what it had and sends its late
-	// webhooks, which change nothing.
+	s.checkEndedOnce(t, ids) // the dead engine's files as it left them
+
+	// The dead engine comes back with its files: the files given up there are deleted there,
+	// and the late webhooks it sends for any it finishes first change nothing.
 	dead = startEngine(t, s.bin, dead.addr, dead.dataDir)
 	s.engines[0] = dead
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(s.enginesCmd(t, "list"), dead.id()+" "); time.Sleep(100 * time.Millisecond) {
@@ -356,13 +358,17 @@ func TestEnginePool(t *testing.T) {
 			t.Fatal("engine not listed")
 		}
 	}
-	// Its late webhooks, for the files given up there, are receipts that changed nothing.
-	for deadline := time.Now().Add(90 * time.Second); s.count(t, `SELECT count(DISTINCT file_id) FROM webhook_receipts
-		WHERE outcome = 'WEBHOOK_OUTCOME_IGNORED' AND file_id IN (SELECT file_id FROM job_abandoned_files)`) < handed; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(90 * time.Second); s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE deleted`) < handed; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the engine back did not send the late webhooks of the %d files given up there", handed)
+			t.Fatalf("the %d files given up at the engine were not deleted there once it was back", handed)
 		}
 	}
+	if n := s.count(t, `SELECT count(*) FROM webhook_receipts WHERE outcome = 'WEBHOOK_OUTCOME_APPLIED'
+		AND file_id IN (SELECT file_id FROM job_abandoned_files)`); n != 0 {
+		t.Errorf("%d webhooks for files given up were applied", n)
+	}
+	late := s.count(t, `SELECT count(*) FROM webhook_receipts WHERE outcome = 'WEBHOOK_OUTCOME_IGNORED'`)
+	t.Logf("the engine back: %d files given up deleted there, %d late webhooks ignored", handed, late)
 	s.checkEndedOnce(t, ids)
 	s.checkDownloads(t, ids)
 

@@ -78,6 +78,9 @@ func (p *Pool) startMember(ctx context.Context, e store.Engine) (*member, error)
 	}
 	m := &member{id: e.ID, baseURL: e.BaseURL, creds: creds, client: client, done: make(chan struct{})}
 	m.capacity.Store(int64(e.Capacity))
+	// Heard lately (by any replica, or at its registration): up until this replica's own
+	// first question says otherwise.
+	m.reachable.Store(e.SinceHeartbeat >= 0 && e.SinceHeartbeat < p.cfg.DeadAfter)
 	if !p.cfg.Dispatching {
 		close(m.done)
 		m.stop = func() {}

@@ -40,6 +40,8 @@ type Store interface {
 	EngineOfJob(ctx context.Context, jobID string) (string, error)
 	HandOver(ctx context.Context, engines []string, limit int) (int, error)
 	DeleteEndedInputs(ctx context.Context, cutoff time.Time, limit int) (int64, error)
+	UndeletedAbandoned(ctx context.Context, engineID string, limit int) ([]store.AbandonedFile, error)
+	AbandonedDeleted(ctx context.Context, f store.AbandonedFile) error
 }
 
 // Endpoint is an engine this replica is configured with: its in-process engine, or one of

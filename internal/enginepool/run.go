@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -200,6 +201,9 @@ func (p *Pool) probeAll(ctx context.Context, engines []store.Engine) {
 				if err := p.store.EngineHeartbeat(ctx, e.ID, capacity); err != nil && ctx.Err() == nil {
 					p.log.Warn("engine heartbeat", "engine_id", e.ID, "err", err)
 				}
+				if p.cfg.Dispatching {
+					p.deleteAbandoned(ctx, m)
+				}
 			}
 			m.usable.Store(ok && e.State == store.EngineActive)
 			switch {
@@ -315,4 +319,27 @@ func (p *Pool) Check(ctx context.Context) error {
 		return errors.New("no engine known yet")
 	}
 	return errors.New("no engine answers")
+}
+
+// deleteAbandoned deletes, at an engine that answers again, the files given up there when it
+// was dead, so that it does not work on (or, hosted, bill for) jobs another engine has.
+func (p *Pool) deleteAbandoned(ctx context.Context, m *member) {
+	files, err := p.store.UndeletedAbandoned(ctx, m.id, 20)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("files given up at an engine", "engine_id", m.id, "err", err)
+		}
+		return
+	}
+	for _, f := range files {
+		if err := m.client.Delete(ctx, f.FileID); err != nil && !celantur.IsNotFound(err) {
+			p.log.Warn("delete a file given up at an engine", "engine_id", m.id, "job_id", f.JobID, "file_id", f.FileID, "err", err)
+			return
+		}
+		if err := p.store.AbandonedDeleted(ctx, f); err != nil {
+			p.log.Warn("record a deleted file", "engine_id", m.id, "err", err)
+			return
+		}
+		p.log.Info("deleted a file given up at an engine that answers again", "engine_id", m.id, "job_id", f.JobID, "file_id", f.FileID)
+	}
 }

@@ -2,11 +2,15 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/store"
 )
 
 // TestCancelDeletesTheFileAtItsEngine cancels a job the engine has: the file is deleted at the
@@ -33,5 +37,40 @@ func TestCancelDeletesTheFileAtItsEngine(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM jobs WHERE id = $1 AND engine_id IS NOT NULL`, j.GetId()); n != 1 {
 		t.Fatal("the job does not record its engine")
+	}
+}
+
+// TestLateWebhookOfDeadEngineIsIgnored hands a job over from a dead engine and then delivers
+// that engine's webhook, both while the job waits for another engine and after the other
+// engine has it: each is recorded as ignored and changes nothing.
+func TestLateWebhookOfDeadEngineIsIgnored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.processingJob("f-dead")
+	if _, err := e.db.Exec(ctx, `UPDATE jobs SET engine_id = 'dead:8090' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.srv.Store.HandOver(ctx, []string{"dead:8090"}, 10); err != nil || n != 1 {
+		t.Fatalf("hand over: %d, %v", n, err)
+	}
+	late := func() {
+		t.Helper()
+		before := e.snapshot(id)
+		r := e.do(http.MethodPost, e.callback(id), "application/json", []byte(donePayload("f-dead")))
+		if r.status != http.StatusOK || !strings.Contains(string(r.raw), "IGNORED") {
+			t.Fatalf("late webhook: %d %s", r.status, r.raw)
+		}
+		if after := e.snapshot(id); after != before {
+			t.Fatalf("late webhook changed the job:\n%s\n%s", before, after)
+		}
+	}
+	late() // queued again: the dead engine's file must not be taken as the upload's answer
+	if _, _, err := e.srv.Store.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-alive"}); err != nil {
+		t.Fatal(err)
+	}
+	late() // at the other engine now
+	if n := e.count(`SELECT count(*) FROM webhook_receipts WHERE job_id = $1 AND outcome = 'WEBHOOK_OUTCOME_IGNORED'`, id); n != 2 {
+		t.Fatalf("%d ignored receipts, want 2", n)
 	}
 }

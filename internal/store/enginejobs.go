@@ -197,3 +197,34 @@ func (s *Store) DeleteEndedInputs(ctx context.Context, cutoff time.Time, limit i
 	}
 	return tag.RowsAffected(), nil
 }
+
+// AbandonedFile is a file given up at an engine that died.
+type AbandonedFile struct {
+	JobID  string `db:"job_id"`
+	FileID string `db:"file_id"`
+}
+
+// UndeletedAbandoned lists up to limit files given up at an engine and not yet deleted there.
+func (s *Store) UndeletedAbandoned(ctx context.Context, engineID string, limit int) ([]AbandonedFile, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT job_id::text, file_id FROM job_abandoned_files WHERE engine_id = @engine AND NOT deleted
+		ORDER BY abandoned_at LIMIT @limit`, pgx.NamedArgs{"engine": engineID, "limit": limit})
+	if err != nil {
+		return nil, fmt.Errorf("files given up at %s: %w", engineID, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[AbandonedFile])
+	if err != nil {
+		return nil, fmt.Errorf("files given up at %s: %w", engineID, err)
+	}
+	return out, nil
+}
+
+// AbandonedDeleted records that a file given up at an engine is deleted there.
+func (s *Store) AbandonedDeleted(ctx context.Context, f AbandonedFile) error {
+	_, err := s.pool.Exec(ctx, `UPDATE job_abandoned_files SET deleted = true WHERE job_id = @job AND file_id = @file`,
+		pgx.NamedArgs{"job": f.JobID, "file": f.FileID})
+	if err != nil {
+		return fmt.Errorf("record deleted file %s: %w", f.FileID, err)
+	}
+	return nil
+}
