@@ -14,9 +14,11 @@ import (
 	"github.com/anonjob/anonjob/internal/job"
 )
 
-// FileSource streams a result file from the engine.
+// FileSource reaches a job's file at the engine that has it, from whichever replica serves
+// the request.
 type FileSource interface {
-	Download(ctx context.Context, fileID, kind string) (io.ReadCloser, string, int64, error)
+	Download(ctx context.Context, jobID, fileID, kind string) (io.ReadCloser, string, int64, error)
+	DeleteFile(ctx context.Context, jobID, fileID string) error
 }
 
 // FileKinds are the result files of a DONE job, as the engine names them.
@@ -51,7 +53,7 @@ func (s *JobServer) GetJobFile(req *anonjobv1.GetJobFileRequest, stream anonjobv
 	if s.files == nil {
 		return statusError(codes.Unavailable, "NO_ENGINE", "no anonymization engine is configured", nil, "")
 	}
-	body, contentType, _, err := s.files.Download(ctx, j.ProviderFileID, req.GetKind())
+	body, contentType, _, err := s.files.Download(ctx, j.ID, j.ProviderFileID, req.GetKind())
 	if err != nil {
 		s.log.WarnContext(ctx, "download from engine", "job_id", j.ID, "kind", req.GetKind(), "err", err)
 		return statusError(codes.Unavailable, "ENGINE_UNAVAILABLE", "the engine did not deliver the file; try again", nil, "")

@@ -328,13 +328,16 @@ func (s *JobServer) CancelJob(ctx context.Context, req *anonjobv1.CancelJobReque
 	if !job.ValidID(req.GetId()) {
 		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
 	}
-	j, _, err := s.store.Transition(ctx, req.GetId(), store.Change{To: job.StatusCancelled, Customer: customer})
+	j, prev, err := s.store.Transition(ctx, req.GetId(), store.Change{To: job.StatusCancelled, Customer: customer})
 	var te *job.TransitionError
 	if errors.As(err, &te) && te.From == job.StatusCancelled {
 		j, err = te.Current, nil
 	}
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
+	}
+	if prev == job.StatusProcessing && j.ProviderFileID != "" && s.files != nil {
+		s.forget(ctx, j)
 	}
 	return &anonjobv1.CancelJobResponse{Job: jobToProto(j, s.linkBase)}, nil
 }
@@ -350,4 +353,16 @@ func hasEndMarker(contentType string, data []byte) bool {
 		return bytes.Contains(tail, []byte{0xFF, 0xD9})
 	}
 	return false
+}
+
+// forget deletes a cancelled job's file at its engine, in the background: the engine stops
+// working on it, and the cancel does not wait on an engine that may be slow or gone.
+func (s *JobServer) forget(ctx context.Context, j job.Job) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	go func() {
+		defer cancel()
+		if err := s.files.DeleteFile(ctx, j.ID, j.ProviderFileID); err != nil {
+			s.log.WarnContext(ctx, "delete cancelled job's file at its engine", "job_id", j.ID, "err", err)
+		}
+	}()
 }

@@ -24,6 +24,8 @@ import (
 type JobWriter interface {
 	GetJob(ctx context.Context, id string) (job.Job, error)
 	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
+	// FileAbandoned reports a file given up at an engine that died, the job gone to another.
+	FileAbandoned(ctx context.Context, jobID, fileID string) (bool, error)
 }
 
 // ReceiptStore keeps provider webhooks for audit.
@@ -89,6 +91,18 @@ func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelantur
 	cur, err := s.store.GetJob(ctx, req.GetJobId())
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
+	}
+	if p.FileID != cur.ProviderFileID {
+		// The late webhook of an engine that came back after its jobs went to another: the
+		// job goes on (or ended) with the engine that has it now.
+		gone, err := s.store.FileAbandoned(ctx, cur.ID, p.FileID)
+		if err != nil {
+			return nil, toStatus(ctx, s.log, err)
+		}
+		if gone {
+			s.log.InfoContext(ctx, "provider webhook for a file given up at a dead engine; ignored", "job_id", cur.ID, "file_id", p.FileID)
+			return &anonjobv1.HandleCelanturWebhookResponse{Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_IGNORED}, nil
+		}
 	}
 	if cur.ProviderFileID == "" && cur.Status == job.StatusQueued {
 		// The engine answered before the upload's response was recorded. Only the engine has

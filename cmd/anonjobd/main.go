@@ -22,9 +22,10 @@ type cli struct {
 	LogLevel  slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"ANONJOB_LOG_LEVEL"`
 	LogFormat string     `help:"Log format: text or json." default:"text" enum:"text,json" env:"ANONJOB_LOG_FORMAT"`
 
-	Serve  serveCmd  `cmd:"" default:"withargs" help:"Run the server (the default command)."`
-	Engine engineCmd `cmd:"" help:"Run only the built-in anonymization engine, a Celantur v1 compatible HTTP server."`
-	Keys   keysCmd   `cmd:"" help:"Manage API keys: create, list, revoke."`
+	Serve   serveCmd   `cmd:"" default:"withargs" help:"Run the server (the default command)."`
+	Engine  engineCmd  `cmd:"" help:"Run only the built-in anonymization engine, a Celantur v1 compatible HTTP server."`
+	Keys    keysCmd    `cmd:"" help:"Manage API keys: create, list, revoke."`
+	Engines enginesCmd `cmd:"" help:"Manage the engines the replicas share: list, add, drain, remove."`
 
 	CallbackKey callbackKeyCmd `cmd:"" name:"callback-key" help:"Manage the key that signs the engine's callback URLs."`
 }
@@ -39,11 +40,13 @@ type serveCmd struct {
 	DataDir             string        `name:"data-dir" help:"Folder for the embedded PostgreSQL and other state." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
 	PGBinDir            string        `name:"pg-bin-dir" help:"PostgreSQL binaries for the embedded server; empty searches /usr/lib/postgresql and PATH." env:"ANONJOB_PG_BIN_DIR"`
 	PublicURL           string        `name:"public-url" help:"Base URL the engine reaches this service at, for webhook callbacks; default http://localhost:<http port>." env:"ANONJOB_PUBLIC_URL"`
-	ProviderURL         string        `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine; empty runs the built-in engine on --engine-addr. Credentials come from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN." env:"ANONJOB_PROVIDER_URL"`
+	ProviderURL         []string      `name:"provider-url" help:"Base URL of a Celantur v1 compatible engine (repeatable: several engines); none runs the built-in engine on --engine-addr. Credentials come from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN." env:"ANONJOB_PROVIDER_URL"`
+	EnginePublicURL     string        `name:"engine-public-url" help:"URL the other replicas reach the built-in engine of this process at, under which it is registered; default http://<engine-addr>. A loopback URL is refused while a replica on another host shares the database." env:"ANONJOB_ENGINE_PUBLIC_URL"`
+	EngineDeadAfter     time.Duration `name:"engine-dead-after" help:"How long an engine may go unanswering before it gets no new work and its processing jobs go to another engine." default:"30s" env:"ANONJOB_ENGINE_DEAD_AFTER"`
 	ProviderConcurrency int           `name:"provider-concurrency" help:"Jobs the engine at --provider-url takes at once (its workers and queue); 0 asks the engine, or finds it from its 429 answers." env:"ANONJOB_PROVIDER_CONCURRENCY"`
 	EngineAddr          string        `name:"engine-addr" help:"Listen address of the built-in engine." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
 	Dispatch            bool          `help:"Hand queued jobs to the engine and poll it for overdue ones (--no-dispatch: only accept and track jobs)." default:"true" negatable:"" env:"ANONJOB_DISPATCH"`
-	InputRetention      time.Duration `name:"input-retention" help:"How long images are kept after the engine has them; 0 deletes them at once." default:"0s" env:"ANONJOB_INPUT_RETENTION"`
+	InputRetention      time.Duration `name:"input-retention" help:"How long a job's image is kept after the job ended; 0 deletes it then. Until its job ends an image is always kept, for another engine if its engine dies." default:"0s" env:"ANONJOB_INPUT_RETENTION"`
 	WebhookDeadline     time.Duration `name:"webhook-deadline" help:"How long a processing job waits for the engine's webhook before the engine is polled." default:"2m" env:"ANONJOB_WEBHOOK_DEADLINE"`
 
 	MaxUploadBytes        int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"26214400" env:"ANONJOB_MAX_UPLOAD_BYTES"`
@@ -73,7 +76,14 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr = c.GRPCAddr, c.HTTPAddr
 	cfg.DatabaseURL, cfg.DataDir, cfg.PGBinDir = c.DatabaseURL, c.DataDir, c.PGBinDir
-	cfg.PublicURL, cfg.ProviderURL, cfg.ProviderConcurrency = c.PublicURL, c.ProviderURL, c.ProviderConcurrency
+	cfg.PublicURL, cfg.ProviderConcurrency = c.PublicURL, c.ProviderConcurrency
+	if len(c.ProviderURL) > 0 {
+		cfg.ProviderURL, cfg.ProviderURLs = c.ProviderURL[0], c.ProviderURL[1:]
+	}
+	if c.EngineDeadAfter < time.Second {
+		return fmt.Errorf("--engine-dead-after %s: want at least 1s", c.EngineDeadAfter)
+	}
+	cfg.EnginePublicURL, cfg.EngineDeadAfter = c.EnginePublicURL, c.EngineDeadAfter
 	// Credentials only from the environment: flags show in process listings.
 	cfg.ProviderCredentials = celantur.Credentials{Username: os.Getenv("CELANTUR_USERNAME"),
 		Password: os.Getenv("CELANTUR_PASSWORD"), Token: os.Getenv("CELANTUR_TOKEN")}

@@ -17,10 +17,9 @@ func (s *Server) startBackground() {
 	}()
 	s.bg.Add(4)
 	go func() { defer s.bg.Done(); s.sender.Run(bgCtx) }()
-	if s.dispatcher != nil {
-		s.bg.Add(2)
-		go func() { defer s.bg.Done(); s.dispatcher.Run(bgCtx) }()
-		go func() { defer s.bg.Done(); s.reconciler.Run(bgCtx) }()
+	if s.engines != nil {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.engines.Run(bgCtx) }() // also deletes the images of ended jobs
 	}
 	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
 	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
@@ -37,10 +36,6 @@ func (s *Server) startBackground() {
 	}()
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.callbackKeyRefresh(bgCtx) }()
-	if s.cfg.InputRetention > 0 {
-		s.bg.Add(1)
-		go func() { defer s.bg.Done(); s.inputSweep(bgCtx) }()
-	}
 	if s.cfg.JobRetention > 0 {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.retentionLoop(bgCtx) }()
@@ -56,24 +51,6 @@ func (s *Server) compactLoop(ctx context.Context) {
 			s.cfg.Log.Warn("compact event history", "err", err)
 		} else if err == nil && rev > 0 {
 			s.cfg.Log.Debug("compacted event history", "revision", rev)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// inputSweep deletes the images the engine has had for longer than the input retention.
-func (s *Server) inputSweep(ctx context.Context) {
-	t := time.NewTicker(min(max(s.cfg.InputRetention/4, time.Minute), time.Hour))
-	defer t.Stop()
-	for {
-		if n, err := s.Store.DeleteInputsBefore(ctx, time.Now().Add(-s.cfg.InputRetention)); err != nil && ctx.Err() == nil {
-			s.cfg.Log.Warn("delete old inputs", "err", err)
-		} else if n > 0 {
-			s.cfg.Log.Info("deleted images past their retention", "count", n)
 		}
 		select {
 		case <-ctx.Done():

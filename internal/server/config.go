@@ -24,7 +24,15 @@ type Config struct {
 	PublicURL string
 	// ProviderURL is a Celantur v1 compatible engine; empty runs the built-in engine on
 	// EngineAddr.
-	ProviderURL         string
+	ProviderURL string
+	// ProviderURLs are further external engines, besides ProviderURL.
+	ProviderURLs []string
+	// EnginePublicURL is the URL the other replicas reach the built-in engine in process at,
+	// under which it is registered; empty: http://EngineAddr (loopback: one host only).
+	EnginePublicURL string
+	// EngineDeadAfter is how long an engine may go unheard before it gets no new work and its
+	// jobs go to another engine; 0: 30s.
+	EngineDeadAfter     time.Duration
 	ProviderCredentials celantur.Credentials
 	// ProviderConcurrency is how many jobs the engine at ProviderURL takes at once; 0 asks it
 	// (anonjob's engine tells), or else finds it from its 429 answers. The built-in engine in
@@ -37,8 +45,8 @@ type Config struct {
 	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
 	// replica only accepts and tracks jobs.
 	Dispatch bool
-	// InputRetention is how long images are kept after the engine has them; 0 deletes them at
-	// once.
+	// InputRetention is how long a job's image is kept after the job ended; 0 deletes it then.
+	// Until its job ends an image is always kept: its engine may die and the job go to another.
 	InputRetention time.Duration
 	// WebhookDeadline is how long a PROCESSING job waits for its webhook before the engine is
 	// polled.

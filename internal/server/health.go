@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -230,28 +229,14 @@ func (s *Server) readinessChecks() map[string]func(context.Context) error {
 			}
 		},
 	}
-	if s.provider != nil {
+	if s.engines != nil {
 		checks["engine"] = func(ctx context.Context) error {
-			_, err := s.provider.Capacity(ctx)
-			if engineAnswered(err) {
-				return nil
+			if err := s.engines.Check(ctx); err != nil {
+				s.cfg.Log.Debug("readiness: engine", "err", err)
+				return errEngine
 			}
-			s.cfg.Log.Debug("readiness: engine", "err", err)
-			return errEngine
+			return nil
 		}
 	}
 	return checks
-}
-
-// engineAnswered says whether a capacity question shows the engine reachable and taking our
-// credentials: an engine that does not tell its capacity answered all the same.
-func engineAnswered(err error) bool {
-	var ae *celantur.APIError
-	switch {
-	case err == nil, errors.Is(err, celantur.ErrCapacityUnknown):
-		return true
-	case errors.As(err, &ae):
-		return ae.StatusCode < 500 && ae.StatusCode != http.StatusUnauthorized && ae.StatusCode != http.StatusForbidden
-	}
-	return false
 }

@@ -9,48 +9,58 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/engine"
+	"github.com/anonjob/anonjob/internal/enginepool"
 	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
-// startProvider connects to the engine: the one at ProviderURL, or else the built-in engine,
-// started in process on EngineAddr with credentials made up for this run. With dispatch on,
-// it also makes the dispatcher and the reconciler (started by startBackground).
+// startProvider sets up the engine pool: this replica's configured engines (those of
+// --provider-url, or else the built-in engine, started in process on EngineAddr with
+// credentials made up for this run and registered under EnginePublicURL) join the engines in
+// the database, and with dispatch on the pool runs a dispatcher and a reconciler per engine
+// (started by startBackground).
 func (s *Server) startProvider(ctx context.Context) error {
-	providerURL, creds, capacity := s.cfg.ProviderURL, s.cfg.ProviderCredentials, s.cfg.ProviderConcurrency
-	if providerURL == "" {
-		if !s.cfg.Dispatch {
-			return nil // nothing will reach an engine: do not start one
-		}
-		var err error
-		if providerURL, creds, err = s.startEngine(ctx); err != nil {
+	pcfg := enginepool.Config{DeadAfter: s.cfg.EngineDeadAfter, Dispatching: s.cfg.Dispatch,
+		InputRetention: s.cfg.InputRetention, Metrics: s.Metrics, Log: s.cfg.Log.With("component", "engines"),
+		WrapTransport: s.tel.Transport}
+	creds := s.cfg.ProviderCredentials
+	for _, u := range s.providerURLs() {
+		pcfg.External = append(pcfg.External, enginepool.Endpoint{URL: u, Credentials: creds, Capacity: s.cfg.ProviderConcurrency})
+	}
+	if s.cfg.EnginePublicURL != "" && (len(pcfg.External) > 0 || !s.cfg.Dispatch) {
+		return errors.New("--engine-public-url names the built-in engine in this process, which runs only with dispatch on and no --provider-url")
+	}
+	if len(pcfg.External) == 0 && s.cfg.Dispatch {
+		base, creds, err := s.startEngine(ctx)
+		if err != nil {
 			return err
 		}
-		capacity = s.engine.Capacity()
-	}
-	client, err := celantur.New(celantur.Config{BaseURL: providerURL, Credentials: creds,
-		Logger: s.cfg.Log, WrapTransport: s.tel.Transport})
-	if err != nil {
-		return fmt.Errorf("--provider-url: %w", err)
-	}
-	s.provider = client
-	if !s.cfg.Dispatch {
-		return nil
+		pcfg.Local = &enginepool.Endpoint{URL: base, Credentials: creds, Capacity: s.engine.Capacity()}
 	}
 	public, err := url.Parse(s.cfg.PublicURL)
 	if err != nil {
 		return fmt.Errorf("public url: %w", err)
 	}
-	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.InputRetention > 0, WebhookDeadline: s.cfg.WebhookDeadline,
-		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics),
+	// Images stay until their job ends: any engine may die and its jobs go to another.
+	pcfg.Dispatch = dispatch.Config{PublicURL: public, KeepInput: true, WebhookDeadline: s.cfg.WebhookDeadline,
+		Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics),
 		Tracer: s.tel.TracerProvider()}
-	s.dispatcher = dispatch.NewDispatcher(s.Store, client, s.Signer, dcfg, s.cfg.Log.With("component", "dispatcher"))
-	s.reconciler = dispatch.NewReconciler(s.Store, client, dcfg, s.cfg.Log.With("component", "reconciler"))
-	return nil
+	s.engines = enginepool.New(s.Store, s.Signer, pcfg)
+	return s.engines.Register(ctx)
+}
+
+// providerURLs are the external engines this replica is configured with.
+func (s *Server) providerURLs() []string {
+	var out []string
+	if s.cfg.ProviderURL != "" {
+		out = append(out, s.cfg.ProviderURL)
+	}
+	return append(out, s.cfg.ProviderURLs...)
 }
 
 func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials, error) {
@@ -61,6 +71,9 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 		return "", creds, fmt.Errorf("--engine-addr: %w", err)
 	}
 	base := "http://" + lis.Addr().String()
+	if s.cfg.EnginePublicURL != "" {
+		base = strings.TrimRight(s.cfg.EnginePublicURL, "/")
+	}
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
 		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
@@ -79,7 +92,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	s.engine = eng
 	s.engineHTTP = engine.NewHTTPServer(s.tel.HTTPHandler(eng.Handler(), "engine", "/v1/capacity"))
 	go func() { s.serveErr <- s.engineHTTP.Serve(lis) }()
-	s.cfg.Log.Info("built-in engine listening", "addr", lis.Addr().String())
+	s.cfg.Log.Info("built-in engine listening", "addr", lis.Addr().String(), "public_url", base)
 	return base, creds, nil
 }
 

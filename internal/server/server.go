@@ -15,9 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
-	"github.com/anonjob/anonjob/internal/celantur"
-	"github.com/anonjob/anonjob/internal/dispatch"
 	"github.com/anonjob/anonjob/internal/engine"
+	"github.com/anonjob/anonjob/internal/enginepool"
 	"github.com/anonjob/anonjob/internal/metrics"
 	"github.com/anonjob/anonjob/internal/notify"
 	"github.com/anonjob/anonjob/internal/pgembed"
@@ -48,12 +47,10 @@ type Server struct {
 	// Metrics is the registry /metrics serves.
 	Metrics *prometheus.Registry
 
-	provider   *celantur.Client // nil without an engine
+	engines    *enginepool.Pool // the engines; nil before startProvider
 	engine     *engine.Engine   // the built-in engine, when running
 	engineHTTP *http.Server
 	tls        *tlsfiles.Reloader // nil without TLS
-	dispatcher *dispatch.Dispatcher
-	reconciler *dispatch.Reconciler
 	stopHub    context.CancelFunc
 	stopBg     context.CancelFunc
 	bg         sync.WaitGroup
@@ -148,8 +145,8 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	s.Store = store.New(pool, store.WithSecretBox(box), store.WithGroupCommit(s.cfg.GroupCommit), store.WithCommitHook(func() {
 		s.Hub.Poke()
 		s.notifier.Poke()
-		if s.dispatcher != nil { // set before serving starts
-			s.dispatcher.Poke()
+		if s.engines != nil { // set before serving starts
+			s.engines.Poke()
 		}
 		if s.sender != nil {
 			s.sender.Poke() // a job's end may owe its client a webhook

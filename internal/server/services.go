@@ -89,8 +89,8 @@ func (s *Server) registerServices(ctx context.Context) error {
 	limits.MaxInputBytes = s.cfg.MaxUploadBytes
 	limits.MaxImagePixels = s.imageLimits().MaxPixels
 	var files service.FileSource
-	if s.provider != nil {
-		files = s.provider // a nil *Client in the interface would not compare nil
+	if s.engines != nil {
+		files = s.engines // a nil *Pool in the interface would not compare nil
 	}
 	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false).WithPorts(s.cfg.CallbackAllowPorts)
 	s.sender = notify.NewSender(s.Store, notify.Config{
@@ -101,7 +101,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
 		WithPublicURL(mustURL(s.cfg.PublicURL)).
 		WithMetrics(s.Metrics)
-	if s.cfg.ProviderURL == "" {
+	if len(s.providerURLs()) == 0 {
 		// A hosted provider is assumed to detect every class; the built-in engine's are known.
 		jobs.WithEngineTargets("built-in", engine.Detects())
 	}

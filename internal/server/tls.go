@@ -57,7 +57,11 @@ func (s *Server) setupTransport() error {
 				"keep it on loopback, or give --allow-insecure-listen", s.cfg.EngineAddr)
 		}
 	}
-	for _, u := range []struct{ flag, raw string }{{"--public-url", s.cfg.PublicURL}, {"--provider-url", s.cfg.ProviderURL}} {
+	urls := []struct{ flag, raw string }{{"--public-url", s.cfg.PublicURL}, {"--engine-public-url", s.cfg.EnginePublicURL}}
+	for _, raw := range s.providerURLs() {
+		urls = append(urls, struct{ flag, raw string }{"--provider-url", raw})
+	}
+	for _, u := range urls {
 		if u.raw == "" {
 			continue
 		}
@@ -65,8 +69,9 @@ func (s *Server) setupTransport() error {
 		if err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
 			return fmt.Errorf("%s %q: must be an absolute http or https URL", u.flag, u.raw)
 		}
-		if p.Scheme != "https" && !loopbackHost(p.Hostname()) {
-			return fmt.Errorf("%s %q: must be https unless it is a loopback address", u.flag, u.raw)
+		// The built-in engine speaks plain HTTP: between machines only on a trusted network.
+		if p.Scheme != "https" && !loopbackHost(p.Hostname()) && (u.flag == "--public-url" || !s.cfg.AllowInsecureListen) {
+			return fmt.Errorf("%s %q: must be https unless it is a loopback address (or, for an engine, --allow-insecure-listen is given)", u.flag, u.raw)
 		}
 	}
 	return nil

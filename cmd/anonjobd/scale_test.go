@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/onnxrt"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// engineProc is one standalone built-in engine (`anonjobd engine`).
+type engineProc struct {
+	cmd     *exec.Cmd
+	addr    string
+	dataDir string
+	log     string
+}
+
+func (e *engineProc) url() string { return "http://" + e.addr }
+func (e *engineProc) id() string  { return e.addr } // enginepool.EngineID of its URL
+
+func startEngine(t *testing.T, bin, addr, dataDir string) *engineProc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "engine.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = logFile.Close() })
+	cmd := exec.Command(bin, "engine", "--addr", addr, "--data-dir", dataDir, "--workers", "1")
+	cmd.Env = append(os.Environ(), "ANONJOB_ENGINE_USERNAME=u", "ANONJOB_ENGINE_PASSWORD=p")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	e := &engineProc{cmd: cmd, addr: addr, dataDir: dataDir, log: logPath}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Post(e.url()+"/v1/signin", "application/json",
+			strings.NewReader(`{"username":"u","password":"p"}`)); err == nil {
+			_ = resp.Body.Close()
+			return e
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("engine never answered; its log:\n%s", b)
+		}
+	}
+}
+
+// jobsAt lists the jobs the engine was given, from the records it keeps of its files.
+func (e *engineProc) jobsAt(t *testing.T) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	err := filepath.WalkDir(e.dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "record.json" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var r struct{ Name string }
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		out[r.Name]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// startPoolReplica starts a replica on the database with the given engines and flags.
+func startPoolReplica(t *testing.T, bin, dbURL, id string, engines []string, args ...string) *replica {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "anonjobd.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = logFile.Close() })
+	httpAddr := freeAddr(t)
+	all := []string{"--database-url", dbURL, "--replica-id", id, "--grpc-addr", freeAddr(t), "--http-addr", httpAddr,
+		"--data-dir", t.TempDir(), "--rate-limit", "0"}
+	for _, e := range engines {
+		all = append(all, "--provider-url", e)
+	}
+	cmd := exec.Command(bin, append(all, args...)...)
+	cmd.Env = append(os.Environ(), "CELANTUR_USERNAME=u", "CELANTUR_PASSWORD=p")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	r := &replica{cmd: cmd, base: "http://" + httpAddr, log: logPath}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(r.base + "/readyz"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("anonjobd never became ready; its log:\n%s", r.logs())
+		}
+	}
+}
+
+// scaleSetup is three replicas and two standalone engines on one database.
+type scaleSetup struct {
+	bin      string
+	dbURL    string
+	db       *store.Store
+	key      string
+	engines  []*engineProc
+	replicas []*replica
+	img      []byte
+}
+
+func newScaleSetup(t *testing.T, engines int, deadAfter string) *scaleSetup {
+	t.Helper()
+	if !onnxrt.Available() {
+		t.Skip("the built-in engine needs cgo")
+	}
+	if _, err := os.Stat("/usr/local/share/anonjob/detectors/blazeface-back.onnx"); err != nil && os.Getenv("ANONJOB_DETECTOR_DIR") == "" {
+		t.Skip("no detector data (scripts/install-detector-data.sh)")
+	}
+	s := &scaleSetup{bin: buildBinary(t), dbURL: harness.NewDatabase(t)}
+	s.db = openStore(t, s.dbURL)
+	var err error
+	if _, s.key, err = auth.CreateKey(context.Background(), s.db, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	for range engines {
+		e := startEngine(t, s.bin, freeAddr(t), t.TempDir())
+		s.engines = append(s.engines, e)
+		urls = append(urls, e.url())
+	}
+	// Each replica is told of some engines and learns the others from the database.
+	for i := range 3 {
+		s.replicas = append(s.replicas, startPoolReplica(t, s.bin, s.dbURL, "r"+strconv.Itoa(i),
+			[]string{urls[i%len(urls)]}, "--engine-dead-after", deadAfter, "--webhook-deadline", "5s"))
+	}
+	return s
+}
+
+// photo is a PNG big enough to keep an engine busy for a moment (its detectors scan it),
+// small enough to upload in a millisecond.
+func photo(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 480, 360))
+	for y := range 360 {
+		for x := range 480 {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(x ^ y), 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func createPhotoJob(t *testing.T, base, key string, img []byte) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/jobs?face=true", bytes.NewReader(img))
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var j struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil || resp.StatusCode != http.StatusOK || j.ID == "" {
+		t.Errorf("create: %d %v", resp.StatusCode, err)
+	}
+	return j.ID
+}
+
+// create makes n jobs, each on a random replica, a few at a time.
+func (s *scaleSetup) create(t *testing.T, n int) []string {
+	t.Helper()
+	if s.img == nil {
+		s.img = photo(t)
+	}
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				ids[i] = createPhotoJob(t, s.replicas[rand.IntN(len(s.replicas))].base, s.key, s.img)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return ids
+}
+
+func (s *scaleSetup) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.db.Pool().QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitDone waits for every job to be DONE and returns when that was seen.
+func (s *scaleSetup) waitDone(t *testing.T, ids []string, within time.Duration) time.Time {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
+		n := s.count(t, `SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'DONE'`, ids)
+		if n == len(ids) {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs DONE; replica log:\n%s", n, len(ids), s.replicas[0].logs())
+		}
+	}
+}
+
+// checkEndedOnce checks that every job became DONE exactly once (one event), and that a job
+// given to two engines had its first file given up (recorded) before the second.
+func (s *scaleSetup) checkEndedOnce(t *testing.T, ids []string) {
+	t.Helper()
+	twice := s.count(t, `SELECT count(*) FROM (SELECT job_id FROM job_events
+		WHERE job_id = ANY($1::uuid[]) AND job->>'status' = 'DONE' GROUP BY job_id HAVING count(*) <> 1) x`, ids)
+	if twice != 0 {
+		t.Errorf("%d jobs became DONE more or less than once", twice)
+	}
+	at := make([]map[string]int, len(s.engines))
+	for i, e := range s.engines {
+		at[i] = e.jobsAt(t)
+	}
+	for _, id := range ids {
+		engines := 0
+		for i := range at {
+			if at[i][id] > 0 {
+				engines++
+			}
+			if at[i][id] > 1 {
+				t.Errorf("job %s uploaded %d times to engine %s", id, at[i][id], s.engines[i].id())
+			}
+		}
+		abandoned := s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE job_id = $1`, id)
+		if engines > 1 && abandoned != engines-1 {
+			t.Errorf("job %s is at %d engines, with %d files given up", id, engines, abandoned)
+		}
+	}
+}
+
+// checkDownloads fetches every job's anonymized image from every replica.
+func (s *scaleSetup) checkDownloads(t *testing.T, ids []string) {
+	t.Helper()
+	for _, r := range s.replicas {
+		for _, id := range ids {
+			req, _ := http.NewRequest(http.MethodGet, r.base+"/v1/jobs/"+id+"/files/anonymized", nil)
+			req.Header.Set("Authorization", "Bearer "+s.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || len(b) == 0 {
+				t.Errorf("job %s from %s: %d %q", id, r.base, resp.StatusCode, b[:min(len(b), 200)])
+			}
+		}
+	}
+}
+
+func (s *scaleSetup) enginesCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(s.bin, append([]string{"engines", "--database-url", s.dbURL}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("engines %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestEnginePool runs three replicas and two standalone engines on one database: jobs created
+// on random replicas all end DONE once, one engine killed with SIGKILL during the run has its
+// jobs finished by the other, every result file is served by every replica (the dead engine
+// back, its late webhooks ignored), and an engine drained while busy finishes its jobs and
+// gets no new ones.
+func TestEnginePool(t *testing.T) {
+	s := newScaleSetup(t, 2, "2s")
+	dead, alive := s.engines[0], s.engines[1]
+	n := 24
+	if v, err := strconv.Atoi(os.Getenv("ANONJOB_TEST_POOL_JOBS")); err == nil && v > 0 {
+		n = v
+	}
+	first := s.create(t, n/2)
+	// Kill the first engine while it holds jobs.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id()) > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no job reached engine %s; log:\n%s", dead.id(), s.replicas[0].logs())
+		}
+	}
+	if err := dead.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dead.cmd.Process.Wait()
+	killed := time.Now()
+	stranded := s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id())
+	ids := append(first, s.create(t, n-n/2)...)
+	done := s.waitDone(t, ids, 3*time.Minute)
+	handed := s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE engine_id = $1`, dead.id())
+	t.Logf("%d jobs on the engine killed (dead after 2s), %d handed over; all %d DONE %v after the kill",
+		stranded, handed, len(ids), done.Sub(killed).Round(time.Millisecond))
+	if stranded > 0 && handed == 0 {
+		t.Error("the dead engine's jobs were not handed over, yet ended")
+	}
+	if s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE engine_id <> $1`, dead.id()) != 0 {
+		t.Error("files given up at an engine that did not die")
+	}
+
+	s.checkEndedOnce(t, ids) // the dead engine's files as it left them
+
+	// The dead engine comes back with its files: the files given up there are deleted there,
+	// and the late webhooks it sends for any it finishes first change nothing.
+	dead = startEngine(t, s.bin, dead.addr, dead.dataDir)
+	s.engines[0] = dead
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(s.enginesCmd(t, "list"), dead.id()+" "); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("engine not listed")
+		}
+	}
+	for deadline := time.Now().Add(90 * time.Second); s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE deleted`) < handed; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the %d files given up at the engine were not deleted there once it was back", handed)
+		}
+	}
+	if n := s.count(t, `SELECT count(*) FROM webhook_receipts WHERE outcome = 'WEBHOOK_OUTCOME_APPLIED'
+		AND file_id IN (SELECT file_id FROM job_abandoned_files)`); n != 0 {
+		t.Errorf("%d webhooks for files given up were applied", n)
+	}
+	late := s.count(t, `SELECT count(*) FROM webhook_receipts WHERE outcome = 'WEBHOOK_OUTCOME_IGNORED'`)
+	t.Logf("the engine back: %d files given up deleted there, %d late webhooks ignored", handed, late)
+	s.checkEndedOnce(t, ids)
+	s.checkDownloads(t, ids)
+
+	// Drain the living engine while it is busy: its jobs finish, new jobs go to the other.
+	more := s.create(t, 8)
+	for deadline := time.Now().Add(60 * time.Second); s.count(t, `SELECT count(*) FROM jobs
+		WHERE status = 'PROCESSING' AND engine_id = $1`, alive.id()) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine to drain never got work")
+		}
+	}
+	s.enginesCmd(t, "drain", alive.id())
+	time.Sleep(time.Second) // the replicas re-read the engines every fifth of --engine-dead-after
+	drained := s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, alive.id())
+	later := s.create(t, 6)
+	s.waitDone(t, append(more, later...), 3*time.Minute)
+	if n := s.count(t, `SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND engine_id = $2`, later, alive.id()); n != 0 {
+		t.Errorf("%d jobs created after the drain went to the drained engine", n)
+	}
+	out, err := exec.Command(s.bin, "engines", "--database-url", s.dbURL, "list").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "draining") {
+		t.Errorf("engines list: %v\n%s", err, out)
+	}
+	t.Logf("drained with %d jobs at it; they and %d later jobs DONE", drained, len(later))
+}
+
+// TestEnginePoolFigures measures the throughput of ANONJOB_POOL_FIGURES jobs (tiny images,
+// created on random replicas) with one engine (the other drained) and then with two, in one
+// run, and how long the jobs of an engine killed during a third run take to finish on the
+// other with --engine-dead-after ANONJOB_POOL_DEAD_AFTER (default 30s). Off by default: it
+// takes minutes.
+func TestEnginePoolFigures(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv("ANONJOB_POOL_FIGURES"))
+	if err != nil || n <= 0 {
+		t.Skip("set ANONJOB_POOL_FIGURES=500 to measure")
+	}
+	deadAfter := cmpOr(os.Getenv("ANONJOB_POOL_DEAD_AFTER"), "30s")
+	s := newScaleSetup(t, 2, deadAfter)
+	var tiny bytes.Buffer
+	_ = png.Encode(&tiny, image.NewGray(image.Rect(0, 0, 64, 48)))
+	s.img = tiny.Bytes()
+	run := func(label string) []string {
+		began := time.Now()
+		ids := s.create(t, n)
+		end := s.waitDone(t, ids, 20*time.Minute)
+		took := end.Sub(began)
+		t.Logf("%s: %d jobs in %v = %.1f jobs/s", label, n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		return ids
+	}
+	s.enginesCmd(t, "drain", s.engines[1].id())
+	time.Sleep(time.Duration(float64(time.Second) * 1.5))
+	run("one engine")
+	s.enginesCmd(t, "drain", "--resume", s.engines[1].id())
+	time.Sleep(time.Duration(float64(time.Second) * 1.5))
+	ids := run("two engines")
+	s.checkDownloads(t, ids[:min(len(ids), 50)])
+
+	// Kill one engine halfway through a third run.
+	dead := s.engines[0]
+	began := time.Now()
+	ids = s.create(t, n/2)
+	var stranded []string
+	rows, err := s.db.Pool().Query(context.Background(), `SELECT id::text FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		stranded = append(stranded, id)
+	}
+	rows.Close()
+	if err := dead.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	ids = append(ids, s.create(t, n-n/2)...)
+	strandedDone := s.waitDone(t, stranded, 10*time.Minute)
+	end := s.waitDone(t, ids, 20*time.Minute)
+	t.Logf("engine killed with %d jobs at it: they were DONE on the other %v after the kill (--engine-dead-after %s); "+
+		"the run of %d jobs took %v", len(stranded), strandedDone.Sub(killed).Round(time.Millisecond), deadAfter, n,
+		end.Sub(began).Round(time.Millisecond))
+	s.checkEndedOnce(t, ids)
+}
