@@ -17,8 +17,8 @@ import (
 
 // Dispatcher uploads QUEUED jobs to the engine, keeping it as full as it can take (see flow).
 type Dispatcher struct {
-	store    Store
-	provider Provider
+	store    DispatcherStore
+	provider DispatcherProvider
 	signer   CallbackSigner
 	cfg      Config
 	log      *slog.Logger
@@ -28,7 +28,7 @@ type Dispatcher struct {
 }
 
 // NewDispatcher makes a dispatcher; run it with Run.
-func NewDispatcher(s Store, p Provider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
+func NewDispatcher(s DispatcherStore, p DispatcherProvider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg, log: logger(log),
 		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, time.Now)}
@@ -177,12 +177,18 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 		return
 	}
 	if err != nil {
-		if celantur.IsRetryable(err) || ctx.Err() != nil {
-			if c.Attempts < d.cfg.MaxAttempts || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			// Cut off by shutdown: not the engine's fault, so it costs no attempt, and the next
+			// replica may go at once.
+			log.Info("upload cut off by shutdown; job stays queued", "err", err)
+			if err := d.store.Release(wctx, j.ID); err != nil {
+				log.Error("release job", "err", err)
+			}
+			return
+		}
+		if celantur.IsRetryable(err) {
+			if c.Attempts < d.cfg.MaxAttempts {
 				at := time.Now().Add(delay(c.Attempts, d.cfg.RetryBase, d.cfg.RetryMax))
-				if ctx.Err() != nil {
-					at = time.Now() // not the engine's fault: the next replica may go at once
-				}
 				log.Warn("upload failed; will retry", "err", err, "retry_at", at)
 				if err := d.store.Defer(wctx, j.ID, at, err.Error()); err != nil {
 					log.Error("defer job", "err", err)

@@ -14,15 +14,15 @@ import (
 // Reconciler polls the engine for PROCESSING jobs whose webhook is overdue, so that a lost
 // webhook never leaves a job hanging.
 type Reconciler struct {
-	store    Store
-	provider Provider
+	store    ReconcilerStore
+	provider ReconcilerProvider
 	cfg      Config
 	log      *slog.Logger
 	leases   *leases
 }
 
 // NewReconciler makes a reconciler; run it with Run.
-func NewReconciler(s Store, p Provider, cfg Config, log *slog.Logger) *Reconciler {
+func NewReconciler(s ReconcilerStore, p ReconcilerProvider, cfg Config, log *slog.Logger) *Reconciler {
 	cfg = cfg.withDefaults()
 	r := &Reconciler{store: s, provider: p, cfg: cfg, log: logger(log)}
 	r.leases = newLeases(func(ctx context.Context, ids []string) (int64, error) {
