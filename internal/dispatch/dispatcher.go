@@ -99,15 +99,16 @@ func (d *Dispatcher) askCapacity(ctx context.Context) bool {
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	n, err := d.provider.Capacity(actx)
-	switch {
-	case err == nil:
+	if err == nil {
 		d.flow.setCapacity(n)
 		d.log.Info("engine capacity", "capacity", n)
 		return true
-	case errors.Is(err, celantur.ErrCapacityUnknown):
+	}
+	if errors.Is(err, celantur.ErrCapacityUnknown) {
 		d.log.Info("the engine does not tell its capacity; finding it from its 429 answers")
 		return true
-	case ctx.Err() == nil:
+	}
+	if ctx.Err() == nil {
 		d.log.Warn("ask the engine for its capacity", "err", err)
 	}
 	return false
@@ -176,21 +177,22 @@ func (d *Dispatcher) uploadFailed(ctx context.Context, log *slog.Logger, cl clai
 	}
 	d.flow.ended()
 	id := cl.Job.ID
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		// Not the engine's fault, and the next replica may go at once.
 		log.Info("upload cut off by shutdown; job stays queued", "err", err)
 		d.release(wctx, log, id)
-	case celantur.IsRetryable(err) && cl.Attempts < d.cfg.MaxAttempts:
+		return
+	}
+	if celantur.IsRetryable(err) && cl.Attempts < d.cfg.MaxAttempts {
 		at := time.Now().Add(delay(cl.Attempts, d.cfg.RetryBase, d.cfg.RetryMax))
 		log.Warn("upload failed; will retry", "err", err, "retry_at", at)
 		if err := d.store.Defer(wctx, id, at, err.Error()); err != nil {
 			log.Error("defer job", "err", err)
 		}
-	default:
-		log.Warn("upload failed for good", "err", err)
-		d.fail(wctx, id, "PROVIDER_REJECTED", err.Error())
+		return
 	}
+	log.Warn("upload failed for good", "err", err)
+	d.fail(wctx, id, "PROVIDER_REJECTED", err.Error())
 }
 
 // throttled settles an upload the engine refused with 429: it is full, so the job was not
@@ -221,18 +223,9 @@ func (d *Dispatcher) release(ctx context.Context, log *slog.Logger, id string) {
 func (d *Dispatcher) handedOver(ctx context.Context, log *slog.Logger, id, fileID string) {
 	err := d.record(ctx, id, fileID)
 	d.flow.accepted()
-	var te *job.TransitionError
-	switch {
-	case err == nil:
+	if err == nil {
 		log.Info("job handed to the engine", "file_id", fileID)
-	case errors.As(err, &te) && te.Current.ProviderFileID == fileID:
-		// The webhook arrived before the upload's answer and recorded the file already.
-	case errors.As(err, &te) && te.From == job.StatusCancelled:
-		log.Info("job was cancelled during its upload; deleting it at the engine", "file_id", fileID)
-		if err := d.provider.Delete(ctx, fileID); err != nil {
-			log.Warn("delete cancelled file at the engine", "file_id", fileID, "err", err)
-		}
-	default:
+	} else if !d.changedMeanwhile(ctx, log, fileID, err) {
 		d.unrecorded(ctx, log, id, fileID, err)
 		return
 	}
@@ -241,6 +234,28 @@ func (d *Dispatcher) handedOver(ctx context.Context, log *slog.Logger, id, fileI
 			log.Warn("delete input", "err", err)
 		}
 	}
+}
+
+// changedMeanwhile settles a record the state machine refused because the job moved during
+// its upload, and reports whether that was why: the webhook came first and recorded this
+// very file, or the job was cancelled (its copy at the engine is deleted). Any other refusal
+// means another upload was recorded (this one's lease ran out): this file is unrecorded.
+func (d *Dispatcher) changedMeanwhile(ctx context.Context, log *slog.Logger, fileID string, err error) bool {
+	var te *job.TransitionError
+	if !errors.As(err, &te) {
+		return false
+	}
+	if te.Current.ProviderFileID == fileID {
+		return true
+	}
+	if te.From != job.StatusCancelled {
+		return false
+	}
+	log.Info("job was cancelled during its upload; deleting it at the engine", "file_id", fileID)
+	if err := d.provider.Delete(ctx, fileID); err != nil {
+		log.Warn("delete cancelled file at the engine", "file_id", fileID, "err", err)
+	}
+	return true
 }
 
 // record moves the job to PROCESSING with the engine's file. That must not be lost to a
