@@ -175,8 +175,9 @@ func (p *fakeProvider) Upload(ctx context.Context, contentType string, image []b
 	return celantur.File{FileID: "f-" + o.Name, FileStatus: celantur.StatusQueued}, nil
 }
 
-func (p *fakeProvider) Delete(_ context.Context, fileID string) error {
-	p.record(call{op: "Delete", id: fileID})
+func (p *fakeProvider) Delete(ctx context.Context, fileID string) error {
+	dl, _ := ctx.Deadline()
+	p.record(call{op: "Delete", id: fileID, at: dl})
 	return p.deleteErr
 }
 

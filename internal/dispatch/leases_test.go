@@ -65,7 +65,7 @@ func TestLeasesRun(t *testing.T) {
 			defer drop()
 			defer l.hold("b")()
 			for range 2 { // renewal goes on after each outcome
-				if c := <-rec.calls; !slices.Equal(c.ids, []string{"a", "b"}) {
+				if c := waitFor(t, rec.calls, func(call) bool { return true }); !slices.Equal(c.ids, []string{"a", "b"}) {
 					t.Fatalf("renewed %v, want [a b]", c.ids)
 				}
 			}

@@ -45,10 +45,18 @@ func TestPoll(t *testing.T) {
 			p.status = func(id string) (celantur.File, error) {
 				return celantur.File{FileID: id, FileStatus: tc.status}, tc.err
 			}
-			r := NewReconciler(s, p, testConfig(), nil)
+			logs := &logBuffer{}
+			r := NewReconciler(s, p, testConfig(), logs.logger())
 			r.poll(t.Context(), processing("j1", 1))
 			if st := p.made("Status"); len(st) != 1 || st[0].id != "f-j1" {
 				t.Fatalf("status calls %+v, want one of f-j1", st)
+			}
+			// A failed poll is reported; an engine that lost the file is an answer.
+			if warned := strings.Contains(logs.String(), "poll engine"); warned != (tc.err != nil && tc.code != "PROVIDER_LOST") {
+				t.Errorf("warned of the poll %v for %v\n%s", warned, tc.err, logs)
+			}
+			if ended := strings.Contains(logs.String(), "ended by status poll"); ended != (tc.to != "") {
+				t.Errorf("logged the end %v\n%s", ended, logs)
 			}
 			calls := s.made()
 			if len(calls) != 1 {
@@ -159,17 +167,9 @@ func TestReconcilerRun(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
 	// While a is polled, both claims of its batch are held.
-	for c := range s.calls {
-		if c.op == "RenewClaims" && slices.Equal(c.ids, []string{"a", "b"}) {
-			break
-		}
-	}
+	waitFor(t, s.calls, func(c call) bool { return c.op == "RenewClaims" && slices.Equal(c.ids, []string{"a", "b"}) })
 	close(release)
-	for c := range s.calls {
-		if c.op == "SchedulePoll" && c.id == "c" {
-			break
-		}
-	}
+	waitFor(t, s.calls, func(c call) bool { return c.op == "SchedulePoll" && c.id == "c" })
 	cancel()
 	<-done
 	var polled []string
@@ -197,13 +197,8 @@ func TestReconcilerRunClaimError(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
-	n := 0
-	for c := range s.calls {
-		if c.op == "ClaimPolls" {
-			if n++; n == 3 {
-				break
-			}
-		}
+	for range 3 {
+		waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimPolls" })
 	}
 	cancel()
 	<-done

@@ -12,20 +12,27 @@ import (
 	"github.com/anonjob/anonjob/internal/store"
 )
 
-// waitFor reads calls until one satisfies ok, and returns it.
+// waitFor reads calls until one satisfies ok, and returns it. It gives up after a while, so
+// that code that never makes the call fails its test rather than hanging it.
 func waitFor(t *testing.T, calls <-chan call, ok func(call) bool) call {
 	t.Helper()
+	giveUp := time.NewTimer(patience)
+	defer giveUp.Stop()
 	for {
 		select {
 		case c := <-calls:
 			if ok(c) {
 				return c
 			}
-		case <-t.Context().Done():
-			t.Fatal("test ended while waiting")
+		case <-giveUp.C:
+			t.Fatalf("the expected call did not come within %v", patience)
 		}
 	}
 }
+
+// patience bounds every wait for the code under test: far beyond what it needs, even on a
+// busy machine.
+const patience = 20 * time.Second
 
 // run starts d and returns a func that stops it and waits for it.
 func run(t *testing.T, d *Dispatcher) (stop func()) {
@@ -42,7 +49,13 @@ func TestRunClaimsRoomAtEngine(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
 	s.processing = 3
-	p.capacity = func(context.Context) (int, error) { return 5, nil }
+	p.capacity = func(ctx context.Context) (int, error) {
+		// Bounded: an engine not up yet must not hold dispatch back for long.
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 5*time.Second || time.Until(dl) < 4*time.Second {
+			t.Errorf("capacity asked with deadline %v (set %v), want about 5s", time.Until(dl), ok)
+		}
+		return 5, nil
+	}
 	cfg := testConfig()
 	cfg.Capacity, cfg.Concurrency = 0, 4
 	d := NewDispatcher(s, p, signer{}, cfg, nil)
