@@ -265,15 +265,20 @@ func (d *Dispatcher) changedMeanwhile(ctx context.Context, log *slog.Logger, fil
 func (d *Dispatcher) record(ctx context.Context, id, fileID string) error {
 	rctx, cancel := context.WithTimeout(ctx, d.cfg.RecordTimeout)
 	defer cancel()
+	var last error // what went wrong, where Retry would say only that time ran out
 	_, err := backoff.Retry(rctx, func() (struct{}, error) {
 		_, _, err := d.store.Transition(rctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: fileID,
 			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
+		last = err
 		var te *job.TransitionError
 		if errors.As(err, &te) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(recordBackOff()), backoff.WithMaxElapsedTime(d.cfg.RecordTimeout))
+	if err != nil && last != nil {
+		return last
+	}
 	return err
 }
 
