@@ -1,9 +1,10 @@
 # anonjob developer commands. `make run` and `make test` are the two a newcomer needs.
 GO ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
+GREMLINS_VERSION := v0.6.0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: run test test-short generate check-generated lint bench fuzz build
+.PHONY: run test test-short generate check-generated lint bench fuzz build mutation
 
 run: ## Run anonjobd on its defaults: embedded PostgreSQL in ./anonjob-data, gRPC 127.0.0.1:9090, HTTP 127.0.0.1:8080, built-in engine.
 	scripts/install-detector-data.sh
@@ -38,3 +39,17 @@ bench: ## Benchmarks of the job API, the watch fan-out and the built-in engine.
 fuzz: ## Run each fuzz target for a minute.
 	$(GO) test ./internal/providerhook -run '^$$' -fuzz FuzzParse -fuzztime 60s
 	$(GO) test ./internal/pagetoken -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+# Mutation testing: one package at a time (each mutant rebuilds and reruns its package's tests),
+# one worker with one CPU, and a generous timeout, so that a busy machine times out no mutant
+# that the tests would have killed. `make mutation MUTATION_PKGS=dispatch` runs one package.
+MUTATION_PKGS ?= dispatch store watch job notify
+GREMLINS_FLAGS ?= --workers 1 --test-cpu 1 --timeout-coefficient 10 --threshold-efficacy 85 --threshold-mcover 80
+
+mutation: ## Mutation testing (gremlins, pinned) of the core packages; slow, not part of `make test`. See docs/testing.md.
+	$(GO) version -m $(GOBIN)/gremlins 2>/dev/null | grep -q 'mod.*go-gremlins/gremlins.*$(GREMLINS_VERSION)' || \
+		$(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	@fail=0; for p in $(MUTATION_PKGS); do \
+		echo "== internal/$$p"; \
+		$(GOBIN)/gremlins unleash $(GREMLINS_FLAGS) ./internal/$$p || fail=1; \
+	done; exit $$fail

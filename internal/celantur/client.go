@@ -38,10 +38,11 @@ type Config struct {
 	// context.
 	CallTimeout time.Duration
 	// AttemptTimeout bounds each single attempt of a call, so one stalled
-	// connection leaves time to retry; 0 means half of CallTimeout.
+	// connection leaves time to retry; 0 means half of CallTimeout. An
+	// upload, which has one attempt, is bounded by CallTimeout alone.
 	AttemptTimeout time.Duration
 	// MaxRetries is how many times a failed attempt is repeated; 0 means
-	// 4 and a negative value none.
+	// 4 and a negative value none. Uploads are never repeated (see Upload).
 	MaxRetries int
 	// Logger receives retries and sign-ins; nil discards them.
 	Logger *slog.Logger

@@ -32,6 +32,11 @@ type request struct {
 	// Retry-After: the caller controls its own rate (the dispatcher lowers
 	// its in-flight limit) and would otherwise stall behind the wait.
 	throttleToCaller bool
+	// once makes a single attempt, bounded by the whole call timeout: the
+	// caller retries, and counts its attempts (the dispatcher, for
+	// uploads). A retry here would multiply its attempts. The resend after
+	// a 401 is a token refresh, not a retry, and stays.
+	once bool
 }
 
 func (r request) pathString() string { return "/" + strings.Join(r.path, "/") }
@@ -78,10 +83,14 @@ func call[T any](ctx context.Context, c *Client, r request, decode func(*http.Re
 	b.RandomizationFactor = 0.5 // jitter spreads out clients that failed together
 	b.Multiplier = 2
 
+	tries := uint(c.maxRetries) + 1
+	if r.once {
+		tries = 1
+	}
 	var lastErr error
 	opts := []backoff.RetryOption{
 		backoff.WithBackOff(b),
-		backoff.WithMaxTries(uint(c.maxRetries) + 1),
+		backoff.WithMaxTries(tries),
 		backoff.WithNotify(func(err error, wait time.Duration) {
 			c.log.WarnContext(ctx, "retrying provider call", "op", r.op, "path", r.pathString(), "wait", wait, "err", err)
 			if c.retry.onRetry != nil {
@@ -140,9 +149,13 @@ func unwrapAttemptError(err error) error {
 func attempt[T any](ctx, callCtx context.Context, c *Client, r request, decode func(*http.Response) (T, error)) (T, error) {
 	var zero T
 	actx, acancel := context.WithCancelCause(ctx)
-	attemptTimeout := fmt.Errorf("attempt timed out after %s: %w", c.attemptTimeout, context.DeadlineExceeded)
+	limit := c.attemptTimeout
+	if r.once {
+		limit = c.callTimeout // no later attempt to leave time for
+	}
+	attemptTimeout := fmt.Errorf("attempt timed out after %s: %w", limit, context.DeadlineExceeded)
 	stopCall := context.AfterFunc(callCtx, func() { acancel(context.Cause(callCtx)) })
-	timer := time.AfterFunc(c.attemptTimeout, func() { acancel(attemptTimeout) })
+	timer := time.AfterFunc(limit, func() { acancel(attemptTimeout) })
 	disarm := func() {
 		stopCall()
 		timer.Stop()

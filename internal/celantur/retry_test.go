@@ -211,20 +211,22 @@ func TestDroppedConnectionRetried(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t)
 	var n atomic.Int32
-	p.mux.HandleFunc("POST /v1/file", func(w http.ResponseWriter, r *http.Request) {
+	p.mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
 			dropConnection(w, r)
 			return
 		}
-		writeJSON(w, http.StatusOK, fileJSON("f1", StatusQueued))
+		ok(w, r)
 	})
-	c, rec := newTestClient(t, p.srv.URL, nil)
-	if _, err := c.Upload(t.Context(), "image/jpeg", []byte("jpeg"), UploadOptions{}); err != nil {
-		t.Fatalf("Upload: %v", err)
+	// A fixed token: no sign-in first, so the status request opens a fresh
+	// connection, which net/http does not replay on its own (it replays an
+	// idempotent request only on a reused connection): the second request
+	// is the client's retry.
+	c, rec := newTestClient(t, p.srv.URL, func(cfg *Config) { cfg.Credentials = Credentials{Token: "tok-1"} })
+	if _, err := c.Status(t.Context(), "f1"); err != nil {
+		t.Fatalf("Status: %v", err)
 	}
-	// POST is not replayed by net/http itself, so the second request is
-	// the client's retry.
-	if got := p.count("POST /v1/file"); got != 2 {
+	if got := p.count("GET /v1/file/f1/status"); got != 2 {
 		t.Errorf("requests = %d, want 2", got)
 	}
 	if _, waits := rec.snapshot(); len(waits) != 1 {

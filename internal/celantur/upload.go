@@ -78,10 +78,12 @@ func pyBool(b bool) string {
 }
 
 // Upload sends image, of MIME type contentType (image/jpeg or image/png),
-// for anonymization and returns the queued file. The same bytes are resent
-// on a retry, so a retried upload may in rare cases create two files at
-// the provider; the caller keeps the file id it gets back. A 429 is not
-// retried: it comes back at once (IsThrottled), for the caller to slow down.
+// for anonymization and returns the queued file. It makes one attempt
+// (plus one resend after a 401 with a fresh token), bounded by the call
+// timeout, and does not retry: the caller owns the retries of an upload and
+// counts them, so that one failing image costs one POST per attempt the
+// caller makes (check IsRetryable). A 429 comes back at once (IsThrottled),
+// for the caller to slow down.
 func (c *Client) Upload(ctx context.Context, contentType string, image []byte, o UploadOptions) (File, error) {
 	if len(image) == 0 {
 		return File{}, errors.New("celantur: upload: empty image")
@@ -92,7 +94,7 @@ func (c *Client) Upload(ctx context.Context, contentType string, image []byte, o
 	r := request{
 		op: "upload", method: http.MethodPost, path: []string{"v1", "file"},
 		query: o.query(), body: image, contentType: contentType,
-		accept: "application/json", auth: true, throttleToCaller: true,
+		accept: "application/json", auth: true, throttleToCaller: true, once: true,
 	}
 	return call(ctx, c, r, decodeFile)
 }

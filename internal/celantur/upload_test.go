@@ -95,7 +95,54 @@ func TestUploadQueryAndBody(t *testing.T) {
 	}
 }
 
-func TestUploadRetryResendsBody(t *testing.T) {
+// TestUploadMakesOneAttempt: the dispatcher owns the retries of an upload
+// and counts them; the client makes one POST per call whatever fails, so
+// the two never multiply.
+func TestUploadMakesOneAttempt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		handler   http.HandlerFunc
+		retryable bool
+	}{
+		{"503", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "busy"})
+		}, true},
+		{"503 with Retry-After", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "busy"})
+		}, true},
+		{"500", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "oops"})
+		}, true},
+		{"dropped connection", dropConnection, true},
+		{"400", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "bad image"})
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t)
+			p.mux.HandleFunc("POST /v1/file", tc.handler)
+			c, rec := newTestClient(t, p.srv.URL, nil)
+			_, err := c.Upload(t.Context(), "image/png", []byte("png bytes"), UploadOptions{Face: true})
+			if err == nil || IsRetryable(err) != tc.retryable {
+				t.Fatalf("err = %v (retryable %v), want an error with retryable %v", err, IsRetryable(err), tc.retryable)
+			}
+			if n := p.count("POST /v1/file"); n != 1 {
+				t.Errorf("%d POSTs, want 1", n)
+			}
+			if _, waits := rec.snapshot(); len(waits) != 0 {
+				t.Errorf("the client retried %d times", len(waits))
+			}
+		})
+	}
+}
+
+// TestUploadResendsBodyAfterTokenRefresh: a 401 is answered by one fresh
+// sign-in and one resend carrying the whole image again; that is not a
+// retry of the upload.
+func TestUploadResendsBodyAfterTokenRefresh(t *testing.T) {
 	t.Parallel()
 	image := []byte("png bytes")
 	p := newProvider(t)
@@ -103,8 +150,7 @@ func TestUploadRetryResendsBody(t *testing.T) {
 	p.mux.HandleFunc("POST /v1/file", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		bodies = append(bodies, string(b)) // requests are sequential
-		if len(bodies) == 1 {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "busy"})
+		if !requireToken(w, r, "tok-2") {
 			return
 		}
 		writeJSON(w, http.StatusOK, fileJSON("f1", StatusQueued))
@@ -115,6 +161,9 @@ func TestUploadRetryResendsBody(t *testing.T) {
 	}
 	if len(bodies) != 2 || bodies[0] != string(image) || bodies[1] != string(image) {
 		t.Errorf("bodies = %q, want the image twice", bodies)
+	}
+	if n := p.signIns.Load(); n != 2 {
+		t.Errorf("%d sign-ins, want 2", n)
 	}
 }
 

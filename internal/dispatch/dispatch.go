@@ -6,10 +6,10 @@ package dispatch
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
@@ -18,28 +18,50 @@ import (
 	"github.com/anonjob/anonjob/internal/store"
 )
 
-// Provider is the engine, as the dispatcher and reconciler use it.
-type Provider interface {
+// DispatcherProvider is the engine, as the dispatcher uses it.
+type DispatcherProvider interface {
 	Upload(ctx context.Context, contentType string, image []byte, o celantur.UploadOptions) (celantur.File, error)
-	Status(ctx context.Context, fileID string) (celantur.File, error)
 	Delete(ctx context.Context, fileID string) error
-	FileURL(fileID, kind string) string
 	// Capacity is how many files the engine holds at once without refusing more;
 	// celantur.ErrCapacityUnknown when it does not say.
 	Capacity(ctx context.Context) (int, error)
 }
 
-// Store is the job storage the dispatcher and reconciler need.
-type Store interface {
+// ReconcilerProvider is the engine, as the reconciler uses it.
+type ReconcilerProvider interface {
+	Status(ctx context.Context, fileID string) (celantur.File, error)
+	FileURL(fileID, kind string) string
+}
+
+// Provider is the engine, as the dispatcher and reconciler use it.
+type Provider interface {
+	DispatcherProvider
+	ReconcilerProvider
+}
+
+// DispatcherStore is the job storage the dispatcher needs.
+type DispatcherStore interface {
 	ClaimQueued(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Claim, error)
-	ClaimPolls(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Claim, error)
 	RenewClaims(ctx context.Context, owner string, ids []string, lease time.Duration) (int64, error)
 	Defer(ctx context.Context, id string, at time.Time, reason string) error
 	Release(ctx context.Context, id string) error
 	CountProcessing(ctx context.Context) (int, error)
-	SchedulePoll(ctx context.Context, id string, at time.Time) error
 	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
 	DeleteInput(ctx context.Context, id string) error
+}
+
+// ReconcilerStore is the job storage the reconciler needs.
+type ReconcilerStore interface {
+	ClaimPolls(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Claim, error)
+	RenewClaims(ctx context.Context, owner string, ids []string, lease time.Duration) (int64, error)
+	SchedulePoll(ctx context.Context, id string, at time.Time) error
+	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
+}
+
+// Store is the job storage the dispatcher and reconciler need.
+type Store interface {
+	DispatcherStore
+	ReconcilerStore
 }
 
 // CallbackSigner makes the per-job callback URL the engine posts its webhook to.
@@ -106,15 +128,20 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// delay is the wait before retry n (n >= 1): exponential from base, capped, with full jitter
-// so that jobs failing together do not retry together.
+// delay is the wait before retry n (n >= 1): an interval from base, doubling per retry up to
+// limit, and a wait drawn from its upper half (full jitter over [interval/2, interval]) so that
+// jobs failing together do not retry together. A job's attempts are counted in the database,
+// not in memory, so each delay is the nth step of a fresh backoff. backoff spreads a wait
+// evenly around its interval by the randomization factor: centred on 3/4 of the interval,
+// a third either way spans exactly its upper half.
 func delay(n int, base, limit time.Duration) time.Duration {
-	d := base
-	for i := 1; i < n && d < limit; i++ {
-		d *= 2
+	b := &backoff.ExponentialBackOff{InitialInterval: base * 3 / 4, MaxInterval: limit * 3 / 4,
+		Multiplier: 2, RandomizationFactor: 1.0 / 3}
+	d := b.NextBackOff()
+	for range n - 1 {
+		d = b.NextBackOff()
 	}
-	d = min(d, limit)
-	return d/2 + rand.N(d/2+1)
+	return min(d, limit) // backoff rounds its draw up by a nanosecond at most
 }
 
 func logger(l *slog.Logger) *slog.Logger {

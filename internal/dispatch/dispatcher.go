@@ -18,8 +18,8 @@ import (
 
 // Dispatcher uploads QUEUED jobs to the engine, keeping it as full as it can take (see flow).
 type Dispatcher struct {
-	store    Store
-	provider Provider
+	store    DispatcherStore
+	provider DispatcherProvider
 	signer   CallbackSigner
 	cfg      Config
 	log      *slog.Logger
@@ -29,7 +29,7 @@ type Dispatcher struct {
 }
 
 // NewDispatcher makes a dispatcher; run it with Run.
-func NewDispatcher(s Store, p Provider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
+func NewDispatcher(s DispatcherStore, p DispatcherProvider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg, log: logger(log),
 		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, time.Now)}
@@ -100,15 +100,16 @@ func (d *Dispatcher) askCapacity(ctx context.Context) bool {
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	n, err := d.provider.Capacity(actx)
-	switch {
-	case err == nil:
+	if err == nil {
 		d.flow.setCapacity(n)
 		d.log.Info("engine capacity", "capacity", n)
 		return true
-	case errors.Is(err, celantur.ErrCapacityUnknown):
+	}
+	if errors.Is(err, celantur.ErrCapacityUnknown) {
 		d.log.Info("the engine does not tell its capacity; finding it from its 429 answers")
 		return true
-	case ctx.Err() == nil:
+	}
+	if ctx.Err() == nil {
 		d.log.Warn("ask the engine for its capacity", "err", err)
 	}
 	return false
@@ -127,115 +128,162 @@ func (d *Dispatcher) learnCapacity(ctx context.Context) {
 
 // dispatch makes one upload attempt for a claimed job and tells the flow control how it went.
 func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
-	c := cl.Claim
-	j := c.Job
-	log := d.log.With("job_id", j.ID, "attempt", c.Attempts)
+	j := cl.Job
+	log := d.log.With("job_id", j.ID, "attempt", cl.Attempts)
 	defer d.leases.hold(j.ID)()
-	ctx, span := telemetry.StartQueued(ctx, d.cfg.Tracer, c.Traceparent, "dispatch upload", telemetry.JobID(j.ID))
+	ctx, span := telemetry.StartQueued(ctx, d.cfg.Tracer, cl.Traceparent, "dispatch upload", telemetry.JobID(j.ID))
 	defer span.End()
-	if !c.UnsettledUpload.IsZero() {
+	if !cl.UnsettledUpload.IsZero() {
 		// Its claimer died between upload and record, or deleted the file at the engine when
 		// it could not record it: the engine may hold a copy this upload will not replace.
 		log.Warn("an earlier upload of this job has no recorded outcome; uploading again",
-			"earlier_upload_began", c.UnsettledUpload)
+			"earlier_upload_began", cl.UnsettledUpload)
 	}
-	settled := false
-	defer func() {
-		if !settled {
-			d.flow.ended()
-		}
-	}()
-	if c.Input == nil {
+	if cl.Input == nil {
+		d.flow.ended()
 		d.fail(ctx, j.ID, "INPUT_MISSING", "the job's image is no longer stored")
 		return
 	}
+	f, err := d.upload(ctx, j, cl.Input)
+	telemetry.Fail(span, err)
+	if err != nil {
+		d.uploadFailed(ctx, log, cl, err)
+		return
+	}
+	// Bookkeeping outlives a shutdown that began during the upload.
+	d.handedOver(context.WithoutCancel(ctx), log, j.ID, f.FileID)
+}
+
+// upload sends the job's image to the engine: the one POST of this attempt.
+func (d *Dispatcher) upload(ctx context.Context, j job.Job, image []byte) (celantur.File, error) {
 	// An upload under way when shutdown comes may finish: cut off, the engine may have the file
 	// anyway and the next replica would upload it again.
 	uctx, cancel := grace.Context(ctx, 10*time.Second)
 	defer cancel()
 	began := time.Now()
-	f, err := d.provider.Upload(uctx, j.ContentType, c.Input, celantur.UploadOptions{
+	f, err := d.provider.Upload(uctx, j.ContentType, image, celantur.UploadOptions{
 		Method: string(j.Method), Face: j.Face, LicensePlate: j.LicensePlate, Person: j.Person,
 		Vehicle: j.Vehicle, Webhook: d.signer.CallbackURL(d.cfg.PublicURL, j.ID).String(), Name: j.ID,
 	})
 	d.cfg.Metrics.observeUpload(time.Since(began), err)
-	telemetry.Fail(span, err)
+	return f, err
+}
+
+// uploadFailed settles an attempt whose upload failed: released when the engine was full or
+// shutdown cut it off, both costing no attempt; deferred with backoff when it may succeed
+// later and attempts are left; else the job fails.
+func (d *Dispatcher) uploadFailed(ctx context.Context, log *slog.Logger, cl claim, err error) {
 	// Bookkeeping outlives a shutdown that cancelled the upload.
 	wctx := context.WithoutCancel(ctx)
 	if wait, ok := celantur.IsThrottled(err); ok {
-		// The engine is full: the job was not tried and goes again as soon as there is room.
-		settled = true
-		atEngine := 0
-		if _, limited := d.flow.uploads(); !limited {
-			// The first refusal of an engine of unknown capacity sets the limit from what it
-			// holds; later ones need no count.
-			if n, err := d.store.CountProcessing(wctx); err == nil {
-				atEngine = n
-			}
-		}
-		limit, paused := d.flow.refused(cl.began, wait, atEngine)
-		log.Info("engine full; job stays queued", "in_flight_limit", limit, "paused", paused)
-		if err := d.store.Release(wctx, j.ID); err != nil {
-			log.Error("release job", "err", err)
+		d.throttled(wctx, log, cl, wait)
+		return
+	}
+	d.flow.ended()
+	id := cl.Job.ID
+	if ctx.Err() != nil {
+		// Not the engine's fault, and the next replica may go at once.
+		log.Info("upload cut off by shutdown; job stays queued", "err", err)
+		d.release(wctx, log, id)
+		return
+	}
+	if celantur.IsRetryable(err) && cl.Attempts < d.cfg.MaxAttempts {
+		at := time.Now().Add(delay(cl.Attempts, d.cfg.RetryBase, d.cfg.RetryMax))
+		log.Warn("upload failed; will retry", "err", err, "retry_at", at)
+		if err := d.store.Defer(wctx, id, at, err.Error()); err != nil {
+			log.Error("defer job", "err", err)
 		}
 		return
 	}
-	if err != nil {
-		if celantur.IsRetryable(err) || ctx.Err() != nil {
-			if c.Attempts < d.cfg.MaxAttempts || ctx.Err() != nil {
-				at := time.Now().Add(delay(c.Attempts, d.cfg.RetryBase, d.cfg.RetryMax))
-				if ctx.Err() != nil {
-					at = time.Now() // not the engine's fault: the next replica may go at once
-				}
-				log.Warn("upload failed; will retry", "err", err, "retry_at", at)
-				if err := d.store.Defer(wctx, j.ID, at, err.Error()); err != nil {
-					log.Error("defer job", "err", err)
-				}
-				return
-			}
+	log.Warn("upload failed for good", "err", err)
+	d.fail(wctx, id, "PROVIDER_REJECTED", err.Error())
+}
+
+// throttled settles an upload the engine refused with 429: it is full, so the job was not
+// tried and goes again as soon as there is room.
+func (d *Dispatcher) throttled(ctx context.Context, log *slog.Logger, cl claim, wait time.Duration) {
+	atEngine := 0
+	if _, limited := d.flow.uploads(); !limited {
+		// The first refusal of an engine of unknown capacity sets the limit from what it
+		// holds; later ones need no count.
+		if n, err := d.store.CountProcessing(ctx); err == nil {
+			atEngine = n
 		}
-		log.Warn("upload failed for good", "err", err)
-		d.fail(wctx, j.ID, "PROVIDER_REJECTED", err.Error())
+	}
+	limit, paused := d.flow.refused(cl.began, wait, atEngine)
+	log.Info("engine full; job stays queued", "in_flight_limit", limit, "paused", paused)
+	d.release(ctx, log, cl.Job.ID)
+}
+
+// release gives a claimed job back uncounted, due at once.
+func (d *Dispatcher) release(ctx context.Context, log *slog.Logger, id string) {
+	if err := d.store.Release(ctx, id); err != nil {
+		log.Error("release job", "err", err)
+	}
+}
+
+// handedOver records the file the engine accepted and settles what the record finds: the job
+// is now at the engine, in the database or (if recording failed) not at all.
+func (d *Dispatcher) handedOver(ctx context.Context, log *slog.Logger, id, fileID string) {
+	err := d.record(ctx, id, fileID)
+	d.flow.accepted()
+	if err == nil {
+		log.Info("job handed to the engine", "file_id", fileID)
+	} else if !d.changedMeanwhile(ctx, log, fileID, err) {
+		d.unrecorded(ctx, log, id, fileID, err)
 		return
 	}
-	// The engine has the file: recording that must not be lost to a passing database error,
-	// or the job would be uploaded again when its lease ends. Bounded, so that a file that
-	// cannot be recorded is deleted at the engine before the lease can run out and another
-	// replica upload the job again.
-	rctx, cancelRecord := context.WithTimeout(wctx, d.cfg.RecordTimeout)
-	_, err = backoff.Retry(rctx, func() (struct{}, error) {
-		_, _, err := d.store.Transition(rctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: f.FileID,
+	if !d.cfg.KeepInput {
+		if err := d.store.DeleteInput(ctx, id); err != nil {
+			log.Warn("delete input", "err", err)
+		}
+	}
+}
+
+// changedMeanwhile settles a record the state machine refused because the job moved during
+// its upload, and reports whether that was why: the webhook came first and recorded this
+// very file, or the job was cancelled (its copy at the engine is deleted). Any other refusal
+// means another upload was recorded (this one's lease ran out): this file is unrecorded.
+func (d *Dispatcher) changedMeanwhile(ctx context.Context, log *slog.Logger, fileID string, err error) bool {
+	var te *job.TransitionError
+	if !errors.As(err, &te) {
+		return false
+	}
+	if te.Current.ProviderFileID == fileID {
+		return true
+	}
+	if te.From != job.StatusCancelled {
+		return false
+	}
+	log.Info("job was cancelled during its upload; deleting it at the engine", "file_id", fileID)
+	if err := d.provider.Delete(ctx, fileID); err != nil {
+		log.Warn("delete cancelled file at the engine", "file_id", fileID, "err", err)
+	}
+	return true
+}
+
+// record moves the job to PROCESSING with the engine's file. That must not be lost to a
+// passing database error, or the job would be uploaded again when its lease ends. Bounded by
+// RecordTimeout, so that a file that cannot be recorded is deleted at the engine before the
+// lease can run out and another replica upload the job again. A refused move is final.
+func (d *Dispatcher) record(ctx context.Context, id, fileID string) error {
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.RecordTimeout)
+	defer cancel()
+	var last error // what went wrong, where Retry would say only that time ran out
+	_, err := backoff.Retry(rctx, func() (struct{}, error) {
+		_, _, err := d.store.Transition(rctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: fileID,
 			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
+		last = err
 		var te *job.TransitionError
 		if errors.As(err, &te) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(recordBackOff()), backoff.WithMaxElapsedTime(d.cfg.RecordTimeout))
-	cancelRecord()
-	// The job now counts as at the engine, in the database or (if recording failed) not at all.
-	settled = true
-	d.flow.accepted()
-	var te *job.TransitionError
-	switch {
-	case err == nil:
-		log.Info("job handed to the engine", "file_id", f.FileID)
-	case errors.As(err, &te) && te.Current.ProviderFileID == f.FileID:
-		// The webhook arrived before the upload's answer and recorded the file already.
-	case errors.As(err, &te) && te.From == job.StatusCancelled:
-		log.Info("job was cancelled during its upload; deleting it at the engine", "file_id", f.FileID)
-		if err := d.provider.Delete(wctx, f.FileID); err != nil {
-			log.Warn("delete cancelled file at the engine", "file_id", f.FileID, "err", err)
-		}
-	default:
-		d.unrecorded(wctx, log, j.ID, f.FileID, err)
-		return
+	if err != nil && last != nil {
+		return last
 	}
-	if !d.cfg.KeepInput {
-		if err := d.store.DeleteInput(wctx, j.ID); err != nil {
-			log.Warn("delete input", "err", err)
-		}
-	}
+	return err
 }
 
 // unrecorded deals with a file the engine accepted whose recording failed: it is deleted at the

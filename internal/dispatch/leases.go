@@ -67,10 +67,13 @@ func (l *leases) run(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, l.every)
 		n, err := l.renew(rctx, ids)
 		cancel()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			l.log.Warn("renew claims", "jobs", len(ids), "err", err)
-		case err == nil && int(n) < len(ids):
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("renew claims", "jobs", len(ids), "err", err)
+			}
+			continue
+		}
+		if int(n) < len(ids) {
 			// Settled meanwhile (the common case), or lost: a lease that ran out while the
 			// database was unreachable may have gone to another replica.
 			l.log.Debug("claims not renewed", "held", len(ids), "renewed", n)

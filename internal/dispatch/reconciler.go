@@ -14,15 +14,15 @@ import (
 // Reconciler polls the engine for PROCESSING jobs whose webhook is overdue, so that a lost
 // webhook never leaves a job hanging.
 type Reconciler struct {
-	store    Store
-	provider Provider
+	store    ReconcilerStore
+	provider ReconcilerProvider
 	cfg      Config
 	log      *slog.Logger
 	leases   *leases
 }
 
 // NewReconciler makes a reconciler; run it with Run.
-func NewReconciler(s Store, p Provider, cfg Config, log *slog.Logger) *Reconciler {
+func NewReconciler(s ReconcilerStore, p ReconcilerProvider, cfg Config, log *slog.Logger) *Reconciler {
 	cfg = cfg.withDefaults()
 	r := &Reconciler{store: s, provider: p, cfg: cfg, log: logger(log)}
 	r.leases = newLeases(func(ctx context.Context, ids []string) (int64, error) {
@@ -66,25 +66,10 @@ func (r *Reconciler) poll(ctx context.Context, c store.Claim) {
 	j := c.Job
 	log := r.log.With("job_id", j.ID, "file_id", j.ProviderFileID, "poll", c.Attempts)
 	f, err := r.provider.Status(ctx, j.ProviderFileID)
-	var change *store.Change
-	switch {
-	case celantur.IsNotFound(err):
-		change = &store.Change{To: job.StatusFailed, Error: &job.Error{Code: "PROVIDER_LOST",
-			Message: "the engine no longer knows the job's file"}}
-	case err != nil:
+	if err != nil && !celantur.IsNotFound(err) {
 		log.Warn("poll engine", "err", err)
-	case f.FileStatus == "done":
-		change = &store.Change{To: job.StatusDone, Results: &job.Results{
-			OriginalLink:     r.provider.FileURL(j.ProviderFileID, "original"),
-			AnonymizedLink:   r.provider.FileURL(j.ProviderFileID, "anonymized"),
-			BinaryMaskLink:   r.provider.FileURL(j.ProviderFileID, "binary-mask"),
-			InstanceMaskLink: r.provider.FileURL(j.ProviderFileID, "instance-mask"),
-			MetadataLink:     r.provider.FileURL(j.ProviderFileID, "metadata"),
-		}}
-	case f.FileStatus == "failed":
-		change = &store.Change{To: job.StatusFailed, Error: &job.Error{Code: "PROVIDER_FAILED",
-			Message: "the anonymization engine reported file_status failed"}}
 	}
+	change := r.outcome(j.ProviderFileID, f, err)
 	if change == nil {
 		at := time.Now().Add(delay(c.Attempts, r.cfg.WebhookDeadline/4, r.cfg.PollMax))
 		if err := r.store.SchedulePoll(context.WithoutCancel(ctx), j.ID, at); err != nil {
@@ -94,12 +79,35 @@ func (r *Reconciler) poll(ctx context.Context, c store.Claim) {
 	}
 	_, _, err = r.store.Transition(context.WithoutCancel(ctx), j.ID, *change)
 	var te *job.TransitionError
-	switch {
-	case err == nil:
+	if err == nil {
 		log.Info("job ended by status poll; its webhook never came", "status", change.To)
-	case errors.As(err, &te):
-		// The webhook or a cancel got there first.
-	default:
+	} else if !errors.As(err, &te) { // a refused move: the webhook or a cancel got there first
 		log.Error("apply polled status", "err", err)
 	}
+}
+
+// outcome is the change the engine's answer about a file calls for: nil while the engine is
+// still at it, or could not be asked.
+func (r *Reconciler) outcome(fileID string, f celantur.File, err error) *store.Change {
+	if celantur.IsNotFound(err) {
+		return &store.Change{To: job.StatusFailed, Error: &job.Error{Code: "PROVIDER_LOST",
+			Message: "the engine no longer knows the job's file"}}
+	}
+	if err != nil {
+		return nil
+	}
+	if f.FileStatus == celantur.StatusDone {
+		return &store.Change{To: job.StatusDone, Results: &job.Results{
+			OriginalLink:     r.provider.FileURL(fileID, "original"),
+			AnonymizedLink:   r.provider.FileURL(fileID, "anonymized"),
+			BinaryMaskLink:   r.provider.FileURL(fileID, "binary-mask"),
+			InstanceMaskLink: r.provider.FileURL(fileID, "instance-mask"),
+			MetadataLink:     r.provider.FileURL(fileID, "metadata"),
+		}}
+	}
+	if f.FileStatus == celantur.StatusFailed {
+		return &store.Change{To: job.StatusFailed, Error: &job.Error{Code: "PROVIDER_FAILED",
+			Message: "the anonymization engine reported file_status failed"}}
+	}
+	return nil
 }

@@ -47,12 +47,14 @@ func (s Spec) Validate(l Limits) *FieldError {
 	case !s.Targets.Any():
 		return &FieldError{Field: "face", Reason: "NO_TARGET",
 			Msg: "at least one of face, license_plate, person, vehicle must be true"}
-	case len(s.RequestID) > l.MaxRequestIDLen:
-		return &FieldError{Field: "request_id", Reason: "TOO_LONG",
-			Msg: fmt.Sprintf("is %d bytes, the limit is %d", len(s.RequestID), l.MaxRequestIDLen)}
-	case len(s.CallbackURL) > l.MaxCallbackURLLen:
-		return &FieldError{Field: "callback_url", Reason: "TOO_LONG",
-			Msg: fmt.Sprintf("is %d bytes, the limit is %d", len(s.CallbackURL), l.MaxCallbackURLLen)}
+	}
+	for _, f := range []struct {
+		name     string
+		n, limit int
+	}{{"request_id", len(s.RequestID), l.MaxRequestIDLen}, {"callback_url", len(s.CallbackURL), l.MaxCallbackURLLen}} {
+		if f.n > f.limit {
+			return &FieldError{Field: f.name, Reason: "TOO_LONG", Msg: fmt.Sprintf("is %d bytes, the limit is %d", f.n, f.limit)}
+		}
 	}
 	for _, f := range []struct{ name, v string }{{"request_id", s.RequestID}, {"callback_url", s.CallbackURL}} {
 		if strings.ContainsFunc(f.v, unicode.IsControl) {

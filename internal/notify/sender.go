@@ -88,12 +88,10 @@ func (s *Sender) Run(ctx context.Context) {
 
 // next decides what follows an attempt: the delivery's new state and when to try again.
 func (s *Sender) next(attempt, code int, retryAfter time.Duration, now time.Time) (string, time.Time) {
-	switch {
-	case code >= 200 && code < 300:
+	if code >= 200 && code < 300 {
 		return "SUCCEEDED", now
-	case code == http.StatusGone: // the receiver asks us to stop
-		return "FAILED", now
-	case attempt > len(s.cfg.Schedule):
+	}
+	if code == http.StatusGone || attempt > len(s.cfg.Schedule) { // 410: the receiver asks us to stop
 		return "FAILED", now
 	}
 	wait := s.cfg.Schedule[attempt-1]

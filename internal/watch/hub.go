@@ -159,6 +159,9 @@ type Hub struct {
 	// Only touched by Run's goroutine:
 	marker  *marker // pending proof that the revisions up to its ceiling are final
 	settled int64   // every revision up to settled is final: committed or never will be
+	// polled, when set (by tests, before Run), sees every read of the history: the position
+	// it reached and whether a gap holds back what lies past it.
+	polled func(next int64, gap bool)
 }
 
 // marker proves revisions settled: once the database's xmin passes xid, every revision up to
@@ -362,6 +365,9 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 		}
 	}
 	h.publish(out, next, t.Compacted)
+	if h.polled != nil {
+		h.polled(next, gap)
+	}
 	return full, gap, nil
 }
 

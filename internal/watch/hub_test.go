@@ -29,18 +29,33 @@ type fixture struct {
 	dbURL string
 	store *store.Store
 	hub   *watch.Hub
+	// polls reports the hub's reads of the history, newest last (while a test reads them).
+	polls chan poll
+}
+
+// poll is one read of the history by the hub: the position it reached, and whether a gap
+// holds back events past it.
+type poll struct {
+	next int64
+	gap  bool
 }
 
 // newFixture starts a hub on a fresh database; writes through the store wake it.
 func newFixture(t *testing.T, cfg watch.Config) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fixture{dbURL: harness.NewDatabase(t)}
+	f := &fixture{dbURL: harness.NewDatabase(t), polls: make(chan poll, 64)}
 	pool, err := store.Connect(ctx, f.dbURL, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.hub = watch.NewHub(cfg, quiet)
+	watch.OnPoll(f.hub, func(next int64, gap bool) {
+		select {
+		case f.polls <- poll{next, gap}:
+		default: // nobody is reading: the hub must not wait for the test
+		}
+	})
 	f.store = store.New(pool, store.WithCommitHook(f.hub.Poke))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.hub.Run(ctx, f.store) }()
@@ -118,14 +133,37 @@ func commitHeld(t *testing.T, tx pgx.Tx, rev int64) {
 	}
 }
 
-// settledFor watches the hub for a while and reports the highest position it reached.
-func settledFor(h *watch.Hub, d time.Duration) int64 {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		h.Poke()
-		time.Sleep(5 * time.Millisecond)
+// gapReads waits until the hub has read the history n times finding a gap, and returns the
+// position the last of those reads reached. Reads queued before the call may count, so the
+// caller makes the gap first.
+func (f *fixture) gapReads(t *testing.T, n int) int64 {
+	t.Helper()
+	f.hub.Poke()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		select {
+		case p := <-f.polls:
+			if p.gap {
+				if n--; n == 0 {
+					return p.next
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("the hub found no gap: %v", ctx.Err())
+		}
 	}
-	return h.Pos()
+}
+
+// waitPos waits until the hub has published every event up to rev.
+func waitPos(t *testing.T, h *watch.Hub, rev int64) {
+	t.Helper()
+	h.Poke()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := watch.WaitPos(ctx, h, rev); err != nil {
+		t.Fatalf("the hub did not reach %d (at %d): %v", rev, h.Pos(), err)
+	}
 }
 
 func TestHubHoldsBackRevisionsAboveOneInFlight(t *testing.T) {
@@ -143,8 +181,8 @@ func TestHubHoldsBackRevisionsAboveOneInFlight(t *testing.T) {
 		t.Fatalf("later revision %d, held %d", later.Revision, held)
 	}
 	// The later job is committed and visible, but the held revision may still commit: nothing
-	// past it may be published.
-	if pos := settledFor(f.hub, 300*time.Millisecond); pos >= later.Revision {
+	// past it may be published, however often the hub reads.
+	if pos := max(f.gapReads(t, 3), f.hub.Pos()); pos >= held {
 		t.Fatalf("hub published %d while %d was in flight", pos, held)
 	}
 	commitHeld(t, tx, held)
@@ -197,7 +235,7 @@ func TestSettledRangeBeyondAFullPage(t *testing.T) {
 	t4, r4 := heldRevision(t, f.dbURL)
 	last := unseen.create(t, "") // r1+4
 	// The hub sees r1+1 and r1+4 with gaps between, and takes its marker with ceiling r1+4.
-	settledFor(f.hub, 200*time.Millisecond)
+	f.gapReads(t, 1)
 	commitHeld(t, t3, r3)
 	commitHeld(t, t4, r4)
 	if err := t1.Rollback(ctx); err != nil {
@@ -274,10 +312,7 @@ func TestResumeReplaysFromDatabaseBeyondTheRing(t *testing.T) {
 		last = f.create(t, "")
 		want = append(want, last.Revision)
 	}
-	f.hub.Poke()
-	for f.hub.Pos() < last.Revision {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitPos(t, f.hub, last.Revision)
 	sub, err := f.hub.Subscribe(context.Background(), first.Revision)
 	if err != nil {
 		t.Fatal(err)
@@ -304,10 +339,7 @@ func TestCompactedRevisionIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := f.create(t, "") // the hub learns of the compaction when it reads again
-	f.hub.Poke()
-	for f.hub.Pos() < last.Revision {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitPos(t, f.hub, last.Revision)
 	if _, err := f.hub.Subscribe(ctx, first.Revision); !errors.Is(err, watch.ErrCompacted) {
 		t.Fatalf("Subscribe(%d) = %v, want ErrCompacted", first.Revision, err)
 	}
@@ -337,9 +369,11 @@ func TestEveryEventOnceInOrderUnderConcurrency(t *testing.T) {
 				switch rng.IntN(5) {
 				case 0: // a retried request: the second insert consumes a revision, no event
 					f.create(t, "r"+string(rune('a'+w))+string(rune('a'+i%26)))
-				case 1: // a transaction that takes a revision and rolls back
+				case 1: // a transaction that takes a revision, holds it a while, and rolls back
 					tx, _ := heldRevision(t, f.dbURL)
-					time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
+					for range rng.IntN(3) {
+						_, _ = tx.Exec(ctx, `SELECT 1`)
+					}
 					_ = tx.Rollback(ctx)
 				default:
 					j := f.create(t, "")
@@ -398,10 +432,7 @@ func TestEveryEventOnceInOrderUnderConcurrency(t *testing.T) {
 	if err := f.store.Pool().QueryRow(ctx, `SELECT max(revision) FROM job_events`).Scan(&head); err != nil {
 		t.Fatal(err)
 	}
-	for f.hub.Pos() < head {
-		f.hub.Poke()
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitPos(t, f.hub, head)
 	close(stop)
 	wwg.Wait()
 
