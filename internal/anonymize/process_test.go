@@ -17,13 +17,24 @@ func (f fixedDetector) Detect(context.Context, *image.RGBA) ([]detect.Detection,
 	return append([]detect.Detection(nil), f...), nil
 }
 
+func (f fixedDetector) DetectInVehicles(context.Context, *image.RGBA, []image.Rectangle) ([]detect.Detection, error) {
+	return nil, nil
+}
+
 // fixed answers every class with the detections of that class in ds.
 func fixed(ds ...detect.Detection) Detectors {
-	out := Detectors{detect.Face: fixedDetector{}, detect.LicensePlate: fixedDetector{}}
+	var faces, plates, objects fixedDetector
 	for _, d := range ds {
-		out[d.Class] = append(out[d.Class].(fixedDetector), d)
+		switch d.Class {
+		case detect.Face:
+			faces = append(faces, d)
+		case detect.LicensePlate:
+			plates = append(plates, d)
+		default:
+			objects = append(objects, d)
+		}
 	}
-	return out
+	return Detectors{Faces: faces, Plates: plates, Objects: objects}
 }
 
 func pngOf(t *testing.T, img image.Image) []byte {
