@@ -23,13 +23,19 @@ type PlateDetector interface {
 	DetectInVehicles(ctx context.Context, img *image.RGBA, vehicles []image.Rectangle) ([]detect.Detection, error)
 }
 
+// ObjectDetector finds persons and vehicles (classes detect.Person and detect.Vehicle) in one
+// pass. small asks for small ones too, at a cost; the plate search alone does not need them:
+// a vehicle too small for the coarse pass carries a plate too small to search.
+type ObjectDetector interface {
+	DetectObjects(ctx context.Context, img *image.RGBA, small bool) ([]detect.Detection, error)
+}
+
 // Detectors are what the pipeline detects with. Each is safe for concurrent use; a nil one
 // cannot be asked for.
 type Detectors struct {
 	Faces Detector
-	// Objects finds persons and vehicles (classes detect.Person and detect.Vehicle) in one
-	// pass, run once per image for persons, vehicles and the plate search alike.
-	Objects Detector
+	// Objects runs once per image for persons, vehicles and the plate search alike.
+	Objects ObjectDetector
 	// Plates are searched over the whole image and inside every vehicle Objects finds.
 	Plates PlateDetector
 }
@@ -108,7 +114,7 @@ func (ds Detectors) detect(ctx context.Context, img *image.RGBA, r Request, stag
 	}
 	if ds.Objects != nil && (r.Persons || r.Vehicles || r.Plates) {
 		wg.Go(func() {
-			objs, err := timed(StageObjects, func() ([]detect.Detection, error) { return ds.Objects.Detect(ctx, img) })
+			objs, err := timed(StageObjects, func() ([]detect.Detection, error) { return ds.Objects.DetectObjects(ctx, img, r.Persons || r.Vehicles) })
 			if err != nil {
 				add(nil, err)
 				return

@@ -74,14 +74,15 @@ const (
 // be masked whole to count as hidden.
 var grow = [4]float64{0.04, 0.04, 0.04, 0.04}
 
-// Detect finds the persons and vehicles of img (classes detect.Person and detect.Vehicle).
+// DetectObjects finds the persons and vehicles of img (classes detect.Person and
+// detect.Vehicle); small adds the finer pass over images larger than MaxSide.
 //
 // The whole image is run once scaled to a longer side of MaxSide (people filling the frame
 // stay within the sizes the network saw in training). A larger image is also run finer (see
 // FineSide), where the small people that squashing loses are found: on the 1920x1080 collage
 // of the face set, the squashed run alone put 19 of its 27 faces inside a person box, with
 // the finer pass all 27.
-func (o *Objects) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error) {
+func (o *Objects) DetectObjects(ctx context.Context, img *image.RGBA, small bool) ([]detect.Detection, error) {
 	b := img.Bounds()
 	if b.Empty() {
 		return nil, nil
@@ -109,7 +110,7 @@ func (o *Objects) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detecti
 	if err := run(b, math.Min(1, MaxSide/long)); err != nil {
 		return nil, err
 	}
-	if !o.cfg.NoTiles && long > MaxSide {
+	if small && !o.cfg.NoTiles && long > MaxSide {
 		fine := math.Min(1, FineSide/long)
 		tiles := []image.Rectangle{b}
 		if float64(roundUp32(float64(b.Dx())*fine)*roundUp32(float64(b.Dy())*fine)) > limits.ObjectRunPixels {

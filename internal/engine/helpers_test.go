@@ -237,3 +237,7 @@ func setsDetectors(mod func(*Config)) bool {
 	mod(&c)
 	return c.Detectors != nil
 }
+
+func (nothing) DetectObjects(ctx context.Context, img *image.RGBA, _ bool) ([]detect.Detection, error) {
+	return nil, nil
+}
