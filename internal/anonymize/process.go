@@ -68,13 +68,21 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 		return nil, fmt.Errorf("detect: %w", err)
 	}
 	clock.add(StageDetect, time.Since(start))
-	// A stable order makes ids, masks and metadata reproducible.
+	// A total order makes ids, masks and metadata reproducible: the detectors run side by
+	// side and finish in any order.
 	sort.SliceStable(dets, func(i, j int) bool {
-		a, b := dets[i].Rect.Min, dets[j].Rect.Min
-		if a.Y != b.Y {
-			return a.Y < b.Y
+		a, b := dets[i], dets[j]
+		switch {
+		case a.Rect.Min.Y != b.Rect.Min.Y:
+			return a.Rect.Min.Y < b.Rect.Min.Y
+		case a.Rect.Min.X != b.Rect.Min.X:
+			return a.Rect.Min.X < b.Rect.Min.X
+		case a.Class != b.Class:
+			return a.Class < b.Class
+		case a.Rect.Max.Y != b.Rect.Max.Y:
+			return a.Rect.Max.Y < b.Rect.Max.Y
 		}
-		return a.X < b.X
+		return a.Rect.Max.X < b.Rect.Max.X
 	})
 	anonymized := req.Method != Detect
 	start = time.Now()
