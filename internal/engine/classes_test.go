@@ -10,10 +10,11 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 )
 
-// TestClassesOverHTTP uploads a street photo with the real detectors, each class alone and all
-// four together, and reads the results back over HTTP: the metadata holds exactly the classes
+// TestClassesOverHTTP uploads a street photo with the real detectors, persons alone, vehicles
+// alone and all four classes together (faces and plates alone are the other tests' default), and reads the results back over HTTP: the metadata holds exactly the classes
 // asked for (persons and vehicles are in the photo), every box is white in the binary mask,
 // and the instance mask carries each class's flag.
 func TestClassesOverHTTP(t *testing.T) {
@@ -22,7 +23,9 @@ func TestClassesOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te := startEngine(t, nil)
+	// The real detectors under the race detector on a busy machine can be slow; the deadline
+	// is not under test here.
+	te := startEngine(t, func(c *Config) { c.Limits.Timeout = 30 * time.Minute })
 	flags := map[string]uint32{"person": 128, "license_plate": 64, "face": 32, "vehicle": 16}
 	for _, tc := range []struct {
 		query string
@@ -31,8 +34,6 @@ func TestClassesOverHTTP(t *testing.T) {
 	}{
 		{"person=True&face=False&license-plate=False", []string{"person"}, []string{"person"}},
 		{"vehicle=True&face=False&license-plate=False", []string{"vehicle"}, []string{"vehicle"}},
-		{"face=True&license-plate=False", []string{"face"}, []string{"face"}},
-		{"face=False&license-plate=True", nil, []string{"license_plate"}},
 		{"person=True&vehicle=True", []string{"person", "vehicle", "face"}, []string{"person", "vehicle", "face", "license_plate"}},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
