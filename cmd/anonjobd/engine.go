@@ -45,9 +45,11 @@ func (f imageFlags) limits() (limits.Image, error) {
 
 // detectorFlags are the built-in engine's detector settings, shared by serve and engine.
 type detectorFlags struct {
-	DetectorDir    string  `name:"detector-dir" help:"Models and cascades of the built-in engine (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
-	ONNXRuntimeLib string  `name:"onnxruntime-lib" help:"ONNX Runtime shared library of the built-in engine; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
-	FaceThreshold  float64 `name:"face-threshold" help:"Score (0-1) a face needs in the built-in engine; lower masks more. 0: the default, 0.25." env:"ANONJOB_FACE_THRESHOLD"`
+	DetectorDir      string  `name:"detector-dir" help:"Models and cascades of the built-in engine (scripts/install-detector-data.sh); empty: /usr/local/share/anonjob/detectors." env:"ANONJOB_DETECTOR_DIR"`
+	ONNXRuntimeLib   string  `name:"onnxruntime-lib" help:"ONNX Runtime shared library of the built-in engine; empty: libonnxruntime.so.1 in --detector-dir." env:"ANONJOB_ONNXRUNTIME_LIB"`
+	FaceThreshold    float64 `name:"face-threshold" help:"Score (0-1) a face needs in the built-in engine; lower masks more. 0: the default, 0.25." env:"ANONJOB_FACE_THRESHOLD"`
+	PersonThreshold  float64 `name:"person-threshold" help:"Score (0-1) a person needs in the built-in engine; lower masks more. 0: the default, 0.17." env:"ANONJOB_PERSON_THRESHOLD"`
+	VehicleThreshold float64 `name:"vehicle-threshold" help:"Score (0-1) a vehicle needs in the built-in engine (it is also where plates are searched closely); lower masks more. 0: the default, 0.2." env:"ANONJOB_VEHICLE_THRESHOLD"`
 }
 
 // Run serves the engine alone. Sign-in accepts ANONJOB_ENGINE_USERNAME and
@@ -87,7 +89,8 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 	}()
 	eng, err := engine.New(ctx, engine.Config{DataDir: c.DataDir, Username: user, Password: pass,
 		PublicURL: public, Workers: c.Workers, DetectorDir: c.DetectorDir, ONNXRuntimeLib: c.ONNXRuntimeLib,
-		FaceThreshold: c.FaceThreshold, Limits: lim, Logger: log, TracerProvider: tel.TracerProvider()})
+		FaceThreshold: c.FaceThreshold, PersonThreshold: c.PersonThreshold, VehicleThreshold: c.VehicleThreshold,
+		Limits: lim, Logger: log, TracerProvider: tel.TracerProvider()})
 	if err != nil {
 		_ = lis.Close()
 		return err

@@ -90,6 +90,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	cfg.EngineAddr, cfg.DetectorDir, cfg.Dispatch, cfg.InputRetention = c.EngineAddr, c.DetectorDir, c.Dispatch, c.InputRetention
 	cfg.WebhookDeadline = c.WebhookDeadline
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
+	cfg.PersonThreshold, cfg.VehicleThreshold = c.PersonThreshold, c.VehicleThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
 	if c.GroupCommitBatch < 1 {
 		return fmt.Errorf("--group-commit-batch %d: want 1 or more", c.GroupCommitBatch)

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
+	"sort"
 
 	"github.com/anonjob/anonjob/internal/detect"
 )
@@ -24,6 +25,10 @@ func classFlag(c detect.Class) uint8 {
 		return flagFace
 	case detect.LicensePlate:
 		return flagLicensePlate
+	case detect.Person:
+		return flagPerson
+	case detect.Vehicle:
+		return flagVehicle
 	}
 	return 0
 }
@@ -42,11 +47,21 @@ func binaryMask(size image.Point, dets []detect.Detection, anonymized bool) *ima
 
 // instanceMask paints each detection with G = its id (1-based, capped at
 // 255 because the channel has 8 bits) and B = its class flag, on black.
-// Later detections are drawn over earlier ones where they overlap.
+// Larger boxes are drawn first, so where boxes overlap the smaller one shows:
+// a face or a plate stays visible over the person or vehicle it is part of.
 func instanceMask(size image.Point, dets []detect.Detection) *image.RGBA {
 	m := image.NewRGBA(image.Rectangle{Max: size})
 	draw.Draw(m, m.Rect, image.NewUniform(color.RGBA{A: 255}), image.Point{}, draw.Src)
-	for i, d := range dets {
+	order := make([]int, len(dets))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ra, rb := dets[order[a]].Rect, dets[order[b]].Rect
+		return ra.Dx()*ra.Dy() > rb.Dx()*rb.Dy()
+	})
+	for _, i := range order {
+		d := dets[i]
 		c := color.RGBA{G: uint8(min(i+1, 255)), B: classFlag(d.Class), A: 255}
 		draw.Draw(m, d.Rect, image.NewUniform(c), image.Point{}, draw.Src)
 	}

@@ -2,45 +2,25 @@ package anonymize
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
-	"slices"
 	"sort"
-	"sync"
+	"time"
 
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/limits"
 )
 
-// Detector finds the objects of one class in an upright image.
-type Detector interface {
-	Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error)
-}
-
-// Detectors is the detector of each class the pipeline can hide.
-type Detectors map[detect.Class]Detector
-
 // Request says what to hide and how.
 type Request struct {
-	Method  Method
-	Faces   bool
-	Plates  bool
-	Quality int // JPEG quality 1-100; 0 means DefaultQuality
+	Method   Method
+	Faces    bool
+	Plates   bool
+	Persons  bool
+	Vehicles bool
+	Quality  int // JPEG quality 1-100; 0 means DefaultQuality
 	// Limits bound the image's size and working memory; zero fields are the defaults.
 	Limits limits.Image
-}
-
-// classes lists the classes r asks for.
-func (r Request) classes() []detect.Class {
-	var cs []detect.Class
-	if r.Faces {
-		cs = append(cs, detect.Face)
-	}
-	if r.Plates {
-		cs = append(cs, detect.LicensePlate)
-	}
-	return cs
 }
 
 // DefaultQuality is the JPEG quality used when the request names none.
@@ -55,6 +35,8 @@ type Result struct {
 	Metadata     []byte // JSON
 	Detections   []detect.Detection
 	Size         image.Point
+	// Stages are the times of the steps, for logs and benchmarks.
+	Stages []Stage
 }
 
 // Process decodes data, detects, hides and encodes all outputs. Errors
@@ -70,32 +52,44 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 	if q < 1 || q > 100 {
 		return nil, fmt.Errorf("quality %d out of range 1-100", q)
 	}
-	for _, c := range req.classes() {
-		if ds[c] == nil {
-			return nil, fmt.Errorf("no detector for %s", c)
-		}
+	if err := ds.check(req); err != nil {
+		return nil, err
 	}
+	var clock stageClock
+	start := time.Now()
 	_, span := stage(ctx, "decode")
 	img, f, err := Decode(data, req.Limits)
 	endStage(span, err)
 	if err != nil {
 		return nil, err
 	}
+	clock.add(StageDecode, time.Since(start))
+	start = time.Now()
 	dctx, span := stage(ctx, "detect")
-	dets, err := ds.detect(dctx, img, req.classes())
+	dets, err := ds.detect(dctx, img, req, &clock)
 	endStage(span, err)
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-	// A stable order makes ids, masks and metadata reproducible.
+	clock.add(StageDetect, time.Since(start))
+	// A total order makes ids, masks and metadata reproducible: the detectors run side by
+	// side and finish in any order.
 	sort.SliceStable(dets, func(i, j int) bool {
-		a, b := dets[i].Rect.Min, dets[j].Rect.Min
-		if a.Y != b.Y {
-			return a.Y < b.Y
+		a, b := dets[i], dets[j]
+		switch {
+		case a.Rect.Min.Y != b.Rect.Min.Y:
+			return a.Rect.Min.Y < b.Rect.Min.Y
+		case a.Rect.Min.X != b.Rect.Min.X:
+			return a.Rect.Min.X < b.Rect.Min.X
+		case a.Class != b.Class:
+			return a.Class < b.Class
+		case a.Rect.Max.Y != b.Rect.Max.Y:
+			return a.Rect.Max.Y < b.Rect.Max.Y
 		}
-		return a.X < b.X
+		return a.Rect.Max.X < b.Rect.Max.X
 	})
 	anonymized := req.Method != Detect
+	start = time.Now()
 	_, span = stage(ctx, "anonymize")
 	if anonymized {
 		for _, det := range dets {
@@ -103,6 +97,8 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 		}
 	}
 	span.End()
+	clock.add(StageAnonymize, time.Since(start))
+	start = time.Now()
 	_, span = stage(ctx, "encode")
 	defer span.End()
 	size := img.Rect.Size()
@@ -119,21 +115,7 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 	if res.Metadata, err = metadata(size, dets, anonymized); err != nil {
 		return nil, err
 	}
+	clock.add(StageEncode, time.Since(start))
+	res.Stages = clock.stages
 	return res, nil
-}
-
-// detect runs the detectors of classes side by side (each is safe for
-// concurrent use) and returns their detections in class order.
-func (ds Detectors) detect(ctx context.Context, img *image.RGBA, classes []detect.Class) ([]detect.Detection, error) {
-	found := make([][]detect.Detection, len(classes))
-	errs := make([]error, len(classes))
-	var wg sync.WaitGroup
-	for i, c := range classes {
-		wg.Go(func() { found[i], errs[i] = ds[c].Detect(ctx, img) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return slices.Concat(found...), nil
 }

@@ -1,7 +1,8 @@
 // Package detect holds what every detector of the built-in engine returns:
 // scored boxes of a class, in the pixels of the upright input image, already
 // grown to the area that has to be anonymized. The detectors themselves live
-// in their own packages (blazeface for faces, haar for licence plates).
+// in their own packages (blazeface for faces, centernet for persons and vehicles,
+// haar for licence plates).
 package detect
 
 import (
@@ -25,6 +26,8 @@ type Class int
 const (
 	Face Class = iota + 1
 	LicensePlate
+	Person
+	Vehicle
 )
 
 func (c Class) String() string {
@@ -33,6 +36,10 @@ func (c Class) String() string {
 		return "face"
 	case LicensePlate:
 		return "license_plate"
+	case Person:
+		return "person"
+	case Vehicle:
+		return "vehicle"
 	}
 	return fmt.Sprintf("class(%d)", int(c))
 }

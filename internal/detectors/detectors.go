@@ -1,5 +1,5 @@
-// Package detectors opens the built-in engine's detectors, one per class,
-// from the installed detector data: faces with BlazeFace on ONNX Runtime,
+// Package detectors opens the built-in engine's detectors from the installed detector data:
+// faces with BlazeFace and persons and vehicles with CenterNet, both on ONNX Runtime, and
 // licence plates with OpenCV's plate cascade.
 package detectors
 
@@ -11,6 +11,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/blazeface"
+	"github.com/anonjob/anonjob/internal/centernet"
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/haar"
 	"github.com/anonjob/anonjob/internal/onnxrt"
@@ -26,6 +27,9 @@ type Config struct {
 	ONNXRuntimeLib string
 	// FaceThreshold is the score a face needs; 0: blazeface.DefaultThreshold.
 	FaceThreshold float64
+	// PersonThreshold and VehicleThreshold are the scores a person or vehicle needs; 0: the
+	// defaults of package centernet.
+	PersonThreshold, VehicleThreshold float64
 	// Threads bounds the cores one image's detection uses; 0: all of them.
 	Threads int
 }
@@ -34,6 +38,7 @@ type Config struct {
 type Set struct {
 	Detectors anonymize.Detectors
 	faces     *blazeface.Detector
+	objects   *centernet.Model
 }
 
 // Open loads and verifies every detector. Errors name the missing or
@@ -53,6 +58,15 @@ func Open(cfg Config) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("face detector: %w", err)
 	}
+	objects, err := centernet.Open(cfg.ONNXRuntimeLib, cfg.Dir, threads)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("person and vehicle detector: %w", err), faces.Close())
+	}
+	objs, err := centernet.NewObjects(objects, centernet.ObjectConfig{
+		PersonThreshold: cfg.PersonThreshold, VehicleThreshold: cfg.VehicleThreshold})
+	if err != nil {
+		return nil, errors.Join(err, faces.Close(), objects.Close())
+	}
 	pc := haar.DefaultPlateConfig()
 	pc.Dir = cfg.Dir
 	// Spreading one image's pyramid over the cores cuts its latency when
@@ -60,13 +74,14 @@ func Open(cfg Config) (*Set, error) {
 	pc.Workers = threads
 	plates, err := haar.NewPlateDetector(pc)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("plate detector: %w", err), faces.Close())
+		return nil, errors.Join(fmt.Errorf("plate detector: %w", err), faces.Close(), objects.Close())
 	}
 	return &Set{
-		Detectors: anonymize.Detectors{detect.Face: faces, detect.LicensePlate: plates},
+		Detectors: anonymize.Detectors{Faces: faces, Plates: plates, Objects: objs},
 		faces:     faces,
+		objects:   objects,
 	}, nil
 }
 
 // Close releases the ONNX Runtime sessions.
-func (s *Set) Close() error { return s.faces.Close() }
+func (s *Set) Close() error { return errors.Join(s.faces.Close(), s.objects.Close()) }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/anonjob/anonjob/internal/blazeface"
+	"github.com/anonjob/anonjob/internal/centernet"
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 )
@@ -33,13 +34,20 @@ func TestDetectorDataErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	noPlates := t.TempDir()
-	model, err := os.ReadFile(filepath.Join(detect.DefaultDir, blazeface.ModelFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(noPlates, blazeface.ModelFile), model, 0o644); err != nil {
-		t.Fatal(err)
+	noPlates, noObjects := t.TempDir(), t.TempDir()
+	for _, c := range []struct {
+		dir   string
+		files []string
+	}{{noPlates, []string{blazeface.ModelFile, centernet.ModelFile}}, {noObjects, []string{blazeface.ModelFile}}} {
+		for _, f := range c.files {
+			model, err := os.ReadFile(filepath.Join(detect.DefaultDir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(c.dir, f), model, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	lib := filepath.Join(detect.DefaultDir, onnxrt.LibraryFile)
 	for _, tc := range []struct {
@@ -51,6 +59,7 @@ func TestDetectorDataErrors(t *testing.T) {
 		{"missing model", t.TempDir(), lib, filepath.Join("", blazeface.ModelFile)},
 		{"corrupt model", corrupt, lib, filepath.Join(corrupt, blazeface.ModelFile) + " has sha256"},
 		{"missing plate cascade", noPlates, lib, "haarcascade_russian_plate_number.xml is missing"},
+		{"missing object model", noObjects, lib, filepath.Join(noObjects, centernet.ModelFile)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -70,18 +79,22 @@ func TestDetectorDataErrors(t *testing.T) {
 	}
 }
 
-// TestFaceThresholdOutOfRange: a threshold outside (0, 1) stops the engine with the limit.
-func TestFaceThresholdOutOfRange(t *testing.T) {
+// TestThresholdOutOfRange: a threshold outside (0, 1) stops the engine with the limit.
+func TestThresholdOutOfRange(t *testing.T) {
 	t.Parallel()
-	for _, th := range []float64{-0.1, 1, 1.5} {
-		e, err := New(context.Background(), Config{DataDir: t.TempDir(), Username: "u", Password: "p",
-			PublicURL: "http://engine.invalid", FaceThreshold: th, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err == nil {
-			_ = e.Close()
-			t.Fatalf("threshold %v accepted", th)
-		}
-		if !strings.Contains(err.Error(), "outside (0, 1)") {
-			t.Errorf("threshold %v: %v", th, err)
+	for _, class := range []string{"face", "person", "vehicle"} {
+		for _, th := range []float64{-0.1, 1, 1.5} {
+			cfg := Config{DataDir: t.TempDir(), Username: "u", Password: "p",
+				PublicURL: "http://engine.invalid", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			*map[string]*float64{"face": &cfg.FaceThreshold, "person": &cfg.PersonThreshold, "vehicle": &cfg.VehicleThreshold}[class] = th
+			e, err := New(context.Background(), cfg)
+			if err == nil {
+				_ = e.Close()
+				t.Fatalf("%s threshold %v accepted", class, th)
+			}
+			if !strings.Contains(err.Error(), class+" threshold") || !strings.Contains(err.Error(), "outside (0, 1)") {
+				t.Errorf("%s threshold %v: %v", class, th, err)
+			}
 		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package engine is anonjob's built-in anonymization engine: an HTTP server
 // speaking the Celantur v1 protocol (sign-in, upload, status, downloads,
-// list, delete, completion webhooks) that detects and hides faces and
-// licence plates itself, so anonjob works with no hosted provider.
+// list, delete, completion webhooks) that detects and hides faces, licence plates, persons
+// and vehicles itself, so anonjob works with no hosted provider.
 package engine
 
 import (
@@ -45,13 +45,14 @@ type Config struct {
 
 	// Retention is how long files are kept (their delete_time); 0 means 24h.
 	Retention time.Duration
-	// Detectors find faces and plates; nil opens the installed ones
-	// (package detectors) from DetectorDir and ONNXRuntimeLib, with
-	// FaceThreshold.
-	Detectors      anonymize.Detectors
-	DetectorDir    string
-	ONNXRuntimeLib string
-	FaceThreshold  float64
+	// Detectors find faces, persons, vehicles and plates; nil ones open the installed set
+	// (package detectors) from DetectorDir and ONNXRuntimeLib, with the thresholds.
+	Detectors        *anonymize.Detectors
+	DetectorDir      string
+	ONNXRuntimeLib   string
+	FaceThreshold    float64
+	PersonThreshold  float64
+	VehicleThreshold float64
 	// WebhookClient posts completion webhooks; nil means a client with a
 	// 10 s timeout that does not follow redirects.
 	WebhookClient *http.Client
@@ -126,9 +127,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.WebhookInitialInterval <= 0 {
 		cfg.WebhookInitialInterval = time.Second
 	}
-	dets, owned := cfg.Detectors, (*detectors.Set)(nil)
-	if dets == nil {
-		set, err := detectors.Open(detectors.Config{Dir: cfg.DetectorDir, ONNXRuntimeLib: cfg.ONNXRuntimeLib, FaceThreshold: cfg.FaceThreshold})
+	var dets anonymize.Detectors
+	var owned *detectors.Set
+	if cfg.Detectors != nil {
+		dets = *cfg.Detectors
+	} else {
+		set, err := detectors.Open(detectors.Config{Dir: cfg.DetectorDir, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
+			FaceThreshold: cfg.FaceThreshold, PersonThreshold: cfg.PersonThreshold, VehicleThreshold: cfg.VehicleThreshold})
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}

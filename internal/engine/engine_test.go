@@ -60,8 +60,8 @@ func TestUploadRejects(t *testing.T) {
 		want  string // part of the message
 	}{
 		{"unknown method", "method=smudge", img, 400, "smudge"},
-		{"person", "method=blur&person=True", img, 400, "person"},
-		{"vehicle", "method=blur&vehicle=true", img, 400, "vehicle"},
+		{"bad person", "method=blur&person=yes", img, 400, "person"},
+		{"bad vehicle", "method=blur&vehicle=2", img, 400, "vehicle"},
 		{"bad boolean", "method=blur&face=yes", img, 400, "face"},
 		{"bad quality", "method=blur&quality=101", img, 400, "quality"},
 		{"relative webhook", "method=blur&webhook=%2Fhook", img, 400, "webhook"},
@@ -78,8 +78,9 @@ func TestUploadRejects(t *testing.T) {
 			}
 		})
 	}
-	// false-valued classes it cannot detect are fine, in every spelling
-	for _, q := range []string{"person=False&vehicle=false", "person=0", "license_plate=False&face=1"} {
+	// every class, on or off, in every spelling
+	for _, q := range []string{"person=False&vehicle=false", "person=0", "license_plate=False&face=1",
+		"person=True&vehicle=true", "person=1&vehicle=True&face=False&license-plate=false"} {
 		te.upload(mustQuery(t, "method=detect&"+q), img, http.StatusOK)
 	}
 	// A JPEG whose header is fine but whose data is cut off is accepted and

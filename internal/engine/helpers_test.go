@@ -206,15 +206,19 @@ func newBlockingDetector() *blockingDetector {
 }
 
 // detectors uses b for faces, so each image starts it once, and finds no
-// plates.
-func (b *blockingDetector) detectors() anonymize.Detectors {
-	return anonymize.Detectors{detect.Face: b, detect.LicensePlate: nothing{}}
+// plates, persons or vehicles.
+func (b *blockingDetector) detectors() *anonymize.Detectors {
+	return &anonymize.Detectors{Faces: b, Plates: nothing{}, Objects: nothing{}}
 }
 
 // nothing is a detector that finds nothing.
 type nothing struct{}
 
 func (nothing) Detect(context.Context, *image.RGBA) ([]detect.Detection, error) { return nil, nil }
+
+func (nothing) DetectInVehicles(context.Context, *image.RGBA, []image.Rectangle) ([]detect.Detection, error) {
+	return nil, nil
+}
 
 func (b *blockingDetector) Detect(ctx context.Context, _ *image.RGBA) ([]detect.Detection, error) {
 	b.started <- struct{}{}
@@ -232,4 +236,8 @@ func setsDetectors(mod func(*Config)) bool {
 	var c Config
 	mod(&c)
 	return c.Detectors != nil
+}
+
+func (nothing) DetectObjects(ctx context.Context, img *image.RGBA, _ bool) ([]detect.Detection, error) {
+	return nil, nil
 }

@@ -49,6 +49,8 @@ type record struct {
 	Method        string    `json:"method"`
 	Faces         bool      `json:"face"`
 	Plates        bool      `json:"license_plate"`
+	Persons       bool      `json:"person,omitempty"`
+	Vehicles      bool      `json:"vehicle,omitempty"`
 	Quality       int       `json:"quality"`
 	SaveMask      bool      `json:"save_mask"`
 	Format        string    `json:"format"`

@@ -22,6 +22,8 @@ type uploadParams struct {
 	method   anonymize.Method
 	faces    bool
 	plates   bool
+	persons  bool
+	vehicles bool
 	quality  int
 	saveMask bool
 	webhook  string
@@ -39,9 +41,8 @@ func parseUpload(q url.Values) (uploadParams, error) {
 		}
 		p.method = m
 	}
-	// Face and licence plate are on unless switched off, as with the hosted
-	// API; asking for a class this engine cannot detect is an error rather
-	// than a silent pass, since the caller would believe it was hidden.
+	// Face and licence plate are on unless switched off, person and vehicle off unless
+	// switched on, as with the hosted API.
 	boolParam := func(dst *bool, names ...string) error {
 		for _, n := range names {
 			if !q.Has(n) {
@@ -64,14 +65,11 @@ func parseUpload(q url.Values) (uploadParams, error) {
 	if err := boolParam(&p.saveMask, "save-mask", "save_mask"); err != nil {
 		return p, err
 	}
-	for _, class := range []string{"person", "vehicle"} {
-		var want bool
-		if err := boolParam(&want, class); err != nil {
-			return p, err
-		}
-		if want {
-			return p, fmt.Errorf("%s=True is not supported: this engine detects only face and license-plate", class)
-		}
+	if err := boolParam(&p.persons, "person"); err != nil {
+		return p, err
+	}
+	if err := boolParam(&p.vehicles, "vehicle"); err != nil {
+		return p, err
 	}
 	if v := q.Get("quality"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -150,6 +148,8 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		Method:        string(p.method),
 		Faces:         p.faces,
 		Plates:        p.plates,
+		Persons:       p.persons,
+		Vehicles:      p.vehicles,
 		Quality:       p.quality,
 		SaveMask:      p.saveMask,
 		Format:        string(format),
@@ -193,4 +193,6 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 // Detects is what the built-in engine anonymizes: anonjob refuses other targets at CreateJob
 // rather than queue a job that could only fail here. It is known without a running engine, as
 // a replica that only accepts jobs (no dispatch) must know it too.
-func Detects() job.Targets { return job.Targets{Face: true, LicensePlate: true} }
+func Detects() job.Targets {
+	return job.Targets{Face: true, LicensePlate: true, Person: true, Vehicle: true}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
@@ -64,8 +65,12 @@ func (e *Engine) process(id string) {
 		e.finish(id, statusFailed, msg)
 		return
 	}
+	stages := make([]any, 0, len(res.Stages))
+	for _, s := range res.Stages {
+		stages = append(stages, slog.Duration(s.Name, s.Duration))
+	}
 	e.log.Info("file done", "file_id", id, "detections", len(res.Detections),
-		"width", res.Size.X, "height", res.Size.Y, "duration", time.Since(start))
+		"width", res.Size.X, "height", res.Size.Y, "duration", time.Since(start), slog.Group("stages", stages...))
 	e.metrics.observe("done", time.Since(start))
 	e.finish(id, statusDone, "")
 }
@@ -81,7 +86,8 @@ func (e *Engine) run(ctx context.Context, rec record) (*anonymize.Result, error)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Limits.Timeout)
 	defer cancel()
 	res, err := anonymize.Process(ctx, e.detectors, data, anonymize.Request{
-		Method: anonymize.Method(rec.Method), Faces: rec.Faces, Plates: rec.Plates, Quality: rec.Quality,
+		Method: anonymize.Method(rec.Method), Faces: rec.Faces, Plates: rec.Plates,
+		Persons: rec.Persons, Vehicles: rec.Vehicles, Quality: rec.Quality,
 		Limits: e.cfg.Limits,
 	})
 	if err != nil {

@@ -70,20 +70,28 @@ func (l Image) CheckPixels(w, h int) error {
 }
 
 // Detection sizes: the built-in engine searches faces on a copy of at most FaceLevelPixels
-// and licence plates on one of at most PlateLevelPixels, whatever the image's size.
+// and licence plates on one of at most PlateLevelPixels, whatever the image's size; the
+// upscaled vehicle crops its plate search looks into hold at most PlateCropPixels together
+// (at most 9 times the image's own pixels: crops are upscaled at most 3x); each run of the
+// object network sees at most ObjectRunPixels.
 const (
 	FaceLevelPixels  = 1 << 22 // 4 MP: the face network finds faces of 20 px and up there
 	PlateLevelPixels = 1 << 24 // 16 MP: plates from 60 px wide at that size
+	PlateCropPixels  = 1 << 22 // 4 MP: 16 cars of 250x170 px, each upscaled 3x
+	ObjectRunPixels  = 1 << 21 // one run of the object network: 1920x1088 fits
 )
 
 // ImageMemory estimates the bytes the built-in engine needs to process one image of w x h
 // pixels: the decoded image and its RGBA canvas (4 bytes a pixel each, at most), the two
 // masks (5), the encoded outputs (about 2), the plate search's grey copy and its integral
 // images (13 a pixel of its level) and the face pyramid's float levels (24 a pixel of its
-// finest level, all levels together).
+// finest level, all levels together), the plate search's vehicle crops (13 a pixel of the
+// upscaled crop being scanned) and the object network's input and outputs (33 a pixel of its
+// run).
 func ImageMemory(w, h int) int64 {
 	px := int64(w) * int64(h)
-	return 15*px + 13*min(px, PlateLevelPixels) + 24*min(px, FaceLevelPixels)
+	return 15*px + 13*min(px, PlateLevelPixels) + 24*min(px, FaceLevelPixels) +
+		13*min(9*px, PlateCropPixels) + 33*min(px, ObjectRunPixels)
 }
 
 // CheckMemory reports an image whose estimated working memory is over the budget.

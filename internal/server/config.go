@@ -42,6 +42,8 @@ type Config struct {
 	DetectorDir         string  // the built-in engine's models and cascades; empty: the installed ones
 	ONNXRuntimeLib      string  // the built-in engine's ONNX Runtime library; empty: the one in DetectorDir
 	FaceThreshold       float64 // score a face needs in the built-in engine; 0: the default
+	PersonThreshold     float64 // score a person needs in the built-in engine; 0: the default
+	VehicleThreshold    float64 // score a vehicle needs in the built-in engine; 0: the default
 	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
 	// replica only accepts and tracks jobs.
 	Dispatch bool

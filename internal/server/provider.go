@@ -77,7 +77,8 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: filepath.Join(s.cfg.DataDir, "engine"), Username: creds.Username, Password: creds.Password,
 		PublicURL: base, Logger: s.cfg.Log, DetectorDir: s.cfg.DetectorDir, ONNXRuntimeLib: s.cfg.ONNXRuntimeLib,
-		FaceThreshold: s.cfg.FaceThreshold, Limits: s.imageLimits(), WebhookClient: s.engineWebhookClient(),
+		FaceThreshold: s.cfg.FaceThreshold, PersonThreshold: s.cfg.PersonThreshold, VehicleThreshold: s.cfg.VehicleThreshold,
+		Limits: s.imageLimits(), WebhookClient: s.engineWebhookClient(),
 		Metrics: s.Metrics, TracerProvider: s.tel.TracerProvider(),
 	})
 	if errors.Is(err, onnxrt.ErrUnavailable) {

@@ -5,21 +5,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
-	"google.golang.org/grpc/codes"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
-	"github.com/anonjob/anonjob/internal/apierr"
 	"github.com/anonjob/anonjob/internal/server"
 )
 
-// TestCreateJobRefusesTargetsTheEngineCannotDo: with the built-in engine, a job asking for a
-// class it does not detect is refused at once, over gRPC and REST, and nothing is stored; a
-// hosted provider is assumed to detect every class.
-func TestCreateJobRefusesTargetsTheEngineCannotDo(t *testing.T) {
+// TestCreateJobTakesEveryTargetTheEngineDoes: the built-in engine detects all four classes
+// (engine.Detects), so CreateJob accepts each of them, over gRPC and REST, as it does for a
+// hosted provider, which is assumed to detect every class.
+func TestCreateJobTakesEveryTargetTheEngineDoes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
@@ -30,27 +27,19 @@ func TestCreateJobRefusesTargetsTheEngineCannotDo(t *testing.T) {
 	}{
 		{"person", &anonjobv1.CreateJobRequest{Face: true, Person: true}, "person"},
 		{"vehicle", &anonjobv1.CreateJobRequest{Vehicle: true}, "vehicle"},
-		{"both", &anonjobv1.CreateJobRequest{Person: true, Vehicle: true}, "person"},
+		{"face and plate", &anonjobv1.CreateJobRequest{Face: true, LicensePlate: true}, "license_plate"},
 	} {
 		tc.req.Image = &httpbody.HttpBody{Data: testPNG(t)}
-		_, err := e.jobs.CreateJob(ctx, tc.req)
-		assertStatus(t, err, codes.FailedPrecondition, apierr.TargetUnsupported, tc.target)
-
+		if _, err := e.jobs.CreateJob(ctx, tc.req); err != nil {
+			t.Errorf("%s over gRPC: %v", tc.name, err)
+		}
 		q := url.Values{"face": {"true"}, tc.target: {"true"}}
-		r := e.postImage(q, "image/png", testPNG(t))
-		msg := asString(r.body["message"])
-		if r.status != http.StatusBadRequest || r.reason() != apierr.TargetUnsupported ||
-			!strings.HasPrefix(msg, tc.target+":") || !strings.Contains(msg, "face, license_plate") {
-			t.Errorf("%s over REST: %d %s %q", tc.name, r.status, r.reason(), msg)
+		if r := e.postImage(q, "image/png", testPNG(t)); r.status != http.StatusOK {
+			t.Errorf("%s over REST: %d %s %q", tc.name, r.status, r.reason(), asString(r.body["message"]))
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM jobs`); n != 0 {
-		t.Fatalf("refused jobs stored: %d", n)
-	}
-	// What the engine does detect is accepted.
-	if _, err := e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Face: true, LicensePlate: true,
-		Image: &httpbody.HttpBody{Data: testPNG(t)}}); err != nil {
-		t.Fatalf("face and plate: %v", err)
+	if n := e.count(`SELECT count(*) FROM jobs`); n != 6 {
+		t.Fatalf("jobs stored: %d, want 6", n)
 	}
 
 	// A hosted provider's edge: it answers (404), so the replica is ready; no job reaches it.

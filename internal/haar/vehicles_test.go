@@ -1,0 +1,66 @@
+package haar
+
+import (
+	"context"
+	"image"
+	"image/draw"
+	"testing"
+
+	"github.com/anonjob/anonjob/internal/detect"
+)
+
+// TestPlateSizesInVehicles draws the synthetic Russian-format plate of TestPlateSizes inside a
+// "vehicle" box four times its width (a plate seen from the front or the back), at eight
+// placements (sub-pixel phases and backgrounds), and searches inside the vehicle: from 56 px
+// wide (56x12) every plate is masked there. It logs the share masked at each width inside
+// vehicles and by the whole-image search (docs/engine.md gives them): the vehicle search adds
+// part of the 40-48 px plates, which the whole-image search misses.
+func TestPlateSizesInVehicles(t *testing.T) {
+	t.Parallel()
+	d, err := NewPlateDetector(DefaultPlateConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reliable = 56
+	for _, width := range []int{40, 48, 56, 64} {
+		hit, wholeHit, n := 0, 0, 0
+		for _, x := range []int{200, 201, 202, 203} {
+			for _, y := range []int{120, 151} {
+				g := street(480, 300, uint64(width*7+x+y))
+				plate := drawPlate(g, x, y, width)
+				vehicle := image.Rect(x+width/2-2*width, y-width, x+width/2+2*width, y+width)
+				rgba := image.NewRGBA(g.Rect)
+				draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+				in, err := d.DetectInVehicles(context.Background(), rgba, []image.Rectangle{vehicle})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+				if covers(in, plate) {
+					hit++
+				} else if width >= reliable {
+					t.Errorf("plate %dx%d at (%d,%d) not masked inside its %dx%d vehicle",
+						plate.Dx(), plate.Dy(), x, y, vehicle.Dx(), vehicle.Dy())
+				}
+				whole, err := d.Detect(context.Background(), rgba)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if covers(whole, plate) {
+					wholeHit++
+				}
+			}
+		}
+		t.Logf("plates %d px wide: %d of %d masked inside vehicles, %d by the whole-image search", width, hit, n, wholeHit)
+	}
+}
+
+func covers(dets []detect.Detection, plate image.Rectangle) bool {
+	for _, det := range dets {
+		in := det.Rect.Intersect(plate)
+		if det.Class == detect.LicensePlate && 5*in.Dx()*in.Dy() >= 4*plate.Dx()*plate.Dy() {
+			return true
+		}
+	}
+	return false
+}
