@@ -147,11 +147,9 @@ var ErrNotDeliverable = errors.New("the job has no completion webhook to send: i
 // Redeliver queues a new delivery (a new message) of a customer's ended job's webhook.
 func (s *Store) Redeliver(ctx context.Context, customer, jobID string) (Delivery, error) {
 	rows, _ := s.pool.Query(ctx, `
-		INSERT INTO deliveries (id, job_id, customer, message_id, url, file_status)
-		SELECT gen_random_uuid(), id, customer, 'msg_' || replace(gen_random_uuid()::text, '-', ''),
-		       callback_url, lower(status)
-		FROM jobs WHERE id = @job_id AND customer = @customer AND callback_url IS NOT NULL
-		  AND status IN ('DONE', 'FAILED', 'CANCELLED')
+		WITH ended AS (
+		    SELECT id, customer, callback_url, status FROM jobs WHERE id = @job_id AND customer = @customer
+		)`+enqueueDeliveries+`
 		RETURNING `+deliveryColumns, pgx.StrictNamedArgs{"job_id": jobID, "customer": customer})
 	d, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[Delivery])
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -52,12 +52,11 @@ WITH cur AS (
     SELECT revision, id, 'STATUS_CHANGED', previous_status,
            to_jsonb(upd) - 'request_hash' - 'previous_status', update_time
     FROM upd
+), ended AS (
+    SELECT id, customer, callback_url, status FROM upd
 ), outbox AS (
     -- The client's completion webhook, owed from the moment the job ends.
-    INSERT INTO deliveries (id, job_id, customer, message_id, url, file_status)
-    SELECT gen_random_uuid(), id, customer, 'msg_' || replace(gen_random_uuid()::text, '-', ''),
-           callback_url, lower(status)
-    FROM upd WHERE callback_url IS NOT NULL AND status IN ('DONE', 'FAILED', 'CANCELLED')
+    ` + enqueueDeliveries + `
 )
 SELECT ` + jobColumns + `, previous_status FROM upd`
 
