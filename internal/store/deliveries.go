@@ -166,7 +166,8 @@ func (s *Store) Redeliver(ctx context.Context, customer, jobID string) (Delivery
 func (s *Store) WebhookSecrets(ctx context.Context, customer string, fresh func() string) ([]string, error) {
 	for range 2 {
 		rows, err := s.pool.Query(ctx, `SELECT secret FROM webhook_secrets
-			WHERE customer = $1 AND (expire_time IS NULL OR expire_time > now()) ORDER BY id DESC`, customer)
+			WHERE customer = @customer AND (expire_time IS NULL OR expire_time > now()) ORDER BY id DESC`,
+			pgx.StrictNamedArgs{"customer": customer})
 		if err != nil {
 			return nil, fmt.Errorf("read webhook secrets: %w", err)
 		}
@@ -192,8 +193,9 @@ func (s *Store) WebhookSecrets(ctx context.Context, customer string, fresh func(
 		// The customer's first webhook: make its secret (a racing replica may win; then read
 		// the winner's).
 		if _, err := s.pool.Exec(ctx, `
-			INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)
-			ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`, customer, string(sealed)); err != nil {
+			INSERT INTO webhook_secrets (customer, secret) VALUES (@customer, @secret)
+			ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`,
+			pgx.StrictNamedArgs{"customer": customer, "secret": string(sealed)}); err != nil {
 			return nil, fmt.Errorf("create webhook secret: %w", err)
 		}
 	}
@@ -211,20 +213,22 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, customer, secret string
 	if err != nil {
 		return err
 	}
+	args := pgx.StrictNamedArgs{"customer": customer}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Rotations of one customer take turns, so two at once cannot leave three valid.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_secrets:' || $1, 0))`, customer); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_secrets:' || @customer, 0))`, args); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now()
-			WHERE customer = $1 AND expire_time > now()`, customer); err != nil {
+		if _, err := tx.Exec(ctx, endPreviousWebhookSecrets, args); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now() + $2::interval
-			WHERE customer = $1 AND expire_time IS NULL`, customer, overlap); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now() + @overlap::interval
+			WHERE customer = @customer AND expire_time IS NULL`,
+			pgx.StrictNamedArgs{"customer": customer, "overlap": overlap}); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)`, customer, string(sealed))
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_secrets (customer, secret) VALUES (@customer, @secret)`,
+			pgx.StrictNamedArgs{"customer": customer, "secret": string(sealed)})
 		return err
 	})
 	if err != nil {
@@ -233,11 +237,14 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, customer, secret string
 	return nil
 }
 
+// endPreviousWebhookSecrets ends now every secret of the customer that is valid but not current.
+const endPreviousWebhookSecrets = `UPDATE webhook_secrets SET expire_time = now()
+	WHERE customer = @customer AND expire_time > now()`
+
 // RevokePreviousWebhookSecrets ends, now, every secret of the customer but the current one,
 // and returns how many were still valid.
 func (s *Store) RevokePreviousWebhookSecrets(ctx context.Context, customer string) (int, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now()
-		WHERE customer = $1 AND expire_time > now()`, customer)
+	tag, err := s.pool.Exec(ctx, endPreviousWebhookSecrets, pgx.StrictNamedArgs{"customer": customer})
 	if err != nil {
 		return 0, fmt.Errorf("revoke previous webhook secret: %w", err)
 	}
