@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -345,5 +346,49 @@ func TestCountsAndInputs(t *testing.T) {
 		if got := err == nil && slices.Equal(in, pgtest.PNG1x1()); got != want {
 			t.Errorf("job %s: input kept %v (%v), want %v", id, got, err, want)
 		}
+	}
+}
+
+// TestDispatchState reports the bookkeeping that claims, defers and polls leave on a job.
+func TestDispatchState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, f := newFactory(t)
+	j := f.Job(t, pgtest.Job{})
+	at := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	steps := []struct {
+		name string
+		do   func() error
+		want store.DispatchState
+	}{
+		{"new", func() error { return nil }, store.DispatchState{}},
+		{"claimed", func() error { _, err := s.ClaimQueued(ctx, "a", 1, time.Hour); return err },
+			store.DispatchState{Attempts: 1}},
+		{"deferred", func() error { return s.Defer(ctx, j.ID, at, "engine busy") },
+			store.DispatchState{Attempts: 1, LastAttemptError: "engine busy", NextAttemptAt: at}},
+		{"polled", func() error {
+			_, _, err := s.Transition(ctx, j.ID, store.Change{To: job.StatusProcessing, NextPollAt: at})
+			return err
+		}, store.DispatchState{Attempts: 1, LastAttemptError: "engine busy", NextAttemptAt: at, NextPollAt: at}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got, err := s.DispatchState(ctx, j.ID)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if st.want.NextAttemptAt.IsZero() {
+			st.want.NextAttemptAt = got.NextAttemptAt // the creation time, whatever it was
+		}
+		if got.Attempts != st.want.Attempts || got.LastAttemptError != st.want.LastAttemptError ||
+			!got.NextAttemptAt.Equal(st.want.NextAttemptAt) || got.Polls != st.want.Polls ||
+			!got.NextPollAt.Equal(st.want.NextPollAt) {
+			t.Errorf("%s: DispatchState = %+v, want %+v", st.name, got, st.want)
+		}
+	}
+	if _, err := s.DispatchState(ctx, "0190a0a0-0000-7000-8000-000000000000"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("DispatchState of a missing job = %v", err)
 	}
 }
