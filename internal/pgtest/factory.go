@@ -27,6 +27,9 @@ type Job struct {
 	RequestID   string
 	CallbackURL string
 	Input       []byte
+	// ProviderFileID is the engine's file id recorded on the way to PROCESSING; "file-" and
+	// the job id when empty.
+	ProviderFileID string
 	// Status is where the job is walked to through the state machine: PROCESSING records a
 	// provider file id, DONE results, FAILED an error; CANCELLED is cancelled while QUEUED.
 	Status job.Status
@@ -60,7 +63,11 @@ func (f Factory) Job(t testing.TB, j Job) job.Job {
 	if err != nil {
 		t.Fatalf("create job: %v", err)
 	}
-	for _, c := range walk(made.ID, j.Status) {
+	fileID := j.ProviderFileID
+	if fileID == "" {
+		fileID = "file-" + made.ID
+	}
+	for _, c := range walk(made.ID, fileID, j.Status) {
 		if made, _, err = f.Store.Transition(ctx, made.ID, c); err != nil {
 			t.Fatalf("move job %s to %s: %v", made.ID, c.To, err)
 		}
@@ -79,8 +86,8 @@ func (f Factory) Jobs(t testing.TB, n int, j Job) []job.Job {
 }
 
 // walk lists the changes that take a new job to status.
-func walk(id string, status job.Status) []store.Change {
-	processing := store.Change{To: job.StatusProcessing, ProviderFileID: "file-" + id}
+func walk(id, fileID string, status job.Status) []store.Change {
+	processing := store.Change{To: job.StatusProcessing, ProviderFileID: fileID}
 	switch status {
 	case job.StatusProcessing:
 		return []store.Change{processing}
