@@ -363,7 +363,7 @@ func TestDispatchState(t *testing.T) {
 	}{
 		{"new", func() error { return nil }, store.DispatchState{}},
 		{"claimed", func() error { _, err := s.ClaimQueued(ctx, "a", 1, time.Hour); return err },
-			store.DispatchState{Attempts: 1}},
+			store.DispatchState{Attempts: 1, ClaimedBy: "a"}},
 		{"deferred", func() error { return s.Defer(ctx, j.ID, at, "engine busy") },
 			store.DispatchState{Attempts: 1, LastAttemptError: "engine busy", NextAttemptAt: at}},
 		{"polled", func() error {
@@ -384,7 +384,8 @@ func TestDispatchState(t *testing.T) {
 		}
 		if got.Attempts != st.want.Attempts || got.LastAttemptError != st.want.LastAttemptError ||
 			!got.NextAttemptAt.Equal(st.want.NextAttemptAt) || got.Polls != st.want.Polls ||
-			!got.NextPollAt.Equal(st.want.NextPollAt) {
+			!got.NextPollAt.Equal(st.want.NextPollAt) || got.ClaimedBy != st.want.ClaimedBy ||
+			got.LeaseUntil.IsZero() != (st.want.ClaimedBy == "") {
 			t.Errorf("%s: DispatchState = %+v, want %+v", st.name, got, st.want)
 		}
 	}
