@@ -65,6 +65,9 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) (Tail, 
 	return t, nil
 }
 
+// readCompacted reads the newest revision pruned from the history.
+const readCompacted = `SELECT compacted_revision FROM watch_history`
+
 // ErrCompacted means events after the asked revision were pruned from the history.
 var ErrCompacted = errors.New("revision is older than the kept event history")
 
@@ -73,7 +76,7 @@ var ErrCompacted = errors.New("revision is older than the kept event history")
 // after `after` was pruned: then, checked in the same statement, the error is ErrCompacted.
 func (s *Store) EventsBetween(ctx context.Context, after, upTo int64, limit int) ([]job.Event, error) {
 	var compacted int64
-	if err := s.pool.QueryRow(ctx, `SELECT compacted_revision FROM watch_history`).Scan(&compacted); err != nil {
+	if err := s.pool.QueryRow(ctx, readCompacted).Scan(&compacted); err != nil {
 		return nil, fmt.Errorf("read history bound: %w", err)
 	}
 	if after < compacted {
@@ -97,7 +100,7 @@ func (s *Store) EventsBetween(ctx context.Context, after, upTo int64, limit int)
 	if len(out) == 0 && after < upTo {
 		// Nothing came back: either nothing committed in the range, or a compaction ran
 		// between the two statements and the join above hid the rows. Tell them apart.
-		if err := s.pool.QueryRow(ctx, `SELECT compacted_revision FROM watch_history`).Scan(&compacted); err == nil && after < compacted {
+		if err := s.pool.QueryRow(ctx, readCompacted).Scan(&compacted); err == nil && after < compacted {
 			return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, after, compacted)
 		}
 	}
