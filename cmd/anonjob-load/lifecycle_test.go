@@ -67,8 +67,7 @@ func TestLifecycle(t *testing.T) {
 	if !last.Match(out.Bytes()) {
 		t.Errorf("report:\n%s", out.String())
 	}
-	var done int
-	if err := srv.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = 'DONE'`).Scan(&done); err != nil || done != jobs {
-		t.Errorf("%d jobs DONE in the database (%v), want %d", done, err, jobs)
+	if st, err := srv.Store.JobStats(ctx); err != nil || st.ByStatus["DONE"] != int64(jobs) {
+		t.Errorf("%d jobs DONE in the database (%v), want %d", st.ByStatus["DONE"], err, jobs)
 	}
 }

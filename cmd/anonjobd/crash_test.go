@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -176,10 +177,22 @@ func crashWithClaims(t *testing.T, bin string, db *store.Store, dbURL string, en
 			t.Fatalf("the replica never had all jobs under upload; its log:\n%s", a.logs())
 		}
 	}
-	var beyond int
-	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM jobs
-		WHERE claimed_by IS NULL OR lease_until > now() + $1::interval`, lease).Scan(&beyond); err != nil || beyond != 0 {
-		t.Fatalf("%d claims unowned or past the lease (%v)", beyond, err)
+	leaseFor, err := time.ParseDuration(lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beyond := 0
+	for _, id := range ids {
+		d, err := db.DispatchState(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.ClaimedBy == "" || d.LeaseUntil.After(time.Now().Add(leaseFor)) {
+			beyond++
+		}
+	}
+	if beyond != 0 {
+		t.Fatalf("%d claims unowned or past the lease", beyond)
 	}
 	a.kill(t)
 	eng.mu.Lock()
@@ -193,10 +206,15 @@ func crashWithClaims(t *testing.T, bin string, db *store.Store, dbURL string, en
 func waitProcessing(t *testing.T, db *store.Store, eng *hangingEngine, ids []string, logs func() string) time.Time {
 	t.Helper()
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var n int
-		if err := db.Pool().QueryRow(context.Background(),
-			`SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'PROCESSING'`, ids).Scan(&n); err != nil {
-			t.Fatal(err)
+		n := 0
+		for _, id := range ids {
+			j, err := db.GetJob(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Status == job.StatusProcessing {
+				n++
+			}
 		}
 		if n == len(ids) {
 			break

@@ -21,7 +21,7 @@ func BenchmarkDeliveries(b *testing.B) {
 	defer rcv.Close()
 	e := benchEnv(b)
 	ctx := context.Background()
-	st := store.New(e.db)
+	st := e.st
 	ids := make([]string, b.N)
 	for i := range ids {
 		j, _, err := st.CreateJob(ctx, "acme", job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true},

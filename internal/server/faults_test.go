@@ -23,6 +23,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/server"
 )
 
@@ -51,8 +52,14 @@ func TestWatchFromTheFuture(t *testing.T) {
 
 	// A revision handed out but not yet visible here (another replica's, or one whose
 	// transaction rolled back) is waited for, and the watch starts there.
-	var next int64
-	if err := e.db.QueryRow(ctx, `SELECT nextval('job_revision_seq')`).Scan(&next); err != nil {
+	// A create that the table refuses takes a revision and rolls back.
+	bad := pgtest.Spec("")
+	bad.Method = "bogus"
+	if _, _, err := e.st.CreateJob(ctx, "acme", bad, pgtest.PNG1x1()); err == nil {
+		t.Fatal("a job with a bogus method was stored")
+	}
+	next, err := e.st.Head(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	stream, err = e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: next})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/server"
 )
 
@@ -125,16 +126,16 @@ func TestFlowControlKeepsTheEngineFull(t *testing.T) {
 				c.ProviderCredentials.Username, c.ProviderCredentials.Password = "u", "p"
 				c.ProviderConcurrency = tc.flag
 			})
-			for deadline := time.Now().Add(2 * time.Minute); e.count(`SELECT count(*) FROM jobs WHERE status = 'DONE'`) < jobs; {
+			for deadline := time.Now().Add(2 * time.Minute); e.jobCount(job.StatusDone) < jobs; {
 				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d jobs done; the others were parked", e.count(`SELECT count(*) FROM jobs WHERE status = 'DONE'`), jobs)
+					t.Fatalf("%d of %d jobs done; the others were parked", e.jobCount(job.StatusDone), jobs)
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 			eng.completed.Wait()
 			uploads, refusals, maxHeld := eng.counts()
-			if n := e.count(`SELECT count(*) FROM jobs WHERE attempts <> 1`); n != 0 {
-				t.Errorf("%d jobs were charged more than their one upload", n)
+			if n := e.jobsCharged(func(attempts int) bool { return attempts != 1 }); n != 0 {
+				t.Errorf("%d jobs were charged other than their one upload", n)
 			}
 			if uploads-refusals != jobs {
 				t.Errorf("%d uploads accepted, want %d", uploads-refusals, jobs)

@@ -108,7 +108,7 @@ func TestUnauthenticatedUploadIsRefusedBeforeItsBodyIsRead(t *testing.T) {
 	if alloc > bigUpload+bigUpload/2 {
 		t.Fatalf("%d bytes allocated: the server read the unauthenticated message", alloc)
 	}
-	if n := e.count(`SELECT count(*) FROM jobs`); n != 0 {
+	if n := e.jobCount(); n != 0 {
 		t.Fatalf("%d jobs made by unauthenticated uploads", n)
 	}
 }
@@ -183,7 +183,7 @@ func TestEachMethodHasItsOwnReceiveLimit(t *testing.T) {
 	_, err = e.hooks.HandleCelanturWebhook(ctx, &anonjobv1.HandleCelanturWebhookRequest{JobId: id, Token: token,
 		Payload: &httpbody.HttpBody{ContentType: "application/json", Data: bytes.Repeat([]byte(" "), 100<<10)}})
 	assertStatus(t, err, codes.ResourceExhausted, "BODY_TOO_LARGE", "body")
-	if n := e.count(`SELECT count(*) FROM webhook_receipts`); n != 0 {
+	if n := e.receipts(id, ""); n != 0 {
 		t.Fatalf("an oversized webhook was stored (%d receipts)", n)
 	}
 	// gRPC: other calls take 1 MiB.
@@ -331,7 +331,7 @@ func TestCallbackPortsAreLimited(t *testing.T) {
 			t.Errorf("callback_url %s: %d %s", cb, r.status, r.raw)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM jobs`); n != 2 {
+	if n := e.jobCount(); n != 2 {
 		t.Fatalf("%d jobs, want the two with allowed ports", n)
 	}
 }

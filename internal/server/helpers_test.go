@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -13,16 +14,17 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/server"
@@ -34,7 +36,7 @@ type env struct {
 	t     testing.TB
 	srv   *server.Server
 	dbURL string
-	db    *pgxpool.Pool // for looking behind the API
+	st    *store.Store // a store of its own on the server's database, for looking behind the API
 	jobs  anonjobv1.JobServiceClient
 	hooks anonjobv1.WebhookServiceClient
 	base  string // http://host:port of the gateway
@@ -95,7 +97,7 @@ func startOn(t testing.TB, dbURL string, opts ...option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	e := &env{t: t, srv: srv, dbURL: dbURL, db: db, jobs: anonjobv1.NewJobServiceClient(conn),
+	e := &env{t: t, srv: srv, dbURL: dbURL, st: store.New(db), jobs: anonjobv1.NewJobServiceClient(conn),
 		hooks: anonjobv1.NewWebhookServiceClient(conn), base: "http://" + srv.HTTPAddr().String(),
 		key: key, rival: anonjobv1.NewJobServiceClient(rivalConn), rivalKey: rivalKey}
 	e.waitHealthy()
@@ -130,12 +132,94 @@ func (e *env) waitHealthy() {
 	e.t.Fatal("server never became healthy")
 }
 
-// count returns a number from the database, for checking that nothing changed.
-func (e *env) count(sql string, args ...any) int {
+// jobCount counts the jobs in the database with one of the statuses, or all of them.
+func (e *env) jobCount(statuses ...job.Status) int {
 	e.t.Helper()
-	var n int
-	if err := e.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
+	st, err := e.st.JobStats(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for s, c := range st.ByStatus {
+		if len(statuses) == 0 || slices.Contains(statuses, job.Status(s)) {
+			n += int(c)
+		}
+	}
+	return n
+}
+
+// events reads the event history, of one job or ("") of all.
+func (e *env) events(id string) []job.Event {
+	e.t.Helper()
+	tail, err := e.st.EventsAfter(context.Background(), 0, 100000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []job.Event
+	for _, ev := range tail.Events {
+		if id == "" || ev.Job.ID == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// input returns the job's kept input, nil once it is gone.
+func (e *env) input(id string) []byte {
+	e.t.Helper()
+	in, err := e.st.Input(context.Background(), id)
+	if errors.Is(err, job.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return in
+}
+
+// storedJob reads a job as stored, with the engine's own links.
+func (e *env) storedJob(id string) job.Job {
+	e.t.Helper()
+	j, err := e.st.GetJob(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j
+}
+
+// jobsCharged counts acme's jobs whose charged upload attempts match.
+func (e *env) jobsCharged(match func(attempts int) bool) int {
+	e.t.Helper()
+	ctx := context.Background()
+	jobs, err := e.st.ListJobs(ctx, store.ListQuery{Customer: "acme", Limit: 100000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, j := range jobs {
+		d, err := e.st.DispatchState(ctx, j.ID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if match(d.Attempts) {
+			n++
+		}
+	}
+	return n
+}
+
+// receipts counts the provider webhooks kept for a job with the outcome, or any outcome.
+func (e *env) receipts(id, outcome string) int {
+	e.t.Helper()
+	rs, err := e.st.Receipts(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rs {
+		if outcome == "" || r.Outcome == outcome {
+			n++
+		}
 	}
 	return n
 }

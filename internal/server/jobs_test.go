@@ -30,7 +30,7 @@ func TestRESTJobLifecycle(t *testing.T) {
 		r.body["face"] != true || r.body["license_plate"] != true || asString(r.body["content_type"]) != "image/jpeg" {
 		t.Fatalf("created job = %s", r.raw)
 	}
-	if got := e.count(`SELECT octet_length(data) FROM job_inputs WHERE job_id = $1`, id); got != len(img) {
+	if got := len(e.input(id)); got != len(img) {
 		t.Fatalf("stored input is %d bytes, sent %d", got, len(img))
 	}
 
@@ -47,11 +47,11 @@ func TestRESTJobLifecycle(t *testing.T) {
 		t.Fatalf("cancel: %d %s", c.status, c.raw)
 	}
 	// Cancelling again changes nothing and is not an error.
-	events := e.count(`SELECT count(*) FROM job_events WHERE job_id = $1`, id)
+	events := len(e.events(id))
 	if c2 := e.do(http.MethodPost, "/v1/jobs/"+id+":cancel", "application/json", []byte(`{}`)); c2.status != http.StatusOK {
 		t.Fatalf("second cancel: %d %s", c2.status, c2.raw)
 	}
-	if got := e.count(`SELECT count(*) FROM job_events WHERE job_id = $1`, id); got != events || events != 2 {
+	if got := len(e.events(id)); got != events || events != 2 {
 		t.Fatalf("events after cancels = %d then %d, want 2 both times", events, got)
 	}
 	if l := e.do(http.MethodGet, "/v1/jobs?status=queued", "", nil); l.body["jobs"] != nil || asString(l.body["revision"]) == "" {
@@ -110,7 +110,7 @@ func TestCreateJobIsIdempotent(t *testing.T) {
 			t.Fatalf("retries made different jobs: %v", ids)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM jobs`); n != 1 {
+	if n := e.jobCount(); n != 1 {
 		t.Fatalf("%d jobs, want 1", n)
 	}
 	// The same request over REST is the same request.
@@ -123,7 +123,7 @@ func TestCreateJobIsIdempotent(t *testing.T) {
 	if other.status != http.StatusConflict || other.reason() != "REQUEST_ID_REUSED" {
 		t.Fatalf("reused request_id: %d %s", other.status, other.raw)
 	}
-	if n := e.count(`SELECT count(*) FROM job_events`); n != 1 {
+	if n := len(e.events("")); n != 1 {
 		t.Fatalf("%d events, want 1", n)
 	}
 }
@@ -170,7 +170,7 @@ func TestCreateJobRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-	if n := e.count(`SELECT (SELECT count(*) FROM jobs) + (SELECT count(*) FROM job_events) + (SELECT count(*) FROM job_inputs)`); n != 0 {
+	if n := e.jobCount() + len(e.events("")); n != 0 {
 		t.Fatalf("bad input left %d rows behind", n)
 	}
 }
@@ -204,7 +204,7 @@ func TestGRPCRejectsBadInput(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("huge message: %v", err)
 	}
-	if n := e.count(`SELECT count(*) FROM jobs`); n != 0 {
+	if n := e.jobCount(); n != 0 {
 		t.Fatalf("bad input made %d jobs", n)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/apierr"
+	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/server"
 )
@@ -90,14 +92,14 @@ func TestEndToEndWithBuiltInEngine(t *testing.T) {
 	}
 	// The image is kept until the job ends (another engine may need it), then deleted by the
 	// engine pool's next round.
-	for deadline := time.Now().Add(20 * time.Second); e.count(`SELECT count(*) FROM job_inputs WHERE job_id = $1`, id) != 0; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); e.input(id) != nil; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("input kept after the job ended")
 		}
 	}
 	// The receipt is written right after the job's change commits.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		n := e.count(`SELECT count(*) FROM webhook_receipts WHERE job_id = $1 AND outcome = 'WEBHOOK_OUTCOME_APPLIED'`, id)
+		n := e.receipts(id, "WEBHOOK_OUTCOME_APPLIED")
 		if n == 1 {
 			break
 		}
@@ -268,7 +270,7 @@ func TestDispatchThroughProvider(t *testing.T) {
 	})
 	j := e.createJob(t)
 	p := waitStatus(t, e, j.GetId(), anonjobv1.JobStatus_JOB_STATUS_PROCESSING)
-	if n := e.count(`SELECT count(*) FROM job_inputs WHERE job_id = $1`, j.GetId()); n != 1 {
+	if e.input(j.GetId()) == nil {
 		t.Fatalf("image deleted within its retention")
 	}
 	if n, err := e.srv.Store.DeleteInputsBefore(context.Background(), time.Now().Add(time.Minute)); err != nil || n != 1 {
@@ -289,8 +291,8 @@ func TestDispatchThroughProvider(t *testing.T) {
 	d := waitStatus(t, e, j.GetId(), anonjobv1.JobStatus_JOB_STATUS_DONE)
 	// The engine's links are kept behind the API; clients get anonjob's own, which download
 	// with the client's key.
-	if n := e.count(`SELECT count(*) FROM jobs WHERE id = $1 AND anonymized_link = $2`, j.GetId(),
-		prov.URL+"/v1/file/"+p.GetProviderFileId()+"/anonymized"); n != 1 {
+	if r := e.storedJob(j.GetId()).Results; r == nil ||
+		r.AnonymizedLink != prov.URL+"/v1/file/"+p.GetProviderFileId()+"/anonymized" {
 		t.Fatalf("engine link from the poll not stored")
 	}
 	checkResultLinks(t, e, d, func(kind string) string { return kind + " of " + p.GetProviderFileId() })
@@ -389,7 +391,7 @@ func TestTwoDispatchersUploadEachJobOnce(t *testing.T) {
 	}
 	startOn(t, a.dbURL, withProvider(prov))
 	startOn(t, a.dbURL, withProvider(prov))
-	for deadline := time.Now().Add(60 * time.Second); a.count(`SELECT count(*) FROM jobs WHERE status = 'QUEUED'`) > 0; {
+	for deadline := time.Now().Add(60 * time.Second); a.jobCount(job.StatusQueued) > 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("jobs still queued")
 		}

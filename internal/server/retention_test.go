@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
+	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/server"
 )
 
@@ -21,15 +23,15 @@ func TestJobRetentionRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := first.createJob(t).GetId()
-	if _, err := first.db.Exec(ctx, `UPDATE jobs SET update_time = now() - interval '2 hours'`); err != nil {
-		t.Fatal(err)
-	}
 	first.srv.Close()
-	second := startOn(t, dbURL, func(c *server.Config) { c.JobRetention = time.Hour })
+	// A retention shorter than the time since the cancel: the cancelled job is past it, and
+	// the queued one, older still, has not ended.
+	second := startOn(t, dbURL, func(c *server.Config) { c.JobRetention = time.Microsecond })
 	waitFor(t, "the old job to be deleted", func() bool {
-		return second.count(`SELECT count(*) FROM jobs WHERE id = $1`, old) == 0
+		_, err := second.st.GetJob(ctx, old)
+		return errors.Is(err, job.ErrNotFound)
 	})
-	if n := second.count(`SELECT count(*) FROM jobs WHERE id = $1`, live); n != 1 {
+	if _, err := second.st.GetJob(ctx, live); err != nil {
 		t.Fatalf("a queued job was deleted")
 	}
 }

@@ -15,7 +15,9 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/providerhook"
+	"github.com/anonjob/anonjob/internal/secretbox"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/store"
 )
 
 // TestRevokedKeyEndsOpenWatch: a watch opened with a key ends with UNAUTHENTICATED once the key
@@ -124,23 +126,20 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := sealed.db.Query(ctx, `SELECT secret FROM webhook_secrets UNION ALL SELECT convert_from(key, 'UTF8') FROM callback_keys`)
+	// Nothing is left in clear: sealing again finds nothing to seal, and a store without the
+	// key can open neither the webhook secrets nor the callback keys.
+	box, err := secretbox.LoadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		n++
-		if !strings.HasPrefix(v, "ajs1:") || strings.Contains(v, rot.GetSecret()) || strings.Contains(v, rot2.GetSecret()) {
-			t.Errorf("a secret is readable in the database: %.20s...", v)
-		}
+	if n, err := store.New(sealed.st.Pool(), store.WithSecretBox(box)).SealSecrets(ctx); err != nil || n != 0 {
+		t.Fatalf("%d secrets left in clear, %v", n, err)
 	}
-	if rows.Err() != nil || n < 3 {
-		t.Fatalf("%d sealed rows, %v", n, rows.Err())
+	if got, err := sealed.st.WebhookSecrets(ctx, "acme", nil); err == nil {
+		t.Errorf("webhook secrets readable without the key: %d of them", len(got))
+	}
+	if _, err := sealed.st.CallbackKeys(ctx); err == nil {
+		t.Error("callback keys readable without the key")
 	}
 	valid, err := sealed.srv.Store.WebhookSecrets(ctx, "acme", nil)
 	if err != nil || len(valid) != 2 || valid[0] != rot2.GetSecret() || valid[1] != rot.GetSecret() {

@@ -38,7 +38,7 @@ func TestCreateJobTakesEveryTargetTheEngineDoes(t *testing.T) {
 			t.Errorf("%s over REST: %d %s %q", tc.name, r.status, r.reason(), asString(r.body["message"]))
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM jobs`); n != 6 {
+	if n := e.jobCount(); n != 6 {
 		t.Fatalf("jobs stored: %d, want 6", n)
 	}
 

@@ -50,14 +50,28 @@ func donePayload(fileID string) string {
 		"metadata_link": "https://engine.example/v1/file/%[1]s/metadata"}`, fileID)
 }
 
-// snapshot is a job's row and event count, to prove a request changed nothing.
+// snapshot is a job as stored, its dispatch bookkeeping and its event count, to prove a
+// request changed nothing.
 func (e *env) snapshot(id string) string {
-	var row string
-	if err := e.db.QueryRow(context.Background(),
-		`SELECT to_jsonb(j)::text || (SELECT count(*) FROM job_events WHERE job_id = j.id) FROM jobs j WHERE id = $1`, id).Scan(&row); err != nil {
+	ctx := context.Background()
+	j, err := e.st.GetJob(ctx, id)
+	if err != nil {
 		return "error: " + err.Error()
 	}
-	return row
+	d, err := e.st.DispatchState(ctx, id)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	// Error and Results print by value, not by address.
+	errs, res := fmt.Sprintf("%+v", j.Error), fmt.Sprintf("%+v", j.Results)
+	if j.Error != nil {
+		errs = fmt.Sprintf("%+v", *j.Error)
+	}
+	if j.Results != nil {
+		res = fmt.Sprintf("%+v", *j.Results)
+	}
+	j.Error, j.Results = nil, nil
+	return fmt.Sprintf("%+v %s %s %+v events=%d", j, errs, res, d, len(e.events(id)))
 }
 
 func TestWebhookCompletesJob(t *testing.T) {
@@ -89,8 +103,8 @@ func TestWebhookCompletesJob(t *testing.T) {
 			if f.name == "form" && results["metadata_link"] != nil {
 				t.Fatalf("a link for a file the engine did not name: %s", g.raw)
 			}
-			if n := e.count(`SELECT count(*) FROM jobs WHERE id = $1 AND anonymized_link = $2`, id,
-				"https://engine.example/v1/file/f-"+f.name+"/anonymized"); n != 1 {
+			if r := e.storedJob(id).Results; r == nil ||
+				r.AnonymizedLink != "https://engine.example/v1/file/f-"+f.name+"/anonymized" {
 				t.Fatalf("the engine's link was not kept")
 			}
 			// The provider retries: nothing changes, the answer says so.
@@ -154,7 +168,7 @@ func TestWebhookBeforeUploadAnswer(t *testing.T) {
 	if asString(got["status"]) != "JOB_STATUS_DONE" || asString(got["provider_file_id"]) != "f-early" {
 		t.Fatalf("job after early webhook: %s", r.raw)
 	}
-	if n := e.count(`SELECT count(*) FROM job_events WHERE job_id = $1`, j.GetId()); n != 3 {
+	if n := len(e.events(j.GetId())); n != 3 {
 		t.Fatalf("%d events, want CREATED, PROCESSING, DONE", n)
 	}
 }

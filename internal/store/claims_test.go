@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -17,7 +18,7 @@ func TestClaimsAreOwned(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	for range 3 {
-		if _, _, err := s.CreateJob(ctx, "acme", spec(""), png1x1); err != nil {
+		if _, _, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1()); err != nil {
 			t.Fatal(err)
 		}
 	}

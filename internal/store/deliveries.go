@@ -9,20 +9,21 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Delivery is one completion webhook owed to a client.
+// Delivery is one completion webhook owed to a client. Rows of deliveryColumns scan into it by
+// column name.
 type Delivery struct {
-	ID            string
-	JobID         string
-	Customer      string
-	MessageID     string // webhook-id: the same on every attempt
-	URL           string
-	FileStatus    string // done, failed or cancelled
-	State         string // PENDING, SUCCEEDED, FAILED
-	Attempts      int
-	NextAttemptAt time.Time
-	CreateTime    time.Time
-	UpdateTime    time.Time
-	Log           []Attempt
+	ID            string    `db:"id"`
+	JobID         string    `db:"job_id"`
+	Customer      string    `db:"customer"`
+	MessageID     string    `db:"message_id"` // webhook-id: the same on every attempt
+	URL           string    `db:"url"`
+	FileStatus    string    `db:"file_status"` // done, failed or cancelled
+	State         string    `db:"state"`       // PENDING, SUCCEEDED, FAILED
+	Attempts      int       `db:"attempts"`
+	NextAttemptAt time.Time `db:"next_attempt_at"`
+	CreateTime    time.Time `db:"create_time"`
+	UpdateTime    time.Time `db:"update_time"`
+	Log           []Attempt `db:"-"`
 }
 
 // Attempt is one try at a delivery.
@@ -33,36 +34,29 @@ type Attempt struct {
 	Latency    time.Duration
 }
 
-const deliveryColumns = `id::text, job_id::text, customer, message_id, url, file_status, state, attempts,
+// deliveryColumns is the select list of every query that returns deliveries.
+const deliveryColumns = `id, job_id, customer, message_id, url, file_status, state, attempts,
 	next_attempt_at, create_time, update_time`
-
-func (d *Delivery) scanTargets() []any {
-	return []any{&d.ID, &d.JobID, &d.Customer, &d.MessageID, &d.URL, &d.FileStatus, &d.State,
-		&d.Attempts, &d.NextAttemptAt, &d.CreateTime, &d.UpdateTime}
-}
 
 // ClaimDeliveries leases up to limit due deliveries; SKIP LOCKED lets every replica's sender
 // work at once, and the lease lapses if its holder dies mid-send.
 func (s *Store) ClaimDeliveries(ctx context.Context, limit int, lease time.Duration) ([]Delivery, error) {
-	rows, err := s.pool.Query(ctx, `
-		UPDATE deliveries d SET attempts = d.attempts + 1, lease_until = now() + $2::interval
+	rows, _ := s.pool.Query(ctx, `
+		UPDATE deliveries d SET attempts = d.attempts + 1, lease_until = now() + @lease::interval
 		FROM (
-		    SELECT id FROM deliveries
+		    SELECT id AS due_id FROM deliveries
 		    WHERE state = 'PENDING' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
 		    ORDER BY next_attempt_at
 		    FOR UPDATE SKIP LOCKED
-		    LIMIT $1
+		    LIMIT @limit
 		) due
-		WHERE d.id = due.id
-		RETURNING `+prefixed("d", deliveryColumns), limit, lease)
+		WHERE d.id = due.due_id
+		RETURNING `+deliveryColumns, pgx.StrictNamedArgs{"limit": limit, "lease": lease})
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
-		var d Delivery
-		err := r.Scan(d.scanTargets()...)
-		return d, err
-	})
+	return out, nil
 }
 
 // FinishAttempt logs an attempt and moves the delivery on: to state (SUCCEEDED or FAILED), or,
@@ -71,13 +65,18 @@ func (s *Store) FinishAttempt(ctx context.Context, id string, a Attempt, state s
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO delivery_attempts (delivery_id, attempt_time, status_code, error, latency_ms)
-			VALUES ($1, $2, $3, $4, $5)`, id, a.Time, nullIfZero(a.StatusCode), nullIfEmpty(a.Error),
-			a.Latency.Milliseconds()); err != nil {
+			VALUES (@id, @time, @status_code, @error, @latency_ms)`, pgx.StrictNamedArgs{
+			"id":          id,
+			"time":        a.Time,
+			"status_code": nullIfZero(a.StatusCode),
+			"error":       nullIfEmpty(a.Error),
+			"latency_ms":  a.Latency.Milliseconds(),
+		}); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `
-			UPDATE deliveries SET state = $2, next_attempt_at = $3, lease_until = NULL, update_time = now()
-			WHERE id = $1`, id, state, next)
+			UPDATE deliveries SET state = @state, next_attempt_at = @next, lease_until = NULL, update_time = now()
+			WHERE id = @id`, pgx.StrictNamedArgs{"id": id, "state": state, "next": next})
 		return err
 	})
 	if err != nil {
@@ -90,7 +89,7 @@ func (s *Store) FinishAttempt(ctx context.Context, id string, a Attempt, state s
 // off by a shutdown, not failed by the receiver.
 func (s *Store) ReleaseDelivery(ctx context.Context, id string) error {
 	if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL,
-		next_attempt_at = now() WHERE id = $1 AND state = 'PENDING'`, id); err != nil {
+		next_attempt_at = now() WHERE id = @id AND state = 'PENDING'`, pgx.StrictNamedArgs{"id": id}); err != nil {
 		return fmt.Errorf("release delivery: %w", err)
 	}
 	return nil
@@ -105,46 +104,39 @@ func nullIfZero(n int) *int {
 
 // JobDeliveries returns a customer's job's deliveries with their attempts, oldest first.
 func (s *Store) JobDeliveries(ctx context.Context, customer, jobID string) ([]Delivery, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-		WHERE job_id = $1 AND customer = $2 ORDER BY create_time, id`, jobID, customer)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
-		var d Delivery
-		err := r.Scan(d.scanTargets()...)
-		return d, err
-	})
+	args := pgx.StrictNamedArgs{"job_id": jobID, "customer": customer}
+	rows, _ := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE job_id = @job_id AND customer = @customer ORDER BY create_time, id`, args)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	// All attempts of the job's deliveries in one read, not one per delivery.
-	rows, err = s.pool.Query(ctx, `SELECT a.delivery_id::text, a.attempt_time, COALESCE(a.status_code, 0),
-			COALESCE(a.error, ''), a.latency_ms
+	type attemptRow struct {
+		DeliveryID string    `db:"delivery_id"`
+		Time       time.Time `db:"attempt_time"`
+		StatusCode int       `db:"status_code"`
+		Error      string    `db:"error"`
+		LatencyMS  int64     `db:"latency_ms"`
+	}
+	rows, _ = s.pool.Query(ctx, `
+		SELECT a.delivery_id, a.attempt_time, COALESCE(a.status_code, 0) AS status_code,
+		       COALESCE(a.error, '') AS error, a.latency_ms
 		FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
-		WHERE d.job_id = $1 AND d.customer = $2 ORDER BY a.attempt_time, a.id`, jobID, customer)
+		WHERE d.job_id = @job_id AND d.customer = @customer ORDER BY a.attempt_time, a.id`, args)
+	attempts, err := pgx.CollectRows(rows, pgx.RowToStructByName[attemptRow])
 	if err != nil {
 		return nil, fmt.Errorf("list delivery attempts: %w", err)
 	}
-	defer rows.Close()
 	index := make(map[string]int, len(out))
 	for i, d := range out {
 		index[d.ID] = i
 	}
-	for rows.Next() {
-		var id string
-		var a Attempt
-		var ms int64
-		if err := rows.Scan(&id, &a.Time, &a.StatusCode, &a.Error, &ms); err != nil {
-			return nil, fmt.Errorf("scan delivery attempt: %w", err)
+	for _, a := range attempts {
+		if i, ok := index[a.DeliveryID]; ok {
+			out[i].Log = append(out[i].Log, Attempt{Time: a.Time, StatusCode: a.StatusCode, Error: a.Error,
+				Latency: time.Duration(a.LatencyMS) * time.Millisecond})
 		}
-		a.Latency = time.Duration(ms) * time.Millisecond
-		if i, ok := index[id]; ok {
-			out[i].Log = append(out[i].Log, a)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list delivery attempts: %w", err)
 	}
 	return out, nil
 }
@@ -154,14 +146,12 @@ var ErrNotDeliverable = errors.New("the job has no completion webhook to send: i
 
 // Redeliver queues a new delivery (a new message) of a customer's ended job's webhook.
 func (s *Store) Redeliver(ctx context.Context, customer, jobID string) (Delivery, error) {
-	var d Delivery
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO deliveries (id, job_id, customer, message_id, url, file_status)
-		SELECT gen_random_uuid(), id, customer, 'msg_' || replace(gen_random_uuid()::text, '-', ''),
-		       callback_url, lower(status)
-		FROM jobs WHERE id = $1 AND customer = $2 AND callback_url IS NOT NULL
-		  AND status IN ('DONE', 'FAILED', 'CANCELLED')
-		RETURNING `+deliveryColumns, jobID, customer).Scan(d.scanTargets()...)
+	rows, _ := s.pool.Query(ctx, `
+		WITH ended AS (
+		    SELECT id, customer, callback_url, status FROM jobs WHERE id = @job_id AND customer = @customer
+		)`+enqueueDeliveries+`
+		RETURNING `+deliveryColumns, pgx.StrictNamedArgs{"job_id": jobID, "customer": customer})
+	d, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[Delivery])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Delivery{}, ErrNotDeliverable
 	}
@@ -176,7 +166,8 @@ func (s *Store) Redeliver(ctx context.Context, customer, jobID string) (Delivery
 func (s *Store) WebhookSecrets(ctx context.Context, customer string, fresh func() string) ([]string, error) {
 	for range 2 {
 		rows, err := s.pool.Query(ctx, `SELECT secret FROM webhook_secrets
-			WHERE customer = $1 AND (expire_time IS NULL OR expire_time > now()) ORDER BY id DESC`, customer)
+			WHERE customer = @customer AND (expire_time IS NULL OR expire_time > now()) ORDER BY id DESC`,
+			pgx.StrictNamedArgs{"customer": customer})
 		if err != nil {
 			return nil, fmt.Errorf("read webhook secrets: %w", err)
 		}
@@ -202,8 +193,9 @@ func (s *Store) WebhookSecrets(ctx context.Context, customer string, fresh func(
 		// The customer's first webhook: make its secret (a racing replica may win; then read
 		// the winner's).
 		if _, err := s.pool.Exec(ctx, `
-			INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)
-			ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`, customer, string(sealed)); err != nil {
+			INSERT INTO webhook_secrets (customer, secret) VALUES (@customer, @secret)
+			ON CONFLICT (customer) WHERE expire_time IS NULL DO NOTHING`,
+			pgx.StrictNamedArgs{"customer": customer, "secret": string(sealed)}); err != nil {
 			return nil, fmt.Errorf("create webhook secret: %w", err)
 		}
 	}
@@ -221,20 +213,22 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, customer, secret string
 	if err != nil {
 		return err
 	}
+	args := pgx.StrictNamedArgs{"customer": customer}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Rotations of one customer take turns, so two at once cannot leave three valid.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_secrets:' || $1, 0))`, customer); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_secrets:' || @customer, 0))`, args); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now()
-			WHERE customer = $1 AND expire_time > now()`, customer); err != nil {
+		if _, err := tx.Exec(ctx, endPreviousWebhookSecrets, args); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now() + $2::interval
-			WHERE customer = $1 AND expire_time IS NULL`, customer, overlap); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now() + @overlap::interval
+			WHERE customer = @customer AND expire_time IS NULL`,
+			pgx.StrictNamedArgs{"customer": customer, "overlap": overlap}); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO webhook_secrets (customer, secret) VALUES ($1, $2)`, customer, string(sealed))
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_secrets (customer, secret) VALUES (@customer, @secret)`,
+			pgx.StrictNamedArgs{"customer": customer, "secret": string(sealed)})
 		return err
 	})
 	if err != nil {
@@ -243,11 +237,14 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, customer, secret string
 	return nil
 }
 
+// endPreviousWebhookSecrets ends now every secret of the customer that is valid but not current.
+const endPreviousWebhookSecrets = `UPDATE webhook_secrets SET expire_time = now()
+	WHERE customer = @customer AND expire_time > now()`
+
 // RevokePreviousWebhookSecrets ends, now, every secret of the customer but the current one,
 // and returns how many were still valid.
 func (s *Store) RevokePreviousWebhookSecrets(ctx context.Context, customer string) (int, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE webhook_secrets SET expire_time = now()
-		WHERE customer = $1 AND expire_time > now()`, customer)
+	tag, err := s.pool.Exec(ctx, endPreviousWebhookSecrets, pgx.StrictNamedArgs{"customer": customer})
 	if err != nil {
 		return 0, fmt.Errorf("revoke previous webhook secret: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/anonjob/anonjob/internal/job"
 )
 
@@ -27,50 +29,16 @@ type Claim struct {
 // intent to upload, before the upload: until Defer or Release settles it, or the job leaves
 // QUEUED, the next claimer sees it as UnsettledUpload.
 func (s *Store) ClaimQueued(ctx context.Context, owner string, limit int, lease time.Duration) ([]Claim, error) {
-	rows, err := s.pool.Query(ctx, `
-		UPDATE jobs j SET attempts = j.attempts + 1, lease_until = now() + $2::interval,
-		    claimed_by = $3, upload_began_at = now()
-		FROM (
-		    SELECT id, upload_began_at AS unsettled FROM jobs
-		    WHERE status = 'QUEUED' AND next_attempt_at <= now()
-		      AND (lease_until IS NULL OR lease_until < now())
-		    ORDER BY next_attempt_at, create_time
-		    FOR UPDATE SKIP LOCKED
-		    LIMIT $1
-		) due
-		WHERE j.id = due.id
-		RETURNING `+prefixed("j", jobColumns)+`, j.attempts, (SELECT data FROM job_inputs WHERE job_id = j.id), due.unsettled, coalesce(j.trace_parent, '')`,
-		limit, lease, owner)
-	if err != nil {
-		return nil, fmt.Errorf("claim queued jobs: %w", err)
-	}
-	defer rows.Close()
-	var out []Claim
-	for rows.Next() {
-		var row jobRow
-		var c Claim
-		var unsettled *time.Time
-		if err := rows.Scan(append(row.scanTargets(), &c.Attempts, &c.Input, &unsettled, &c.Traceparent)...); err != nil {
-			return nil, fmt.Errorf("scan claim: %w", err)
-		}
-		c.Job = row.toJob()
-		if unsettled != nil {
-			c.UnsettledUpload = *unsettled
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim queued jobs: %w", err)
-	}
-	return out, nil
+	return s.ClaimQueuedFor(ctx, owner, "", limit, lease, 0)
 }
 
 // Defer ends a failed attempt's lease and schedules the next one.
 func (s *Store) Defer(ctx context.Context, id string, at time.Time, reason string) error {
 	_, err := s.pool.Exec(ctx, `
-		UPDATE jobs SET next_attempt_at = $2, lease_until = NULL, last_attempt_error = $3,
+		UPDATE jobs SET next_attempt_at = @at, lease_until = NULL, last_attempt_error = @reason,
 		    claimed_by = NULL, upload_began_at = NULL
-		WHERE id = $1 AND status = 'QUEUED'`, id, at, reason)
+		WHERE id = @id AND status = 'QUEUED'`,
+		pgx.StrictNamedArgs{"id": id, "at": at, "reason": reason})
 	if err != nil {
 		return fmt.Errorf("defer job: %w", err)
 	}
@@ -83,7 +51,7 @@ func (s *Store) Release(ctx context.Context, id string) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE jobs SET attempts = greatest(attempts - 1, 0), lease_until = NULL,
 		    claimed_by = NULL, upload_began_at = NULL
-		WHERE id = $1 AND status = 'QUEUED'`, id)
+		WHERE id = @id AND status = 'QUEUED'`, pgx.StrictNamedArgs{"id": id})
 	if err != nil {
 		return fmt.Errorf("release job: %w", err)
 	}
@@ -102,7 +70,8 @@ func (s *Store) CountProcessing(ctx context.Context) (int, error) {
 
 // DeleteInput drops a job's input bytes once the provider has them.
 func (s *Store) DeleteInput(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM job_inputs WHERE job_id = $1`, id); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM job_inputs WHERE job_id = @id`,
+		pgx.StrictNamedArgs{"id": id}); err != nil {
 		return fmt.Errorf("delete input: %w", err)
 	}
 	return nil
@@ -112,7 +81,8 @@ func (s *Store) DeleteInput(ctx context.Context, id string) error {
 func (s *Store) DeleteInputsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `
 		DELETE FROM job_inputs i USING jobs j
-		WHERE i.job_id = j.id AND j.provider_file_id IS NOT NULL AND j.update_time < $1`, cutoff)
+		WHERE i.job_id = j.id AND j.provider_file_id IS NOT NULL AND j.update_time < @cutoff`,
+		pgx.StrictNamedArgs{"cutoff": cutoff})
 	if err != nil {
 		return 0, fmt.Errorf("delete old inputs: %w", err)
 	}
@@ -122,41 +92,14 @@ func (s *Store) DeleteInputsBefore(ctx context.Context, cutoff time.Time) (int64
 // ClaimPolls leases up to limit PROCESSING jobs whose webhook is overdue to owner, for a status
 // poll: their next poll moves to now + lease, so no other replica polls them meanwhile.
 func (s *Store) ClaimPolls(ctx context.Context, owner string, limit int, lease time.Duration) ([]Claim, error) {
-	rows, err := s.pool.Query(ctx, `
-		UPDATE jobs j SET polls = j.polls + 1, next_poll_at = now() + $2::interval, claimed_by = $3
-		FROM (
-		    SELECT id FROM jobs
-		    WHERE status = 'PROCESSING' AND next_poll_at <= now()
-		    ORDER BY next_poll_at
-		    FOR UPDATE SKIP LOCKED
-		    LIMIT $1
-		) due
-		WHERE j.id = due.id
-		RETURNING `+prefixed("j", jobColumns)+`, j.polls`, limit, lease, owner)
-	if err != nil {
-		return nil, fmt.Errorf("claim polls: %w", err)
-	}
-	defer rows.Close()
-	var out []Claim
-	for rows.Next() {
-		var row jobRow
-		var c Claim
-		if err := rows.Scan(append(row.scanTargets(), &c.Attempts)...); err != nil {
-			return nil, fmt.Errorf("scan poll claim: %w", err)
-		}
-		c.Job = row.toJob()
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim polls: %w", err)
-	}
-	return out, nil
+	return s.ClaimPollsAt(ctx, owner, "", "", limit, lease)
 }
 
 // SchedulePoll sets when a PROCESSING job is next polled.
 func (s *Store) SchedulePoll(ctx context.Context, id string, at time.Time) error {
 	_, err := s.pool.Exec(ctx, `
-		UPDATE jobs SET next_poll_at = $2, claimed_by = NULL WHERE id = $1 AND status = 'PROCESSING'`, id, at)
+		UPDATE jobs SET next_poll_at = @at, claimed_by = NULL WHERE id = @id AND status = 'PROCESSING'`,
+		pgx.StrictNamedArgs{"id": id, "at": at})
 	if err != nil {
 		return fmt.Errorf("schedule poll: %w", err)
 	}
@@ -169,10 +112,11 @@ func (s *Store) SchedulePoll(ctx context.Context, id string, at time.Time) error
 func (s *Store) RenewClaims(ctx context.Context, owner string, ids []string, lease time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE jobs SET
-		    lease_until = CASE WHEN status = 'QUEUED' THEN now() + $3::interval ELSE lease_until END,
-		    next_poll_at = CASE WHEN status = 'PROCESSING' THEN now() + $3::interval ELSE next_poll_at END
-		WHERE id = ANY($1::uuid[]) AND claimed_by = $2
-		  AND (status = 'PROCESSING' OR lease_until >= now())`, ids, owner, lease)
+		    lease_until = CASE WHEN status = 'QUEUED' THEN now() + @lease::interval ELSE lease_until END,
+		    next_poll_at = CASE WHEN status = 'PROCESSING' THEN now() + @lease::interval ELSE next_poll_at END
+		WHERE id = ANY(@ids::uuid[]) AND claimed_by = @owner
+		  AND (status = 'PROCESSING' OR lease_until >= now())`,
+		pgx.StrictNamedArgs{"ids": ids, "owner": owner, "lease": lease})
 	if err != nil {
 		return 0, fmt.Errorf("renew claims: %w", err)
 	}
@@ -187,7 +131,7 @@ func (s *Store) ReleaseClaimsOf(ctx context.Context, owner string) (int64, error
 		UPDATE jobs SET claimed_by = NULL,
 		    lease_until = CASE WHEN status = 'QUEUED' THEN NULL ELSE lease_until END,
 		    next_poll_at = CASE WHEN status = 'PROCESSING' THEN least(next_poll_at, now()) ELSE next_poll_at END
-		WHERE claimed_by = $1`, owner)
+		WHERE claimed_by = @owner`, pgx.StrictNamedArgs{"owner": owner})
 	if err != nil {
 		return 0, fmt.Errorf("release claims of %s: %w", owner, err)
 	}
@@ -209,8 +153,16 @@ type Receipt struct {
 func (s *Store) RecordReceipt(ctx context.Context, r Receipt) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO webhook_receipts (job_id, content_type, payload, file_id, file_status, outcome, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.JobID, r.ContentType, r.Payload,
-		nullIfEmpty(r.FileID), nullIfEmpty(r.FileStatus), r.Outcome, nullIfEmpty(r.Detail))
+		VALUES (@job_id, @content_type, @payload, @file_id, @file_status, @outcome, @detail)`,
+		pgx.StrictNamedArgs{
+			"job_id":       r.JobID,
+			"content_type": r.ContentType,
+			"payload":      r.Payload,
+			"file_id":      nullIfEmpty(r.FileID),
+			"file_status":  nullIfEmpty(r.FileStatus),
+			"outcome":      r.Outcome,
+			"detail":       nullIfEmpty(r.Detail),
+		})
 	if err != nil {
 		return fmt.Errorf("record webhook receipt: %w", err)
 	}

@@ -12,45 +12,46 @@ import (
 )
 
 // ClaimQueuedFor is ClaimQueued for an upload to one engine: the claim records the engine, so
-// that the job's file, once there, is fetched, polled and deleted there from any replica.
-// Only jobs due for at least wait are claimed: a replica's dispatcher for an engine other than
-// its own in-process one waits a moment, so that the engine on the replica's own host takes
-// what it has room for first.
+// that the job's file, once there, is fetched, polled and deleted there from any replica
+// (engineID "" records none). Only jobs due for at least wait are claimed: a replica's
+// dispatcher for an engine other than its own in-process one waits a moment, so that the
+// engine on the replica's own host takes what it has room for first.
 func (s *Store) ClaimQueuedFor(ctx context.Context, owner, engineID string, limit int, lease, wait time.Duration) ([]Claim, error) {
-	rows, err := s.pool.Query(ctx, `
+	type claimRow struct {
+		jobRow
+		Attempts    int        `db:"attempts"`
+		Input       []byte     `db:"input"`
+		Unsettled   *time.Time `db:"unsettled"`
+		Traceparent string     `db:"trace_parent"`
+	}
+	rows, _ := s.pool.Query(ctx, `
 		UPDATE jobs j SET attempts = j.attempts + 1, lease_until = now() + @lease::interval,
-		    claimed_by = @owner, upload_began_at = now(), engine_id = @engine
+		    claimed_by = @owner, upload_began_at = now(),
+		    engine_id = coalesce(nullif(@engine, ''), j.engine_id)
 		FROM (
-		    SELECT id, upload_began_at AS unsettled FROM jobs
+		    SELECT id AS due_id, upload_began_at AS unsettled FROM jobs
 		    WHERE status = 'QUEUED' AND next_attempt_at <= now() - @wait::interval
 		      AND (lease_until IS NULL OR lease_until < now())
 		    ORDER BY next_attempt_at, create_time
 		    FOR UPDATE SKIP LOCKED
 		    LIMIT @limit
 		) due
-		WHERE j.id = due.id
-		RETURNING `+prefixed("j", jobColumns)+`, j.attempts, (SELECT data FROM job_inputs WHERE job_id = j.id), due.unsettled`,
-		pgx.NamedArgs{"limit": limit, "lease": lease, "owner": owner, "engine": engineID, "wait": wait})
+		WHERE j.id = due.due_id
+		RETURNING `+jobColumns+`, attempts, unsettled,
+		    (SELECT data FROM job_inputs WHERE job_id = j.id) AS input,
+		    coalesce(j.trace_parent, '') AS trace_parent`,
+		pgx.StrictNamedArgs{"owner": owner, "engine": engineID, "limit": limit, "lease": lease, "wait": wait})
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claim, error) {
+		row, err := pgx.RowToStructByName[claimRow](r)
+		c := Claim{Job: row.toJob(), Attempts: row.Attempts, Input: row.Input,
+			Traceparent: row.Traceparent}
+		if row.Unsettled != nil {
+			c.UnsettledUpload = *row.Unsettled
+		}
+		return c, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("claim queued jobs for engine %s: %w", engineID, err)
-	}
-	defer rows.Close()
-	var out []Claim
-	for rows.Next() {
-		var row jobRow
-		var c Claim
-		var unsettled *time.Time
-		if err := rows.Scan(append(row.scanTargets(), &c.Attempts, &c.Input, &unsettled)...); err != nil {
-			return nil, fmt.Errorf("scan claim: %w", err)
-		}
-		c.Job = row.toJob()
-		if unsettled != nil {
-			c.UnsettledUpload = *unsettled
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim queued jobs for engine %s: %w", engineID, err)
+		return nil, fmt.Errorf("claim queued jobs: %w", err)
 	}
 	return out, nil
 }
@@ -66,39 +67,33 @@ func (s *Store) CountProcessingAt(ctx context.Context, engineID string) (int, er
 	return n, nil
 }
 
-// ClaimPollsAt is ClaimPolls for the jobs of one engine. Jobs recorded before engines were
-// (engine_id NULL) belong to defaultEngine, when it is set.
+// ClaimPollsAt is ClaimPolls for the jobs of one engine (engineID "": of every engine). Jobs
+// recorded before engines were (engine_id NULL) belong to defaultEngine, when it is set.
 func (s *Store) ClaimPollsAt(ctx context.Context, owner, engineID, defaultEngine string, limit int, lease time.Duration) ([]Claim, error) {
-	rows, err := s.pool.Query(ctx, `
+	type pollRow struct {
+		jobRow
+		Polls int `db:"polls"`
+	}
+	rows, _ := s.pool.Query(ctx, `
 		UPDATE jobs j SET polls = j.polls + 1, next_poll_at = now() + @lease::interval, claimed_by = @owner,
-		    engine_id = @engine
+		    engine_id = coalesce(nullif(@engine, ''), j.engine_id)
 		FROM (
-		    SELECT id FROM jobs
+		    SELECT id AS due_id FROM jobs
 		    WHERE status = 'PROCESSING' AND next_poll_at <= now()
-		      AND (engine_id = @engine OR (engine_id IS NULL AND @engine = @default))
+		      AND (@engine = '' OR engine_id = @engine OR (engine_id IS NULL AND @engine = @default))
 		    ORDER BY next_poll_at
 		    FOR UPDATE SKIP LOCKED
 		    LIMIT @limit
 		) due
-		WHERE j.id = due.id
-		RETURNING `+prefixed("j", jobColumns)+`, j.polls`,
-		pgx.NamedArgs{"limit": limit, "lease": lease, "owner": owner, "engine": engineID, "default": defaultEngine})
+		WHERE j.id = due.due_id
+		RETURNING `+jobColumns+`, polls`,
+		pgx.StrictNamedArgs{"owner": owner, "engine": engineID, "default": defaultEngine, "limit": limit, "lease": lease})
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claim, error) {
+		row, err := pgx.RowToStructByName[pollRow](r)
+		return Claim{Job: row.toJob(), Attempts: row.Polls}, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("claim polls at %s: %w", engineID, err)
-	}
-	defer rows.Close()
-	var out []Claim
-	for rows.Next() {
-		var row jobRow
-		var c Claim
-		if err := rows.Scan(append(row.scanTargets(), &c.Attempts)...); err != nil {
-			return nil, fmt.Errorf("scan poll claim: %w", err)
-		}
-		c.Job = row.toJob()
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim polls at %s: %w", engineID, err)
+		return nil, fmt.Errorf("claim polls: %w", err)
 	}
 	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/anonjob/anonjob/internal/job"
 )
 
@@ -28,7 +30,7 @@ FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
              (SELECT compacted_revision FROM watch_history) AS compacted) s
 LEFT JOIN LATERAL (
     SELECT revision, type, previous_status, job, create_time FROM job_events
-    WHERE revision > $1 ORDER BY revision LIMIT $2
+    WHERE revision > @after ORDER BY revision LIMIT @limit
 ) e ON true
 ORDER BY e.revision`
 
@@ -37,34 +39,34 @@ ORDER BY e.revision`
 // still be in flight while a larger one is visible. Callers combine XMin with TxMarker to tell
 // an in-flight revision from one that will never commit.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) (Tail, error) {
-	rows, err := s.pool.Query(ctx, readTail, after, limit)
+	type tailRow struct {
+		XMin      int64 `db:"xmin"`
+		Compacted int64 `db:"compacted"`
+		eventRow
+	}
+	// The snapshot row comes back alone, its event columns NULL, when no event follows.
+	rows, _ := s.pool.Query(ctx, readTail, pgx.StrictNamedArgs{"after": after, "limit": limit})
+	read, err := pgx.CollectRows(rows, pgx.RowToStructByName[tailRow])
 	if err != nil {
 		return Tail{}, fmt.Errorf("read events: %w", err)
 	}
-	defer rows.Close()
 	var t Tail
-	for rows.Next() {
-		var rev *int64
-		var typ, prev *string
-		var snap []byte
-		var at *time.Time
-		if err := rows.Scan(&t.XMin, &t.Compacted, &rev, &typ, &prev, &snap, &at); err != nil {
-			return Tail{}, fmt.Errorf("scan event: %w", err)
+	for _, r := range read {
+		t.XMin, t.Compacted = r.XMin, r.Compacted
+		if r.Revision == nil {
+			continue
 		}
-		if rev == nil {
-			continue // the snapshot row when no event follows
-		}
-		ev, err := decodeEvent(*rev, *typ, deref(prev), snap, *at)
+		ev, err := r.event()
 		if err != nil {
 			return Tail{}, err
 		}
 		t.Events = append(t.Events, ev)
 	}
-	if err := rows.Err(); err != nil {
-		return Tail{}, fmt.Errorf("read events: %w", err)
-	}
 	return t, nil
 }
+
+// readCompacted reads the newest revision pruned from the history.
+const readCompacted = `SELECT compacted_revision FROM watch_history`
 
 // ErrCompacted means events after the asked revision were pruned from the history.
 var ErrCompacted = errors.New("revision is older than the kept event history")
@@ -74,60 +76,61 @@ var ErrCompacted = errors.New("revision is older than the kept event history")
 // after `after` was pruned: then, checked in the same statement, the error is ErrCompacted.
 func (s *Store) EventsBetween(ctx context.Context, after, upTo int64, limit int) ([]job.Event, error) {
 	var compacted int64
-	if err := s.pool.QueryRow(ctx, `SELECT compacted_revision FROM watch_history`).Scan(&compacted); err != nil {
+	if err := s.pool.QueryRow(ctx, readCompacted).Scan(&compacted); err != nil {
 		return nil, fmt.Errorf("read history bound: %w", err)
 	}
 	if after < compacted {
 		return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, after, compacted)
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT e.revision, e.type, COALESCE(e.previous_status, ''), e.job, e.create_time
+	rows, _ := s.pool.Query(ctx, `
+		SELECT e.revision, e.type, e.previous_status, e.job, e.create_time
 		FROM job_events e, watch_history h
-		WHERE e.revision > $1 AND e.revision <= $2 AND h.compacted_revision <= $1
-		ORDER BY e.revision LIMIT $3`, after, upTo, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	defer rows.Close()
-	var out []job.Event
-	for rows.Next() {
-		var rev int64
-		var typ, prev string
-		var snap []byte
-		var at time.Time
-		if err := rows.Scan(&rev, &typ, &prev, &snap, &at); err != nil {
-			return nil, fmt.Errorf("scan event: %w", err)
-		}
-		ev, err := decodeEvent(rev, typ, prev, snap, at)
+		WHERE e.revision > @after AND e.revision <= @up_to AND h.compacted_revision <= @after
+		ORDER BY e.revision LIMIT @limit`, pgx.StrictNamedArgs{"after": after, "up_to": upTo, "limit": limit})
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Event, error) {
+		row, err := pgx.RowToStructByName[eventRow](r)
 		if err != nil {
-			return nil, err
+			return job.Event{}, err
 		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
+		return row.event()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	if len(out) == 0 && after < upTo {
 		// Nothing came back: either nothing committed in the range, or a compaction ran
 		// between the two statements and the join above hid the rows. Tell them apart.
-		if err := s.pool.QueryRow(ctx, `SELECT compacted_revision FROM watch_history`).Scan(&compacted); err == nil && after < compacted {
+		if err := s.pool.QueryRow(ctx, readCompacted).Scan(&compacted); err == nil && after < compacted {
 			return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, after, compacted)
 		}
 	}
 	return out, nil
 }
 
-func decodeEvent(rev int64, typ, prev string, snap []byte, at time.Time) (job.Event, error) {
+// eventRow is a job_events row. Its columns are nullable because EventsAfter reads it through
+// an outer join.
+type eventRow struct {
+	Revision       *int64     `db:"revision"`
+	Type           *string    `db:"type"`
+	PreviousStatus *string    `db:"previous_status"`
+	Job            []byte     `db:"job"` // the job's row as JSON, keyed by column name
+	CreateTime     *time.Time `db:"create_time"`
+}
+
+func (e eventRow) event() (job.Event, error) {
+	if e.Revision == nil || e.Type == nil || e.CreateTime == nil {
+		return job.Event{}, errors.New("read an event row without its event")
+	}
 	var row jobRow
-	if err := json.Unmarshal(snap, &row); err != nil {
-		return job.Event{}, fmt.Errorf("decode event %d: %w", rev, err)
+	if err := json.Unmarshal(e.Job, &row); err != nil {
+		return job.Event{}, fmt.Errorf("decode event %d: %w", *e.Revision, err)
 	}
 	return job.Event{
-		Revision:       rev,
-		Type:           job.EventType(typ),
+		Revision:       *e.Revision,
+		Type:           job.EventType(*e.Type),
 		Job:            row.toJob(),
-		PreviousStatus: job.Status(prev),
-		Time:           at,
+		PreviousStatus: job.Status(deref(e.PreviousStatus)),
+		Time:           *e.CreateTime,
 	}, nil
 }
 
@@ -147,6 +150,9 @@ func (s *Store) TxMarker(ctx context.Context) (int64, error) {
 	return xid, nil
 }
 
+// compactBatch bounds the events one statement of Compact deletes.
+const compactBatch = 5000
+
 // Compact prunes events created before cutoff and records the newest pruned revision, so that
 // a watcher asking for an older revision gets a clear error instead of a silent gap.
 //
@@ -156,17 +162,18 @@ func (s *Store) Compact(ctx context.Context, cutoff time.Time) (int64, error) {
 	var compacted int64
 	if err := s.pool.QueryRow(ctx, `
 		UPDATE watch_history SET compacted_revision = GREATEST(compacted_revision,
-		    COALESCE((SELECT max(revision) FROM job_events WHERE create_time < $1), 0))
-		RETURNING compacted_revision`, cutoff).Scan(&compacted); err != nil {
+		    COALESCE((SELECT max(revision) FROM job_events WHERE create_time < @cutoff), 0))
+		RETURNING compacted_revision`, pgx.StrictNamedArgs{"cutoff": cutoff}).Scan(&compacted); err != nil {
 		return 0, fmt.Errorf("compact events: %w", err)
 	}
 	for {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM job_events WHERE revision IN (
-			SELECT revision FROM job_events WHERE revision <= $1 ORDER BY revision LIMIT 5000)`, compacted)
+			SELECT revision FROM job_events WHERE revision <= @compacted ORDER BY revision LIMIT @batch)`,
+			pgx.StrictNamedArgs{"compacted": compacted, "batch": compactBatch})
 		if err != nil {
 			return 0, fmt.Errorf("compact events: %w", err)
 		}
-		if tag.RowsAffected() < 5000 {
+		if tag.RowsAffected() < compactBatch {
 			return compacted, nil
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
-	"github.com/anonjob/anonjob/internal/telemetry"
 )
 
 // Group commit defaults. A commit costs one WAL flush whatever it holds, so CreateJob calls that
@@ -209,18 +208,14 @@ func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 	b.Queue(assignXID)
 	for _, r := range group {
 		r.found = false
-		sp := r.spec
-		b.Queue(createJob, r.id, string(sp.Method), sp.Face, sp.LicensePlate, sp.Person,
-			sp.Vehicle, nullIfEmpty(sp.RequestID), r.hash, nullIfEmpty(sp.CallbackURL),
-			sp.ContentType, int64(len(r.input)), r.input, r.customer, nullIfEmpty(telemetry.Traceparent(r.ctx))).
-			QueryRow(func(row pgx.Row) error {
-				err := row.Scan(r.row.scanTargets()...)
-				if errors.Is(err, pgx.ErrNoRows) {
-					return nil
-				}
-				r.found = err == nil
-				return err
-			})
+		b.Queue(createJob, createArgs(r)).Query(func(rows pgx.Rows) error {
+			row, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[jobRow])
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			r.row, r.found = row, err == nil
+			return err
+		})
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("insert job: %w", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -49,13 +50,13 @@ func TestGroupCommitGivesEachRequestItsOwnAnswer(t *testing.T) {
 	var old job.Job
 	s, sizes, held, release := heldGroups(t, func(s *store.Store) {
 		var err error
-		if old, _, err = s.CreateJob(ctx, "acme", spec("old"), png1x1); err != nil {
+		if old, _, err = s.CreateJob(ctx, "acme", pgtest.Spec("old"), pgtest.PNG1x1()); err != nil {
 			t.Fatal(err)
 		}
 	})
-	other := append([]byte(nil), png1x1...)
+	other := append([]byte(nil), pgtest.PNG1x1()...)
 	other[len(other)-1] ^= 1
-	bad := spec("bad")
+	bad := pgtest.Spec("bad")
 	bad.Method = "bogus" // refused by the table's CHECK: fails the group it is in
 
 	cases := []struct {
@@ -65,31 +66,31 @@ func TestGroupCommitGivesEachRequestItsOwnAnswer(t *testing.T) {
 		input    []byte
 		check    func(t *testing.T, r createResult, all map[string]createResult)
 	}{
-		{"plain", "acme", spec(""), png1x1, created},
-		{"with request id", "acme", spec("a"), png1x1, func(t *testing.T, r createResult, _ map[string]createResult) {
+		{"plain", "acme", pgtest.Spec(""), pgtest.PNG1x1(), created},
+		{"with request id", "acme", pgtest.Spec("a"), pgtest.PNG1x1(), func(t *testing.T, r createResult, _ map[string]createResult) {
 			if r.err != nil { // which of the twins creates the job is up to the database
 				t.Errorf("err = %v", r.err)
 			}
 		}},
-		{"same request id in the same group", "acme", spec("a"), png1x1, func(t *testing.T, r createResult, all map[string]createResult) {
+		{"same request id in the same group", "acme", pgtest.Spec("a"), pgtest.PNG1x1(), func(t *testing.T, r createResult, all map[string]createResult) {
 			// Exactly one of the two creates the job; the other gets that job back.
 			first := all["with request id"]
 			if r.err != nil || first.err != nil || r.created == first.created || r.j.ID != first.j.ID {
 				t.Errorf("twin requests = %+v and %+v, want one job, created once", r, first)
 			}
 		}},
-		{"same request id, other customer", "globex", spec("a"), png1x1, created},
-		{"retry of an earlier request", "acme", spec("old"), png1x1, func(t *testing.T, r createResult, _ map[string]createResult) {
+		{"same request id, other customer", "globex", pgtest.Spec("a"), pgtest.PNG1x1(), created},
+		{"retry of an earlier request", "acme", pgtest.Spec("old"), pgtest.PNG1x1(), func(t *testing.T, r createResult, _ map[string]createResult) {
 			if r.err != nil || r.created || r.j.ID != old.ID {
 				t.Errorf("retry = %+v, want the earlier job %s, not created", r, old.ID)
 			}
 		}},
-		{"earlier request id, other bytes", "acme", spec("old"), other, func(t *testing.T, r createResult, _ map[string]createResult) {
+		{"earlier request id, other bytes", "acme", pgtest.Spec("old"), other, func(t *testing.T, r createResult, _ map[string]createResult) {
 			if !errors.Is(r.err, job.ErrRequestIDReused) {
 				t.Errorf("reused request_id err = %v, want ErrRequestIDReused", r.err)
 			}
 		}},
-		{"row the database refuses", "acme", bad, png1x1, func(t *testing.T, r createResult, _ map[string]createResult) {
+		{"row the database refuses", "acme", bad, pgtest.PNG1x1(), func(t *testing.T, r createResult, _ map[string]createResult) {
 			if r.err == nil || r.created {
 				t.Errorf("bad row = %+v, want an error", r)
 			}
@@ -98,7 +99,7 @@ func TestGroupCommitGivesEachRequestItsOwnAnswer(t *testing.T) {
 
 	first := make(chan createResult, 1)
 	go func() {
-		j, c, err := s.CreateJob(ctx, "acme", spec("first"), png1x1)
+		j, c, err := s.CreateJob(ctx, "acme", pgtest.Spec("first"), pgtest.PNG1x1())
 		first <- createResult{j, c, err}
 	}()
 	<-held
@@ -148,14 +149,14 @@ func TestGroupCommitOneTransactionForAGroup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, sizes, held, release := heldGroups(t, nil)
-	go func() { _, _, _ = s.CreateJob(ctx, "acme", spec(""), png1x1) }()
+	go func() { _, _, _ = s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1()) }()
 	<-held
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
-			_, _, err := s.CreateJob(ctx, "acme", spec(""), png1x1)
+			_, _, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1())
 			errs <- err
 		})
 	}
@@ -179,12 +180,12 @@ func TestGroupCommitOneTransactionForAGroup(t *testing.T) {
 func TestGroupCommitCallerGoneBeforeItsGroup(t *testing.T) {
 	t.Parallel()
 	s, sizes, held, release := heldGroups(t, nil)
-	go func() { _, _, _ = s.CreateJob(context.Background(), "acme", spec(""), png1x1) }()
+	go func() { _, _, _ = s.CreateJob(context.Background(), "acme", pgtest.Spec(""), pgtest.PNG1x1()) }()
 	<-held
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.CreateJob(ctx, "acme", spec("gone"), png1x1)
+		_, _, err := s.CreateJob(ctx, "acme", pgtest.Spec("gone"), pgtest.PNG1x1())
 		done <- err
 	}()
 	waitFor(t, func() bool { return store.QueuedCreates(s) == 1 })
@@ -194,7 +195,7 @@ func TestGroupCommitCallerGoneBeforeItsGroup(t *testing.T) {
 	}
 	release()
 	waitFor(t, func() bool { return len(sizes()) == 1 && store.QueuedCreates(s) == 0 })
-	if _, _, err := s.CreateJob(context.Background(), "acme", spec("gone"), png1x1); err != nil {
+	if _, _, err := s.CreateJob(context.Background(), "acme", pgtest.Spec("gone"), pgtest.PNG1x1()); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.GroupCommitStats(); st.Jobs != 2 {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/anonjob/anonjob/internal/telemetry"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,16 +26,39 @@ const createJob = `
 WITH ins AS (
     INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle,
                       request_id, request_hash, callback_url, content_type, input_size, customer, trace_parent)
-    VALUES ($1, 'QUEUED', nextval('job_revision_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14)
+    VALUES (@id, 'QUEUED', nextval('job_revision_seq'), @method, @face, @license_plate, @person,
+            @vehicle, @request_id, @request_hash, @callback_url, @content_type, @input_size, @customer,
+            @trace_parent)
     ON CONFLICT (customer, request_id) WHERE request_id IS NOT NULL DO NOTHING
     RETURNING *
 ), input AS (
-    INSERT INTO job_inputs (job_id, data) SELECT id, $12 FROM ins
+    INSERT INTO job_inputs (job_id, data) SELECT id, @input FROM ins
 ), event AS (
     INSERT INTO job_events (revision, job_id, type, job, create_time)
     SELECT revision, id, 'CREATED', to_jsonb(ins) - 'request_hash' - 'trace_parent', create_time FROM ins
 )
 SELECT ` + jobColumns + ` FROM ins`
+
+// createArgs are createJob's arguments for one request.
+func createArgs(r *createReq) pgx.StrictNamedArgs {
+	sp := r.spec
+	return pgx.StrictNamedArgs{
+		"id":            r.id,
+		"customer":      r.customer,
+		"method":        string(sp.Method),
+		"face":          sp.Face,
+		"license_plate": sp.LicensePlate,
+		"person":        sp.Person,
+		"vehicle":       sp.Vehicle,
+		"request_id":    nullIfEmpty(sp.RequestID),
+		"request_hash":  r.hash,
+		"callback_url":  nullIfEmpty(sp.CallbackURL),
+		"content_type":  sp.ContentType,
+		"input_size":    int64(len(r.input)),
+		"input":         r.input,
+		"trace_parent":  nullIfEmpty(telemetry.Traceparent(r.ctx)),
+	}
+}
 
 // CreateJob stores a new QUEUED job with its input. When spec.RequestID names an existing job
 // made from the same request, that job is returned with created false; from a different
@@ -59,14 +83,18 @@ func (s *Store) CreateJob(ctx context.Context, customer string, spec job.Spec, i
 }
 
 func (s *Store) existingRequest(ctx context.Context, customer, requestID string, hash []byte) (job.Job, bool, error) {
-	var row jobRow
-	var got []byte
-	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+`, request_hash FROM jobs WHERE customer = $1 AND request_id = $2`,
-		customer, requestID).Scan(append(row.scanTargets(), &got)...)
+	type requestRow struct {
+		jobRow
+		RequestHash []byte `db:"request_hash"`
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+`, request_hash FROM jobs
+		WHERE customer = @customer AND request_id = @request_id`,
+		pgx.StrictNamedArgs{"customer": customer, "request_id": requestID})
+	row, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[requestRow])
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("read job of request_id: %w", err)
 	}
-	if string(got) != string(hash) {
+	if string(row.RequestHash) != string(hash) {
 		return row.toJob(), false, job.ErrRequestIDReused
 	}
 	return row.toJob(), false, nil
@@ -103,9 +131,10 @@ func (s *Store) GetCustomerJob(ctx context.Context, customer, id string) (job.Jo
 }
 
 func (s *Store) getJob(ctx context.Context, customer, id string) (job.Job, error) {
-	var row jobRow
-	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND ($2 = '' OR customer = $2)`,
-		id, customer).Scan(row.scanTargets()...)
+	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE id = @id AND (@customer = '' OR customer = @customer)`,
+		pgx.StrictNamedArgs{"id": id, "customer": customer})
+	row, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[jobRow])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return job.Job{}, job.ErrNotFound
 	}
@@ -133,13 +162,13 @@ type Cursor struct {
 
 const listJobs = `
 SELECT ` + jobColumns + ` FROM jobs
-WHERE customer = $7
-  AND (cardinality($1::text[]) = 0 OR status = ANY($1))
-  AND ($2::timestamptz IS NULL OR create_time >= $2)
-  AND ($3::timestamptz IS NULL OR create_time < $3)
-  AND ($4::timestamptz IS NULL OR (create_time, id) < ($4, $5::uuid))
+WHERE customer = @customer
+  AND (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses))
+  AND (@created_after::timestamptz IS NULL OR create_time >= @created_after)
+  AND (@created_before::timestamptz IS NULL OR create_time < @created_before)
+  AND (@after_time::timestamptz IS NULL OR (create_time, id) < (@after_time, @after_id::uuid))
 ORDER BY create_time DESC, id DESC
-LIMIT $6`
+LIMIT @limit`
 
 // ListJobs returns up to q.Limit jobs in newest-first order.
 func (s *Store) ListJobs(ctx context.Context, q ListQuery) ([]job.Job, error) {
@@ -152,21 +181,17 @@ func (s *Store) ListJobs(ctx context.Context, q ListQuery) ([]job.Job, error) {
 	if q.After != nil {
 		afterTime, afterID = &q.After.CreateTime, &q.After.ID
 	}
-	rows, err := s.pool.Query(ctx, listJobs, statuses, nullTime(q.CreatedAfter),
-		nullTime(q.CreatedBefore), afterTime, afterID, q.Limit, q.Customer)
+	rows, _ := s.pool.Query(ctx, listJobs, pgx.StrictNamedArgs{
+		"customer":       q.Customer,
+		"statuses":       statuses,
+		"created_after":  nullTime(q.CreatedAfter),
+		"created_before": nullTime(q.CreatedBefore),
+		"after_time":     afterTime,
+		"after_id":       afterID,
+		"limit":          q.Limit,
+	})
+	out, err := collectJobs(rows)
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	defer rows.Close()
-	var out []job.Job
-	for rows.Next() {
-		var row jobRow
-		if err := rows.Scan(row.scanTargets()...); err != nil {
-			return nil, fmt.Errorf("scan job: %w", err)
-		}
-		out = append(out, row.toJob())
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
 	return out, nil

@@ -11,11 +11,11 @@ import (
 
 // APIKey is a stored key: who it belongs to and the hash of its secret.
 type APIKey struct {
-	ID         string
-	Customer   string
-	SecretHash []byte
-	CreateTime time.Time
-	RevokeTime *time.Time
+	ID         string     `db:"id"`
+	Customer   string     `db:"customer"`
+	SecretHash []byte     `db:"secret_hash"` // nil from ListAPIKeys
+	CreateTime time.Time  `db:"create_time"`
+	RevokeTime *time.Time `db:"revoke_time"`
 }
 
 // ErrKeyNotFound means no key has that id.
@@ -23,8 +23,8 @@ var ErrKeyNotFound = errors.New("api key not found")
 
 // InsertAPIKey stores a new key.
 func (s *Store) InsertAPIKey(ctx context.Context, k APIKey) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, customer, secret_hash) VALUES ($1, $2, $3)`,
-		k.ID, k.Customer, k.SecretHash); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, customer, secret_hash) VALUES (@id, @customer, @secret_hash)`,
+		pgx.StrictNamedArgs{"id": k.ID, "customer": k.Customer, "secret_hash": k.SecretHash}); err != nil {
 		return fmt.Errorf("insert api key: %w", err)
 	}
 	return nil
@@ -32,9 +32,9 @@ func (s *Store) InsertAPIKey(ctx context.Context, k APIKey) error {
 
 // APIKey returns a key by id, revoked or not.
 func (s *Store) APIKey(ctx context.Context, id string) (APIKey, error) {
-	var k APIKey
-	err := s.pool.QueryRow(ctx, `SELECT id, customer, secret_hash, create_time, revoke_time FROM api_keys WHERE id = $1`, id).
-		Scan(&k.ID, &k.Customer, &k.SecretHash, &k.CreateTime, &k.RevokeTime)
+	rows, _ := s.pool.Query(ctx, `SELECT id, customer, secret_hash, create_time, revoke_time FROM api_keys WHERE id = @id`,
+		pgx.StrictNamedArgs{"id": id})
+	k, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[APIKey])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIKey{}, ErrKeyNotFound
 	}
@@ -50,16 +50,13 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) {
-		var k APIKey
-		err := r.Scan(&k.ID, &k.Customer, &k.CreateTime, &k.RevokeTime)
-		return k, err
-	})
+	return pgx.CollectRows(rows, pgx.RowToStructByNameLax[APIKey])
 }
 
 // RevokeAPIKey revokes a key; revoking a revoked key is a no-op.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoke_time = COALESCE(revoke_time, now()) WHERE id = $1`, id)
+	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoke_time = COALESCE(revoke_time, now()) WHERE id = @id`,
+		pgx.StrictNamedArgs{"id": id})
 	if err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
 	}

@@ -48,7 +48,7 @@ func (n *Notifier) Run(ctx context.Context) {
 			return
 		case <-n.poke:
 		}
-		if _, err := n.pool.Exec(ctx, `SELECT pg_notify($1, '')`, channel); err != nil && ctx.Err() == nil {
+		if _, err := n.pool.Exec(ctx, `SELECT pg_notify(@channel, '')`, pgx.StrictNamedArgs{"channel": channel}); err != nil && ctx.Err() == nil {
 			n.log.Warn("notify replicas", "err", err)
 		}
 		t.Reset(n.interval)

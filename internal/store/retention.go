@@ -14,10 +14,10 @@ import (
 const deleteEndedJobs = `
 WITH doomed AS (
     SELECT id FROM jobs j
-    WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND update_time < $1
+    WHERE status IN ` + terminalStatuses + ` AND update_time < @cutoff
       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.job_id = j.id AND d.state = 'PENDING')
     ORDER BY update_time
-    LIMIT $2
+    LIMIT @limit
     FOR UPDATE SKIP LOCKED
 ), gone AS (
     DELETE FROM jobs j USING doomed WHERE j.id = doomed.id RETURNING j.id, j.revision
@@ -37,13 +37,15 @@ func (s *Store) DeleteEndedJobs(ctx context.Context, cutoff time.Time, limit int
 	var n int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var newest int64
-		if err := tx.QueryRow(ctx, deleteEndedJobs, cutoff, limit).Scan(&n, &newest); err != nil {
+		if err := tx.QueryRow(ctx, deleteEndedJobs, pgx.StrictNamedArgs{"cutoff": cutoff, "limit": limit}).
+			Scan(&n, &newest); err != nil {
 			return err
 		}
 		if n == 0 {
 			return nil
 		}
-		_, err := tx.Exec(ctx, `UPDATE watch_history SET compacted_revision = GREATEST(compacted_revision, $1)`, newest)
+		_, err := tx.Exec(ctx, `UPDATE watch_history SET compacted_revision = GREATEST(compacted_revision, @newest)`,
+			pgx.StrictNamedArgs{"newest": newest})
 		return err
 	})
 	if err != nil {

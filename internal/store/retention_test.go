@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -17,68 +18,25 @@ import (
 func TestDeleteEndedJobs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := newStore(t)
-	db := s.Pool()
-	exec := func(sql string, args ...any) {
+	s, f := newFactory(t)
+	// make creates a job walked to status, with one provider webhook receipt.
+	make := func(status job.Status, callback string) string {
 		t.Helper()
-		if _, err := db.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	count := func(sql string, args ...any) int {
-		t.Helper()
-		var n int
-		if err := db.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		return n
-	}
-	// make creates a job, walks it to status and, when age is set, makes it (and its
-	// history) that old.
-	make := func(status job.Status, callback string, age time.Duration) string {
-		t.Helper()
-		sp := spec("")
-		sp.CallbackURL = callback
-		j, _, err := s.CreateJob(ctx, "acme", sp, png1x1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var path []job.Status
-		switch status {
-		case job.StatusProcessing:
-			path = []job.Status{job.StatusProcessing}
-		case job.StatusDone, job.StatusFailed:
-			path = []job.Status{job.StatusProcessing, status}
-		case job.StatusCancelled:
-			path = []job.Status{job.StatusCancelled}
-		}
-		for _, to := range path {
-			if _, _, err := s.Transition(ctx, j.ID, store.Change{To: to, ProviderFileID: "f-" + j.ID}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.RecordReceipt(ctx, store.Receipt{JobID: j.ID, ContentType: "application/json", Payload: []byte("{}"), Outcome: "APPLIED"}); err != nil {
-			t.Fatal(err)
-		}
-		if age > 0 {
-			exec(`UPDATE jobs SET create_time = now() - $2::interval, update_time = now() - $2::interval WHERE id = $1`, j.ID, age)
-			exec(`UPDATE job_events SET create_time = now() - $2::interval WHERE job_id = $1`, j.ID, age)
-		}
+		j := f.Job(t, pgtest.Job{Status: status, CallbackURL: callback})
+		must(t, s.RecordReceipt(ctx, store.Receipt{JobID: j.ID, ContentType: "application/json", Payload: []byte("{}"), Outcome: "APPLIED"}))
 		return j.ID
 	}
-	const month = 30 * 24 * time.Hour
-	old := 40 * 24 * time.Hour
-	oldDone := make(job.StatusDone, "", old)
-	oldFailed := make(job.StatusFailed, "", old)
-	oldCancelled := make(job.StatusCancelled, "", old)
-	oldDelivered := make(job.StatusDone, "https://client.example/hook", old)
-	// Made in order of age, so that revisions grow with time as they do outside a test.
+	// Everything made before the cutoff is old; revisions grow with time, as outside a test.
+	oldDone := make(job.StatusDone, "")
+	oldFailed := make(job.StatusFailed, "")
+	oldCancelled := make(job.StatusCancelled, "")
+	oldDelivered := make(job.StatusDone, hook)
 	keep := map[string]string{}
-	keep["queued for 40 days"] = make(job.StatusQueued, "", old)
-	keep["processing for 40 days"] = make(job.StatusProcessing, "", old)
-	keep["webhook still owed"] = make(job.StatusDone, "https://client.example/hook", old)
-	keep["done 29 days ago"] = make(job.StatusDone, "", 29*24*time.Hour)
-	keep["done just now"] = make(job.StatusDone, "", 0)
+	keep["queued long ago"] = make(job.StatusQueued, "")
+	keep["processing since long ago"] = make(job.StatusProcessing, "")
+	keep["webhook still owed"] = make(job.StatusDone, hook)
+	cutoff := time.Now()
+	keep["done after the cutoff"] = make(job.StatusDone, "")
 	// The delivered one's webhook went out (with an attempt logged); the owed one's has not.
 	ds, err := s.ClaimDeliveries(ctx, 10, time.Minute)
 	if err != nil || len(ds) != 2 {
@@ -89,9 +47,7 @@ func TestDeleteEndedJobs(t *testing.T) {
 		if d.JobID == oldDelivered {
 			state = "SUCCEEDED"
 		}
-		if err := s.FinishAttempt(ctx, d.ID, store.Attempt{Time: time.Now(), StatusCode: 204}, state, time.Now().Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+		must(t, s.FinishAttempt(ctx, d.ID, store.Attempt{Time: time.Now(), StatusCode: 204}, state, time.Now().Add(time.Hour)))
 	}
 	doomed := []string{oldDone, oldFailed, oldCancelled, oldDelivered}
 	var newestDoomed int64
@@ -102,12 +58,14 @@ func TestDeleteEndedJobs(t *testing.T) {
 		}
 		newestDoomed = max(newestDoomed, j.Revision)
 	}
-	exec(`INSERT INTO job_inputs (job_id, data) VALUES ($1, 'x') ON CONFLICT DO NOTHING`, oldDone)
+	if _, err := s.Input(ctx, oldDone); err != nil {
+		t.Fatalf("input of a job to delete: %v", err)
+	}
 
 	// Small batches, until one comes back short.
 	total := 0
 	for {
-		n, err := s.DeleteEndedJobs(ctx, time.Now().Add(-month), 3)
+		n, err := s.DeleteEndedJobs(ctx, cutoff, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,30 +84,38 @@ func TestDeleteEndedJobs(t *testing.T) {
 		if _, err := s.GetJob(ctx, id); err != nil {
 			t.Errorf("%s: deleted (%v)", what, err)
 		}
-		if count(`SELECT count(*) FROM webhook_receipts WHERE job_id = $1`, id) != 1 {
-			t.Errorf("%s: receipt deleted", what)
+		if rs, err := s.Receipts(ctx, id); err != nil || len(rs) != 1 || rs[0].Outcome != "APPLIED" {
+			t.Errorf("%s: receipts %+v, %v", what, rs, err)
 		}
 	}
 	for _, id := range doomed {
 		if _, err := s.GetJob(ctx, id); !errors.Is(err, job.ErrNotFound) {
 			t.Errorf("job %s kept: %v", id, err)
 		}
-	}
-	for table, sql := range map[string]string{
-		"job_inputs":        `SELECT count(*) FROM job_inputs WHERE job_id = ANY($1)`,
-		"deliveries":        `SELECT count(*) FROM deliveries WHERE job_id = ANY($1)`,
-		"delivery_attempts": `SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.job_id = ANY($1)`,
-		"webhook_receipts":  `SELECT count(*) FROM webhook_receipts WHERE job_id = ANY($1)`,
-	} {
-		if n := count(sql, doomed); n != 0 {
-			t.Errorf("%d rows of deleted jobs left in %s", n, table)
+		if _, err := s.Input(ctx, id); !errors.Is(err, job.ErrNotFound) {
+			t.Errorf("input of deleted job %s kept: %v", id, err)
+		}
+		// The attempts go with their deliveries (ON DELETE CASCADE).
+		if d, err := s.JobDeliveries(ctx, "acme", id); err != nil || len(d) != 0 {
+			t.Errorf("deliveries of deleted job %s kept: %d, %v", id, len(d), err)
+		}
+		if rs, err := s.Receipts(ctx, id); err != nil || len(rs) != 0 {
+			t.Errorf("receipts of deleted job %s kept: %d, %v", id, len(rs), err)
 		}
 	}
-	if n := count(`SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.job_id = $1`, keep["webhook still owed"]); n != 1 {
-		t.Errorf("the owed webhook's attempt log has %d rows, want 1", n)
+	if d, err := s.JobDeliveries(ctx, "acme", keep["webhook still owed"]); err != nil || len(d) != 1 || len(d[0].Log) != 1 {
+		t.Errorf("the owed webhook's deliveries: %+v, %v; want one with one attempt", d, err)
 	}
-	if n := count(`SELECT count(*) FROM jobs`); n != len(keep) {
-		t.Errorf("%d jobs left, want %d", n, len(keep))
+	st, err := s.JobStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := int64(0)
+	for _, n := range st.ByStatus {
+		left += n
+	}
+	if left != int64(len(keep)) {
+		t.Errorf("%d jobs left, want %d", left, len(keep))
 	}
 
 	// A watcher resuming from before the deleted jobs' last events is told to list again
@@ -166,18 +132,28 @@ func TestDeleteEndedJobs(t *testing.T) {
 			t.Fatalf("event %d of deleted job %s replayed", e.Revision, e.Job.ID)
 		}
 	}
-	// The next compaction prunes the deleted jobs' events; nothing else of the young jobs.
-	if _, err := s.Compact(ctx, time.Now().Add(-month)); err != nil {
+	// The next compaction prunes the deleted jobs' events; nothing of the young job.
+	if _, err := s.Compact(ctx, cutoff); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(`SELECT count(*) FROM job_events WHERE job_id = ANY($1)`, doomed); n != 0 {
-		t.Errorf("%d events of deleted jobs left after compaction", n)
+	tail, err := s.EventsAfter(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := count(`SELECT count(*) FROM job_events WHERE job_id = $1`, keep["done just now"]); n != 3 {
-		t.Errorf("a young job has %d events, want 3", n)
+	young := 0
+	for _, e := range tail.Events {
+		if slices.Contains(doomed, e.Job.ID) {
+			t.Errorf("event %d of deleted job %s left after compaction", e.Revision, e.Job.ID)
+		}
+		if e.Job.ID == keep["done after the cutoff"] {
+			young++
+		}
+	}
+	if young != 3 {
+		t.Errorf("the young job has %d events, want 3", young)
 	}
 	// Nothing more is due.
-	if n, err := s.DeleteEndedJobs(ctx, time.Now().Add(-month), 100); err != nil || n != 0 {
+	if n, err := s.DeleteEndedJobs(ctx, cutoff, 100); err != nil || n != 0 {
 		t.Fatalf("second pass deleted %d, %v", n, err)
 	}
 }

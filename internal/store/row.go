@@ -1,14 +1,17 @@
 package store
 
 import (
-	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
 )
 
-// jobColumns is the column list every job query returns, in jobRow's order.
-const jobColumns = `id::text, customer, status, revision, method, face, license_plate, person, vehicle,
+// jobColumns is the select list of every query that returns jobs. Rows are scanned into jobRow
+// by column name (pgx.RowToStructByName), so the order is free; a column missing from either
+// side fails the scan of every such query, not just one field.
+const jobColumns = `id, customer, status, revision, method, face, license_plate, person, vehicle,
 	request_id, callback_url, content_type, input_size, provider_file_id, error_code,
 	error_message, original_link, anonymized_link, binary_mask_link, instance_mask_link,
 	metadata_link, create_time, update_time`
@@ -41,11 +44,12 @@ type jobRow struct {
 	UpdateTime       time.Time `db:"update_time" json:"update_time"`
 }
 
-func (r *jobRow) scanTargets() []any {
-	return []any{&r.ID, &r.Customer, &r.Status, &r.Revision, &r.Method, &r.Face, &r.LicensePlate, &r.Person,
-		&r.Vehicle, &r.RequestID, &r.CallbackURL, &r.ContentType, &r.InputSize, &r.ProviderFileID,
-		&r.ErrorCode, &r.ErrorMessage, &r.OriginalLink, &r.AnonymizedLink, &r.BinaryMaskLink,
-		&r.InstanceMaskLink, &r.MetadataLink, &r.CreateTime, &r.UpdateTime}
+// collectJobs reads every row of a query selecting jobColumns.
+func collectJobs(rows pgx.Rows) ([]job.Job, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (job.Job, error) {
+		row, err := pgx.RowToStructByName[jobRow](r)
+		return row.toJob(), err
+	})
 }
 
 func deref(s *string) string {
@@ -95,13 +99,4 @@ func (r *jobRow) toJob() job.Job {
 		j.Results = &res
 	}
 	return j
-}
-
-// prefixed qualifies jobColumns with a table alias, for statements that join.
-func prefixed(alias, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, p := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
 }

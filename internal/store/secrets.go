@@ -24,11 +24,11 @@ func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, erro
 	var v []byte
 	err = s.pool.QueryRow(ctx, `
 		WITH ins AS (
-		    INSERT INTO server_secrets (name, value) VALUES ($1, $2)
+		    INSERT INTO server_secrets (name, value) VALUES (@name, @value)
 		    ON CONFLICT (name) DO NOTHING RETURNING value
 		)
-		SELECT value FROM ins UNION ALL SELECT value FROM server_secrets WHERE name = $1
-		LIMIT 1`, name, sealed).Scan(&v)
+		SELECT value FROM ins UNION ALL SELECT value FROM server_secrets WHERE name = @name
+		LIMIT 1`, pgx.StrictNamedArgs{"name": name, "value": sealed}).Scan(&v)
 	if err != nil {
 		return nil, fmt.Errorf("read secret %s: %w", name, err)
 	}
@@ -66,8 +66,8 @@ func (s *Store) CallbackKeys(ctx context.Context) ([][]byte, error) {
 			return nil, err
 		}
 		// A racing replica may win; then the next round reads its key.
-		if _, err := s.pool.Exec(ctx, `INSERT INTO callback_keys (key) VALUES ($1)
-			ON CONFLICT ((true)) WHERE expire_time IS NULL DO NOTHING`, key); err != nil {
+		if _, err := s.pool.Exec(ctx, `INSERT INTO callback_keys (key) VALUES (@key)
+			ON CONFLICT ((true)) WHERE expire_time IS NULL DO NOTHING`, pgx.StrictNamedArgs{"key": key}); err != nil {
 			return nil, fmt.Errorf("create callback key: %w", err)
 		}
 	}
@@ -96,11 +96,11 @@ func (s *Store) RotateCallbackKey(ctx context.Context, grace time.Duration) erro
 		if _, err := tx.Exec(ctx, `UPDATE callback_keys SET expire_time = now() WHERE expire_time > now()`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE callback_keys SET expire_time = now() + $1::interval
-			WHERE expire_time IS NULL`, grace); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE callback_keys SET expire_time = now() + @grace::interval
+			WHERE expire_time IS NULL`, pgx.StrictNamedArgs{"grace": grace}); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO callback_keys (key) VALUES ($1)`, key)
+		_, err := tx.Exec(ctx, `INSERT INTO callback_keys (key) VALUES (@key)`, pgx.StrictNamedArgs{"key": key})
 		return err
 	})
 	if err != nil {
@@ -118,19 +118,21 @@ func (s *Store) SealSecrets(ctx context.Context) (int, error) {
 	}
 	n := 0
 	type row struct {
-		id    int64
-		ctx   string
-		value []byte
+		ID    int64  `db:"id"`
+		Owner string `db:"owner"`
+		Value []byte `db:"value"`
 	}
 	tables := []struct {
 		read, write string
 		context     func(owner string) string
 	}{
-		{`SELECT id, customer, convert_to(secret, 'UTF8') FROM webhook_secrets WHERE secret NOT LIKE 'ajs1:%'`,
-			`UPDATE webhook_secrets SET secret = convert_from($2, 'UTF8') WHERE id = $1 AND secret = convert_from($3, 'UTF8')`,
+		{`SELECT id, customer AS owner, convert_to(secret, 'UTF8') AS value FROM webhook_secrets
+			WHERE secret NOT LIKE 'ajs1:%'`,
+			`UPDATE webhook_secrets SET secret = convert_from(@sealed, 'UTF8')
+			WHERE id = @id AND secret = convert_from(@clear, 'UTF8')`,
 			webhookSecretContext},
-		{`SELECT id, '', key FROM callback_keys WHERE position('ajs1:'::bytea IN key) <> 1`,
-			`UPDATE callback_keys SET key = $2 WHERE id = $1 AND key = $3`,
+		{`SELECT id, '' AS owner, key AS value FROM callback_keys WHERE position('ajs1:'::bytea IN key) <> 1`,
+			`UPDATE callback_keys SET key = @sealed WHERE id = @id AND key = @clear`,
 			func(string) string { return callbackKeyContext }},
 	}
 	for _, t := range tables {
@@ -138,20 +140,16 @@ func (s *Store) SealSecrets(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("read clear secrets: %w", err)
 		}
-		clear, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			err := r.Scan(&x.id, &x.ctx, &x.value)
-			return x, err
-		})
+		clear, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
 		if err != nil {
 			return n, fmt.Errorf("read clear secrets: %w", err)
 		}
 		for _, x := range clear {
-			sealed, err := s.box.Seal(x.value, t.context(x.ctx))
+			sealed, err := s.box.Seal(x.Value, t.context(x.Owner))
 			if err != nil {
 				return n, err
 			}
-			tag, err := s.pool.Exec(ctx, t.write, x.id, sealed, x.value)
+			tag, err := s.pool.Exec(ctx, t.write, pgx.StrictNamedArgs{"id": x.ID, "sealed": sealed, "clear": x.Value})
 			if err != nil {
 				return n, fmt.Errorf("seal secret: %w", err)
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // JobStats is a snapshot of the job table for monitoring.
@@ -15,29 +17,25 @@ type JobStats struct {
 
 // JobStats counts jobs by status and ages the oldest queued one, in one query.
 func (s *Store) JobStats(ctx context.Context) (JobStats, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT status, count(*),
-		       CASE WHEN status = 'QUEUED' THEN EXTRACT(EPOCH FROM now() - min(create_time))::float8 ELSE 0 END
+	type statusRow struct {
+		Status    string  `db:"status"`
+		Count     int64   `db:"count"`
+		AgeSecond float64 `db:"oldest_age"`
+	}
+	rows, _ := s.pool.Query(ctx, `
+		SELECT status, count(*) AS count,
+		       CASE WHEN status = 'QUEUED' THEN EXTRACT(EPOCH FROM now() - min(create_time))::float8 ELSE 0 END AS oldest_age
 		FROM jobs GROUP BY status`)
+	byStatus, err := pgx.CollectRows(rows, pgx.RowToStructByName[statusRow])
 	if err != nil {
 		return JobStats{}, fmt.Errorf("job stats: %w", err)
 	}
-	defer rows.Close()
 	out := JobStats{ByStatus: map[string]int64{}}
-	for rows.Next() {
-		var st string
-		var n int64
-		var age float64
-		if err := rows.Scan(&st, &n, &age); err != nil {
-			return JobStats{}, fmt.Errorf("job stats: %w", err)
+	for _, r := range byStatus {
+		out.ByStatus[r.Status] = r.Count
+		if r.Status == "QUEUED" {
+			out.OldestQueued = time.Duration(max(r.AgeSecond, 0) * float64(time.Second))
 		}
-		out.ByStatus[st] = n
-		if st == "QUEUED" {
-			out.OldestQueued = time.Duration(max(age, 0) * float64(time.Second))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return JobStats{}, fmt.Errorf("job stats: %w", err)
 	}
 	return out, nil
 }

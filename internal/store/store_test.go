@@ -32,21 +32,15 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-var png1x1 = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
-
-func spec(requestID string) job.Spec {
-	return job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true}, RequestID: requestID, ContentType: "image/png"}
-}
-
 func TestCreateAndTransition(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
-	j, created, err := s.CreateJob(ctx, "acme", spec(""), png1x1)
+	j, created, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1())
 	if err != nil || !created {
 		t.Fatalf("CreateJob = %v, %v", created, err)
 	}
-	if j.Status != job.StatusQueued || j.Revision == 0 || j.InputSize != int64(len(png1x1)) {
+	if j.Status != job.StatusQueued || j.Revision == 0 || j.InputSize != int64(len(pgtest.PNG1x1())) {
 		t.Fatalf("created job = %+v", j)
 	}
 	p, prev, err := s.Transition(ctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: "f-1"})
