@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/api/httpbody"
+
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
@@ -35,8 +37,8 @@ func TestCancelDeletesTheFileAtItsEngine(t *testing.T) {
 			t.Fatalf("file %s of the cancelled job never deleted at its engine", p.GetProviderFileId())
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM jobs WHERE id = $1 AND engine_id IS NOT NULL`, j.GetId()); n != 1 {
-		t.Fatal("the job does not record its engine")
+	if eng, err := e.st.EngineOfJob(context.Background(), j.GetId()); err != nil || eng == "" {
+		t.Fatalf("the job does not record its engine (%q, %v)", eng, err)
 	}
 }
 
@@ -47,8 +49,16 @@ func TestLateWebhookOfDeadEngineIsIgnored(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	id := e.processingJob("f-dead")
-	if _, err := e.db.Exec(ctx, `UPDATE jobs SET engine_id = 'dead:8090' WHERE id = $1`, id); err != nil {
+	resp, err := e.jobs.CreateJob(ctx, &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{Data: testPNG(t)}, Face: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetJob().GetId()
+	// Uploaded to the engine that then dies: claimed for it, then PROCESSING there.
+	if cs, err := e.st.ClaimQueuedFor(ctx, "test-replica", "dead:8090", 10, time.Minute, 0); err != nil || len(cs) != 1 {
+		t.Fatalf("claim for the dead engine: %d claims, %v", len(cs), err)
+	}
+	if _, _, err := e.st.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-dead"}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.srv.Store.HandOver(ctx, []string{"dead:8090"}, 10); err != nil || n != 1 {
@@ -70,7 +80,7 @@ func TestLateWebhookOfDeadEngineIsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	late() // at the other engine now
-	if n := e.count(`SELECT count(*) FROM webhook_receipts WHERE job_id = $1 AND outcome = 'WEBHOOK_OUTCOME_IGNORED'`, id); n != 2 {
+	if n := e.receipts(id, "WEBHOOK_OUTCOME_IGNORED"); n != 2 {
 		t.Fatalf("%d ignored receipts, want 2", n)
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
-	"github.com/anonjob/anonjob/internal/apierr"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/server"

@@ -222,8 +222,8 @@ func TestJobTraceFollowsTheJob(t *testing.T) {
 			t.Errorf("no span of %s in the job's trace (scopes %v)", sc, scopes)
 		}
 	}
-	var stored string
-	if err := e.db.QueryRow(context.Background(), `SELECT trace_parent FROM jobs WHERE id = $1`, id).Scan(&stored); err != nil ||
+	stored, err := e.st.JobTraceparent(context.Background(), id)
+	if err != nil ||
 		!strings.Contains(stored, traceID) {
 		t.Fatalf("stored traceparent %q (%v), trace %s", stored, err, traceID)
 	}
@@ -279,8 +279,8 @@ func TestTracingOffByDefault(t *testing.T) {
 	if len(echoed) != 24 {
 		t.Fatalf("X-Request-Id %q, want a new id", echoed)
 	}
-	if n := e.count(`SELECT count(*) FROM jobs WHERE id = $1 AND trace_parent IS NULL`, id); n != 1 {
-		t.Fatal("a trace context was stored with tracing off")
+	if tp, err := e.st.JobTraceparent(context.Background(), id); err != nil || tp != "" {
+		t.Fatalf("a trace context %q was stored with tracing off (%v)", tp, err)
 	}
 	if l := logs.lines("http request", map[string]string{"request_id": echoed}); len(l) != 1 || l[0]["trace_id"] != nil {
 		t.Fatalf("http request lines %v", l)
