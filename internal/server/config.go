@@ -34,6 +34,9 @@ type Config struct {
 	DetectorDir         string  // the built-in engine's models and cascades; empty: the installed ones
 	ONNXRuntimeLib      string  // the built-in engine's ONNX Runtime library; empty: the one in DetectorDir
 	FaceThreshold       float64 // score a face needs in the built-in engine; 0: the default
+	// DispatchConcurrency is how many uploads this replica has in flight at once; 0 takes the
+	// dispatcher's default.
+	DispatchConcurrency int
 	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
 	// replica only accepts and tracks jobs.
 	Dispatch bool
