@@ -201,7 +201,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 	rctx, cancelRecord := context.WithTimeout(wctx, d.cfg.RecordTimeout)
 	_, err = backoff.Retry(rctx, func() (struct{}, error) {
 		_, _, err := d.store.Transition(rctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: f.FileID,
-			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
+			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline), DropInput: !d.cfg.KeepInput})
 		var te *job.TransitionError
 		if errors.As(err, &te) {
 			return struct{}{}, backoff.Permanent(err)
@@ -227,7 +227,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 		d.unrecorded(wctx, log, j.ID, f.FileID, err)
 		return
 	}
-	if !d.cfg.KeepInput {
+	if !d.cfg.KeepInput && err != nil { // a move that applied deleted the input with it
 		if err := d.store.DeleteInput(wctx, j.ID); err != nil {
 			log.Warn("delete input", "err", err)
 		}
