@@ -44,14 +44,14 @@ func TestGroupedTransitionsGiveEachCallItsOwnAnswer(t *testing.T) {
 	applied := func(to job.Status) func(job.Job, error) error {
 		return func(j job.Job, err error) error {
 			if err != nil || j.Status != to {
-				return fmt.Errorf("got %s, %v; want %s", j.Status, err, to)
+				return fmt.Errorf("got %s, %w; want %s", j.Status, err, to)
 			}
 			return nil
 		}
 	}
 	refused := func(j job.Job, err error) error {
 		if te := (*job.TransitionError)(nil); !errors.As(err, &te) {
-			return fmt.Errorf("got %v, want a transition error", err)
+			return fmt.Errorf("got %w, want a transition error", err)
 		}
 		return nil
 	}
@@ -67,7 +67,7 @@ func TestGroupedTransitionsGiveEachCallItsOwnAnswer(t *testing.T) {
 			// The file id is job n+i's already: the unique index refuses the change.
 			call{"file of another job", ids[2*n+i], store.Change{To: job.StatusProcessing, ProviderFileID: fmt.Sprint("g-", n+i)}, func(_ job.Job, err error) error {
 				if err == nil || errors.As(err, new(*job.TransitionError)) {
-					return fmt.Errorf("got %v, want the database's refusal", err)
+					return fmt.Errorf("got %w, want the database's refusal", err)
 				}
 				return nil
 			}},
