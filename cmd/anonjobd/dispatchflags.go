@@ -8,7 +8,7 @@ import (
 
 // dispatchFlags tune how this replica hands jobs to the engine.
 type dispatchFlags struct {
-	DispatchConcurrency int `name:"dispatch-concurrency" help:"Uploads to the engine in flight at once from this replica, each until its outcome is recorded; the engine's capacity (--provider-concurrency, or what it tells) bounds them further." default:"32" env:"ANONJOB_DISPATCH_CONCURRENCY"`
+	DispatchConcurrency int `name:"dispatch-concurrency" help:"Uploads to the engine in flight at once from this replica, each until its outcome is recorded; the engine's capacity (--provider-concurrency, or what it tells) bounds them further. An engine that tells neither may refuse (429, not counted as an attempt) the ones beyond its capacity on first contact." default:"32" env:"ANONJOB_DISPATCH_CONCURRENCY"`
 }
 
 func (f dispatchFlags) apply(cfg *server.Config) error {

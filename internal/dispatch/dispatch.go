@@ -49,7 +49,7 @@ type CallbackSigner interface {
 // Config tunes dispatch. Zero values take the defaults noted.
 type Config struct {
 	PublicURL   *url.URL // base of callback URLs; required
-	Concurrency int      // uploads at once per replica (default 32)
+	Concurrency int      // uploads at once per replica (default 8)
 	// Capacity is how many jobs the engine holds at once without refusing more (429): the
 	// most the dispatcher keeps in flight. 0 asks the engine; until it answers, or if it
 	// cannot, there is no limit until the engine first refuses an upload.
@@ -84,7 +84,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 32
+		c.Concurrency = 8
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 8

@@ -35,7 +35,7 @@ type Config struct {
 	ONNXRuntimeLib      string  // the built-in engine's ONNX Runtime library; empty: the one in DetectorDir
 	FaceThreshold       float64 // score a face needs in the built-in engine; 0: the default
 	// DispatchConcurrency is how many uploads this replica has in flight at once; 0 takes the
-	// dispatcher's default.
+	// dispatcher's default (8; anonjobd's --dispatch-concurrency defaults to 32).
 	DispatchConcurrency int
 	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
 	// replica only accepts and tracks jobs.

@@ -205,8 +205,8 @@ type groupReq interface {
 }
 
 // groups gathers concurrent calls into shared writes, as createGroups does for CreateJob:
-// there is no background goroutine; a waiting caller that gets one of the writer slots takes
-// what is queued, up to a batch, and writes it, so a lone call waits for nothing.
+// there is no standing goroutine; a waiting caller that gets one of the writer slots takes
+// what is queued, up to a batch, and starts its write, so a lone call waits for nothing.
 type groups[R groupReq] struct {
 	batch int
 	slots chan struct{}
@@ -246,12 +246,9 @@ func (g *groups[R]) submit(r R, write func(context.Context, []R)) error {
 			return g.abandon(r)
 		case g.slots <- struct{}{}:
 			group := g.take()
-			if len(group) > 0 {
-				write(context.WithoutCancel(ctx), group)
-			}
-			<-g.slots
 			if len(group) == 0 {
 				// Nothing queued: r is in a group another caller is writing.
+				<-g.slots
 				select {
 				case <-done:
 					return nil
@@ -259,6 +256,13 @@ func (g *groups[R]) submit(r R, write func(context.Context, []R)) error {
 					return ctx.Err()
 				}
 			}
+			// The write runs on its own, so that this caller, like every other in the group,
+			// answers by its own deadline (a dispatcher's record must give up before its lease
+			// ends) however long the write takes.
+			go func() {
+				defer func() { <-g.slots }()
+				write(context.WithoutCancel(ctx), group)
+			}()
 		}
 	}
 }
