@@ -5,7 +5,6 @@ import (
 	"errors"
 	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -63,6 +62,10 @@ func (s *WebhookServer) HandleCelanturWebhook(ctx context.Context, req *anonjobv
 	ctx, span := s.continueTrace(ctx, req.GetJobId())
 	defer span.End()
 	rec := store.Receipt{JobID: req.GetJobId(), ContentType: req.GetPayload().GetContentType(), Payload: req.GetPayload().GetData()}
+	if resp, ok := s.applyAtOnce(ctx, req, rec); ok {
+		s.count(resp.GetOutcome().String())
+		return resp, nil
+	}
 	resp, err := s.apply(ctx, req, &rec)
 	if err != nil {
 		st := status.Convert(err)
@@ -115,25 +118,12 @@ func (s *WebhookServer) apply(ctx context.Context, req *anonjobv1.HandleCelantur
 	if p.FileID != cur.ProviderFileID {
 		return nil, invalidField("file_id", "FILE_ID_MISMATCH", "does not name this job's file at the engine")
 	}
-	var change store.Change
-	switch p.FileStatus {
-	case "done":
-		change = store.Change{To: job.StatusDone, Results: &job.Results{
-			OriginalLink: p.OriginalLink, AnonymizedLink: p.AnonymizedLink,
-			BinaryMaskLink: p.BinaryMaskLink, InstanceMaskLink: p.InstanceMaskLink,
-			MetadataLink: p.MetadataLink,
-		}}
-	case "failed":
-		msg := "the anonymization engine reported file_status failed"
-		if reason := strings.TrimSpace(p.Error); reason != "" {
-			msg += ": " + truncate(reason, 500)
-		}
-		change = store.Change{To: job.StatusFailed, Error: &job.Error{Code: "PROVIDER_FAILED", Message: msg}}
-	case "new", "queued", "processing":
+	change, final, err := changeOf(p)
+	if err != nil {
+		return nil, err
+	}
+	if !final {
 		return &anonjobv1.HandleCelanturWebhookResponse{Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_NOT_FINAL}, nil
-	default:
-		return nil, invalidField("file_status", "INVALID_PAYLOAD",
-			"must be one of new, queued, processing, done, failed")
 	}
 	j, _, err := s.store.Transition(ctx, cur.ID, change)
 	outcome := anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_APPLIED

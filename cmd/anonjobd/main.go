@@ -64,6 +64,7 @@ type serveCmd struct {
 	SecretsKeyFile        string        `name:"secrets-key-file" help:"File with the key (64 hex digits) that encrypts secrets in the database; default with the embedded database: DATA_DIR/secrets.key, written the first time." env:"ANONJOB_SECRETS_KEY_FILE"`
 	CallbackTokenTTL      time.Duration `name:"callback-token-ttl" help:"How long the token in a callback URL handed to the engine is accepted." default:"24h" env:"ANONJOB_CALLBACK_TOKEN_TTL"`
 	securityFlags
+	dispatchFlags
 	detectorFlags
 	imageFlags
 
@@ -120,6 +121,9 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	}
 	cfg.CallbackAllowCIDRs = allow
 	cfg.CORSOrigins = c.CORSOrigin
+	if err := c.dispatchFlags.apply(&cfg); err != nil {
+		return err
+	}
 	if err := c.securityFlags.apply(&cfg); err != nil {
 		return err
 	}

@@ -233,7 +233,7 @@ func (d *Dispatcher) handedOver(ctx context.Context, log *slog.Logger, id, fileI
 		d.unrecorded(ctx, log, id, fileID, err)
 		return
 	}
-	if !d.cfg.KeepInput {
+	if !d.cfg.KeepInput && err != nil { // a move that applied deleted the input with it
 		if err := d.store.DeleteInput(ctx, id); err != nil {
 			log.Warn("delete input", "err", err)
 		}
@@ -272,7 +272,7 @@ func (d *Dispatcher) record(ctx context.Context, id, fileID string) error {
 	var last error // what went wrong, where Retry would say only that time ran out
 	_, err := backoff.Retry(rctx, func() (struct{}, error) {
 		_, _, err := d.store.Transition(rctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: fileID,
-			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline)})
+			NextPollAt: time.Now().Add(d.cfg.WebhookDeadline), DropInput: !d.cfg.KeepInput})
 		last = err
 		var te *job.TransitionError
 		if errors.As(err, &te) {

@@ -45,9 +45,32 @@ func (b *Budget) TryReserve(n int64) (*Reservation, bool) {
 // Reservation is bytes held from a budget. Its methods are safe for concurrent use and do
 // nothing on a nil *Reservation.
 type Reservation struct {
-	b    *Budget
-	mu   sync.Mutex
-	held int64
+	b      *Budget
+	mu     sync.Mutex
+	held   int64
+	closed bool // released: nothing more may be held
+}
+
+// TryGrow holds n bytes in all if the missing ones are free now, for a request that reserved a
+// first slice before it knew its size. It never waits, and fails once the reservation was
+// released. A nil *Reservation (no bound) always succeeds.
+func (r *Reservation) TryGrow(n int64) bool {
+	if r == nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if n <= r.held {
+		return true
+	}
+	if n > r.b.max || !r.b.sem.TryAcquire(n-r.held) {
+		return false
+	}
+	r.held = n
+	return true
 }
 
 // Shrink gives back what is held beyond n bytes: a request reserves the most it may be sent
@@ -67,5 +90,13 @@ func (r *Reservation) Shrink(n int64) {
 	}
 }
 
-// Release gives everything back; calling it again does nothing.
-func (r *Reservation) Release() { r.Shrink(0) }
+// Release gives everything back and ends the reservation; calling it again does nothing.
+func (r *Reservation) Release() {
+	if r == nil {
+		return
+	}
+	r.Shrink(0)
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+}

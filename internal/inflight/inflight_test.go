@@ -1,6 +1,10 @@
 package inflight
 
-import "testing"
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
 
 func TestReserveShrinkRelease(t *testing.T) {
 	t.Parallel()
@@ -40,4 +44,67 @@ func TestNilBudgetHasNoBound(t *testing.T) {
 	}
 	r.Shrink(1)
 	r.Release()
+}
+
+// Requests that reserve a first slice and grow to their size once it is known never hold
+// more than the budget together, and give everything back when they end.
+func TestGrowUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	const budget, slice, size, callers = 1000, 10, 300, 64
+	b := New(budget)
+	var held, peak, grown atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range 50 {
+				r, ok := b.TryReserve(slice)
+				if !ok {
+					continue
+				}
+				if r.TryGrow(size) {
+					grown.Add(1)
+					h := held.Add(size)
+					for p := peak.Load(); h > p && !peak.CompareAndSwap(p, h); p = peak.Load() {
+					}
+					held.Add(-size)
+				}
+				r.Release()
+				if r.TryGrow(size) {
+					t.Error("a released reservation grew")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if peak.Load() > budget {
+		t.Fatalf("%d bytes held at once with a budget of %d", peak.Load(), budget)
+	}
+	if grown.Load() == 0 {
+		t.Fatal("no reservation ever grew")
+	}
+	// Everything came back: the whole budget is free again.
+	if _, ok := b.TryReserve(budget); !ok {
+		t.Fatal("the budget leaked")
+	}
+}
+
+func TestGrowBeyondTheBudgetFails(t *testing.T) {
+	t.Parallel()
+	b := New(100)
+	r, _ := b.TryReserve(10)
+	other, _ := b.TryReserve(50)
+	if r.TryGrow(60) {
+		t.Fatal("grew to 60 with 50 held elsewhere of 100")
+	}
+	if !r.TryGrow(40) || !r.TryGrow(20) {
+		t.Fatal("could not grow to 40 of the 50 free")
+	}
+	if r.TryGrow(101) {
+		t.Fatal("grew beyond the whole budget")
+	}
+	other.Release()
+	r.Release()
+	if _, ok := b.TryReserve(100); !ok {
+		t.Fatal("the budget leaked")
+	}
 }

@@ -44,6 +44,9 @@ type Config struct {
 	FaceThreshold       float64 // score a face needs in the built-in engine; 0: the default
 	PersonThreshold     float64 // score a person needs in the built-in engine; 0: the default
 	VehicleThreshold    float64 // score a vehicle needs in the built-in engine; 0: the default
+	// DispatchConcurrency is how many uploads this replica has in flight at once; 0 takes the
+	// dispatcher's default (8; anonjobd's --dispatch-concurrency defaults to 32).
+	DispatchConcurrency int
 	// Dispatch runs the dispatcher and reconciler, which hand jobs to the engine. Off, this
 	// replica only accepts and tracks jobs.
 	Dispatch bool

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -55,6 +56,8 @@ type reservationKey struct{}
 type streamReservation struct {
 	*inflight.Reservation
 	keep bool // client-streaming: every message may be large, so keep it all
+	grow bool // an upload that holds a first slice until its size is known (see fit)
+	over atomic.Bool
 }
 
 // tap is the grpc.InTapHandle. A key that is not cached costs one read by primary key, once
@@ -81,13 +84,18 @@ func (g *gate) tap(ctx context.Context, info *tap.Info) (context.Context, error)
 			}
 		}
 	}
-	// Uploads, and every method open without a key, may be sent a message of the full
-	// receive limit: hold that much of the budget until the message is in, then what it
-	// really was until the call ends.
+	// Every method open without a key may be sent a message of the full receive limit: hold
+	// that much of the budget until the message is in, then what it really was until the call
+	// ends. An upload, past its key check and rate limit, holds a first slice and then its
+	// message's size (see uploadSlice).
 	if internal || (!exempt && method != anonjobv1.JobService_CreateJob_FullMethodName) {
 		return ctx, nil
 	}
-	res, ok := g.uploads.TryReserve(g.maxMsg)
+	want := g.maxMsg
+	if !exempt {
+		want = min(want, uploadSlice)
+	}
+	res, ok := g.uploads.TryReserve(want)
 	if !ok {
 		return nil, apierr.UploadsBusy(g.uploads.Max())
 	}
@@ -96,7 +104,7 @@ func (g *gate) tap(ctx context.Context, info *tap.Info) (context.Context, error)
 	}
 	context.AfterFunc(ctx, res.Release) // the transport cancels a stream's context when it ends
 	return context.WithValue(ctx, reservationKey{}, &streamReservation{Reservation: res,
-		keep: strings.HasPrefix(method, "/grpc.reflection.")}), nil
+		keep: strings.HasPrefix(method, "/grpc.reflection."), grow: !exempt}), nil
 }
 
 func (g *gate) fromGateway(md metadata.MD) bool {
@@ -122,7 +130,12 @@ func (payloadStats) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	if !ok {
 		return
 	}
-	if r, _ := ctx.Value(reservationKey{}).(*streamReservation); r != nil && !r.keep {
+	r, _ := ctx.Value(reservationKey{}).(*streamReservation)
+	switch {
+	case r == nil || r.keep:
+	case r.grow:
+		r.fit(int64(p.Length))
+	default:
 		r.Shrink(int64(p.Length))
 	}
 }

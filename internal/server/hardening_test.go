@@ -145,7 +145,8 @@ func TestUploadBudgetRefusesWhenFull(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || r.reason() != "TOO_MANY_UPLOADS" {
 		t.Fatalf("upload while the budget is held: %d %s", r.status, r.raw)
 	}
-	_, err := e.jobs.CreateJob(context.Background(), &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{ContentType: "image/png", Data: testPNG(t)}, Face: true})
+	// Over gRPC the first 64 KiB fit at the tap, the message's 100 KiB then do not.
+	_, err := e.jobs.CreateJob(context.Background(), &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{ContentType: "image/png", Data: padded}, Face: true})
 	assertStatus(t, err, codes.ResourceExhausted, "TOO_MANY_UPLOADS", "")
 	// Reads are not uploads: they pass while the budget is full.
 	if g := e.do(http.MethodGet, "/v1/jobs", "", nil); g.status != http.StatusOK {

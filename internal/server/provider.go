@@ -48,7 +48,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 	}
 	// Images stay until their job ends: any engine may die and its jobs go to another.
 	pcfg.Dispatch = dispatch.Config{PublicURL: public, KeepInput: true, WebhookDeadline: s.cfg.WebhookDeadline,
-		Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics),
+		Concurrency: s.cfg.DispatchConcurrency, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics),
 		Tracer: s.tel.TracerProvider()}
 	s.engines = enginepool.New(s.Store, s.Signer, pcfg)
 	return s.engines.Register(ctx)

@@ -76,7 +76,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		grpc.StatsHandler(payloadStats{}),
 		grpc.MaxConcurrentStreams(s.cfg.GRPCMaxConcurrentStreams),
 		grpc.ForceServerCodecV2(service.Codec()), // sends pre-encoded watch batches as they are
-		grpc.ChainUnaryInterceptor(telemetry.UnaryServerRequestID(), rpcMetrics.UnaryServerInterceptor(), unaryInterceptor(s.cfg.Log), sizes.unary(), authn.Unary(), service.UnaryUTF8Check()),
+		grpc.ChainUnaryInterceptor(telemetry.UnaryServerRequestID(), rpcMetrics.UnaryServerInterceptor(), unaryInterceptor(s.cfg.Log), budgetUnary(uploads), sizes.unary(), authn.Unary(), service.UnaryUTF8Check()),
 		grpc.ChainStreamInterceptor(telemetry.StreamServerRequestID(), rpcMetrics.StreamServerInterceptor(), streamInterceptor(s.cfg.Log), sizes.stream(), authn.Stream(), service.StreamUTF8Check()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{

@@ -185,7 +185,7 @@ func (s *Store) DeleteEndedInputs(ctx context.Context, cutoff time.Time, limit i
 	tag, err := s.pool.Exec(ctx, `
 		DELETE FROM job_inputs WHERE job_id IN (
 		    SELECT i.job_id FROM job_inputs i JOIN jobs j ON j.id = i.job_id
-		    WHERE j.status IN ` + terminalStatuses + ` AND j.update_time < @cutoff
+		    WHERE j.status IN `+terminalStatuses+` AND j.update_time < @cutoff
 		    LIMIT @limit)`, pgx.NamedArgs{"cutoff": cutoff, "limit": limit})
 	if err != nil {
 		return 0, fmt.Errorf("delete inputs of ended jobs: %w", err)

@@ -30,7 +30,8 @@ FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
              (SELECT compacted_revision FROM watch_history) AS compacted) s
 LEFT JOIN LATERAL (
     SELECT revision, type, previous_status, job, create_time FROM job_events
-    WHERE revision > @after ORDER BY revision LIMIT @limit
+    WHERE revision > @after AND revision <> ALL(coalesce(@except::bigint[], '{}'))
+    ORDER BY revision LIMIT @limit
 ) e ON true
 ORDER BY e.revision`
 
@@ -39,13 +40,20 @@ ORDER BY e.revision`
 // still be in flight while a larger one is visible. Callers combine XMin with TxMarker to tell
 // an in-flight revision from one that will never commit.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) (Tail, error) {
+	return s.EventsAfterExcept(ctx, after, nil, limit)
+}
+
+// EventsAfterExcept is EventsAfter without the events of the revisions in except: a reader
+// that read events past a revision still in flight keeps them, and reads (and decodes) only
+// what it lacks when it reads again. limit counts the events returned.
+func (s *Store) EventsAfterExcept(ctx context.Context, after int64, except []int64, limit int) (Tail, error) {
 	type tailRow struct {
 		XMin      int64 `db:"xmin"`
 		Compacted int64 `db:"compacted"`
 		eventRow
 	}
 	// The snapshot row comes back alone, its event columns NULL, when no event follows.
-	rows, _ := s.pool.Query(ctx, readTail, pgx.StrictNamedArgs{"after": after, "limit": limit})
+	rows, _ := s.pool.Query(ctx, readTail, pgx.StrictNamedArgs{"after": after, "except": except, "limit": limit})
 	read, err := pgx.CollectRows(rows, pgx.RowToStructByName[tailRow])
 	if err != nil {
 		return Tail{}, fmt.Errorf("read events: %w", err)

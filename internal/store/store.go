@@ -25,6 +25,8 @@ type Store struct {
 	onCommit func()
 	// creates gathers concurrent CreateJob calls into shared transactions.
 	creates *createGroups
+	// transitions gathers concurrent Transition calls the same way.
+	transitions *groups[*transitionReq]
 	// box seals secrets at rest; nil keeps them in clear.
 	box *secretbox.Box
 }
@@ -40,7 +42,8 @@ func WithSecretBox(box *secretbox.Box) Option { return func(s *Store) { s.box = 
 
 // New wraps an open pool.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
-	s := &Store{pool: pool, onCommit: func() {}, creates: newCreateGroups(GroupCommit{})}
+	s := &Store{pool: pool, onCommit: func() {}, creates: newCreateGroups(GroupCommit{}),
+		transitions: newGroups[*transitionReq](GroupCommit{})}
 	for _, o := range opts {
 		o(s)
 	}

@@ -19,6 +19,7 @@ import (
 type Source interface {
 	Head(ctx context.Context) (int64, error)
 	EventsAfter(ctx context.Context, after int64, limit int) (store.Tail, error)
+	EventsAfterExcept(ctx context.Context, after int64, except []int64, limit int) (store.Tail, error)
 	EventsBetween(ctx context.Context, after, upTo int64, limit int) ([]job.Event, error)
 	TxMarker(ctx context.Context) (int64, error)
 }
@@ -162,6 +163,9 @@ type Hub struct {
 	// polled, when set (by tests, before Run), sees every read of the history: the position
 	// it reached and whether a gap holds back what lies past it.
 	polled func(next int64, gap bool)
+	// held are events read past a gap (a revision still in flight below them), ascending and
+	// all past pos: the next read leaves them out instead of reading and decoding them again.
+	held []job.Event
 }
 
 // marker proves revisions settled: once the database's xmin passes xid, every revision up to
@@ -322,7 +326,14 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 	h.mu.Lock()
 	pos, want := h.pos, h.want
 	h.mu.Unlock()
-	t, err := h.src.EventsAfter(ctx, pos, h.cfg.PageSize)
+	held := h.held[:0:0]
+	except := make([]int64, 0, len(h.held))
+	for _, ev := range h.held {
+		if ev.Revision > pos {
+			held, except = append(held, ev), append(except, ev.Revision)
+		}
+	}
+	t, err := h.src.EventsAfterExcept(ctx, pos, except, h.cfg.PageSize)
 	if err != nil {
 		return false, false, err
 	}
@@ -330,13 +341,13 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 		h.settled = max(h.settled, m.ceiling)
 		h.marker = nil
 	}
-	evs := t.Events
-	full = len(evs) == h.cfg.PageSize
-	// Every revision up to bound is final and, if it committed, in this page: a full page says
-	// nothing of what lies past its last event.
+	evs := mergeEvents(held, t.Events)
+	full = len(t.Events) == h.cfg.PageSize
+	// Every revision up to bound is final and, if it committed, in this page or held: a full
+	// page says nothing of what lies past its last event.
 	bound := h.settled
 	if full {
-		bound = min(bound, evs[len(evs)-1].Revision)
+		bound = min(bound, t.Events[len(t.Events)-1].Revision)
 	}
 	next := pos
 	var out []job.Event
@@ -348,6 +359,10 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 		h.marker = nil // the gap it was taken for has filled
 	}
 	gap = len(evs) > 0
+	h.held = nil
+	if gap && len(evs) <= h.cfg.PageSize {
+		h.held = evs // more than a page behind a gap: read again rather than hold
+	}
 	if gap && h.marker == nil {
 		// Take the marker after the read: every transaction holding a revision below the
 		// newest visible one had its transaction id before that read.
@@ -432,4 +447,20 @@ func (h *Hub) shutdown() {
 	for s := range h.subs {
 		h.drop(s, ErrClosed)
 	}
+}
+
+// mergeEvents merges two ascending event lists without common revisions.
+func mergeEvents(a, b []job.Event) []job.Event {
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]job.Event, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Revision < b[0].Revision {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }

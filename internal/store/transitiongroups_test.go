@@ -1,0 +1,124 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgtest"
+	"github.com/anonjob/anonjob/internal/store"
+)
+
+// Concurrent transitions share transactions (one writer, so they queue into groups), and each
+// still gets its own answer: moves that apply, moves the state machine or the file check
+// refuses, twins of which exactly one applies, and a change the database refuses, which fails
+// only its own call. Input deletion and receipts go with the moves that apply, and only those.
+func TestGroupedTransitionsGiveEachCallItsOwnAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	s := store.New(pool, store.WithGroupCommit(store.GroupCommit{Writers: 1}))
+	const n = 10
+	ids := make([]string, 3*n)
+	for i := range ids {
+		j, _, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = j.ID
+	}
+	// The second ten are at the engine already.
+	for i := n; i < 2*n; i++ {
+		if _, _, err := s.Transition(ctx, ids[i], store.Change{To: job.StatusProcessing, ProviderFileID: fmt.Sprint("g-", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type call struct {
+		name   string
+		id     string
+		change store.Change
+		check  func(j job.Job, err error) error
+	}
+	applied := func(to job.Status) func(job.Job, error) error {
+		return func(j job.Job, err error) error {
+			if err != nil || j.Status != to {
+				return fmt.Errorf("got %s, %w; want %s", j.Status, err, to)
+			}
+			return nil
+		}
+	}
+	refused := func(j job.Job, err error) error {
+		if te := (*job.TransitionError)(nil); !errors.As(err, &te) {
+			return fmt.Errorf("got %w, want a transition error", err)
+		}
+		return nil
+	}
+	var calls []call
+	for i := range n {
+		up := store.Change{To: job.StatusProcessing, ProviderFileID: fmt.Sprint("f-", i), DropInput: true}
+		// Twins: exactly one applies (checked below).
+		calls = append(calls, call{"upload", ids[i], up, nil}, call{"upload twin", ids[i], up, nil})
+		rec := &store.Receipt{JobID: ids[n+i], ContentType: "application/json", Payload: []byte(`{}`), FileID: fmt.Sprint("g-", n+i), FileStatus: "done", Outcome: "APPLIED"}
+		calls = append(calls,
+			call{"webhook of another file", ids[n+i], store.Change{To: job.StatusDone, IfFileID: "other", Receipt: rec}, refused},
+			call{"webhook", ids[n+i], store.Change{To: job.StatusDone, IfFileID: fmt.Sprint("g-", n+i), Receipt: rec}, applied(job.StatusDone)},
+			// The file id is job n+i's already: the unique index refuses the change.
+			call{"file of another job", ids[2*n+i], store.Change{To: job.StatusProcessing, ProviderFileID: fmt.Sprint("g-", n+i)}, func(_ job.Job, err error) error {
+				if err == nil || errors.As(err, new(*job.TransitionError)) {
+					return fmt.Errorf("got %w, want the database's refusal", err)
+				}
+				return nil
+			}},
+		)
+	}
+	results := make([]error, len(calls))
+	jobs := make([]job.Job, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Go(func() { jobs[i], _, results[i] = s.Transition(ctx, c.id, c.change) })
+	}
+	wg.Wait()
+	twins := map[string]int{}
+	for i, c := range calls {
+		if c.check == nil {
+			if results[i] == nil {
+				twins[c.id]++
+			} else if err := refused(jobs[i], results[i]); err != nil {
+				t.Errorf("%s of %s: %v", c.name, c.id, err)
+			}
+			continue
+		}
+		if err := c.check(jobs[i], results[i]); err != nil {
+			t.Errorf("%s of %s: %v", c.name, c.id, err)
+		}
+	}
+	count := func(q string) (k int) {
+		if err := pool.QueryRow(ctx, q).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for i := range n {
+		if twins[ids[i]] != 1 {
+			t.Errorf("job %s: %d of its twin uploads applied, want 1", ids[i], twins[ids[i]])
+		}
+	}
+	// Inputs are gone exactly for the uploads that applied; receipts exist for the webhooks
+	// that applied; the refused jobs are as they were.
+	if k := count(`SELECT count(*) FROM job_inputs`); k != 2*n {
+		t.Errorf("%d inputs left, want %d", k, 2*n)
+	}
+	if k := count(`SELECT count(*) FROM webhook_receipts`); k != n {
+		t.Errorf("%d receipts, want %d", k, n)
+	}
+	if k := count(`SELECT count(*) FROM jobs WHERE status = 'QUEUED'`); k != n {
+		t.Errorf("%d jobs still queued, want %d", k, n)
+	}
+	// Every move that applied has exactly one event.
+	if k := count(`SELECT count(*) FROM job_events WHERE type = 'STATUS_CHANGED'`); k != 3*n {
+		t.Errorf("%d status events, want %d", k, 3*n)
+	}
+}
