@@ -35,7 +35,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 	client, err := celantur.New(celantur.Config{BaseURL: providerURL, Credentials: creds,
 		Logger: s.cfg.Log})
 	if err != nil {
-		return fmt.Errorf("--provider-url: %w", err)
+		return fmt.Errorf("ProviderURL: %w", err)
 	}
 	s.provider = client
 	if !s.cfg.Dispatch {
@@ -57,7 +57,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", s.cfg.EngineAddr)
 	if err != nil {
-		return "", creds, fmt.Errorf("--engine-addr: %w", err)
+		return "", creds, fmt.Errorf("listen on EngineAddr: %w", err)
 	}
 	base := "http://" + lis.Addr().String()
 	eng, err := engine.New(ctx, engine.Config{
@@ -68,12 +68,12 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	})
 	if errors.Is(err, onnxrt.ErrUnavailable) {
 		_ = lis.Close()
-		return "", creds, fmt.Errorf("built-in engine: %w, or run with --no-dispatch", err)
+		return "", creds, fmt.Errorf("built-in engine: %w, or turn Dispatch off", err)
 	}
 	if err != nil {
 		_ = lis.Close()
 		return "", creds, fmt.Errorf("built-in engine: %w (install its detector data with "+
-			"scripts/install-detector-data.sh, or use --provider-url, or run with --no-dispatch)", err)
+			"scripts/install-detector-data.sh, or give a ProviderURL, or turn Dispatch off)", err)
 	}
 	s.engine = eng
 	s.engineHTTP = engine.NewHTTPServer(eng.Handler())

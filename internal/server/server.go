@@ -1,14 +1,12 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,8 +62,12 @@ type Server struct {
 // Start brings everything up and returns once both listeners accept connections.
 // Close (or Shutdown) must be called to release it.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 3), Metrics: metrics.NewRegistry()}
-	s.ready = newReadiness(cmp.Or(cfg.ReadyInterval, time.Second), cfg.Log)
+	s.ready = newReadiness(cfg.ReadyInterval, cfg.Log)
 	defer func() {
 		if err != nil {
 			s.release(context.WithoutCancel(ctx))
