@@ -65,7 +65,7 @@ type serveCmd struct {
 	imageFlags
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"Bound of a shutdown: in-flight calls, uploads and webhooks under way, and every background loop end within it." default:"${shutdown_timeout}" env:"ANONJOB_SHUTDOWN_TIMEOUT"`
-	ShutdownGrace   time.Duration `name:"shutdown-grace" help:"How long an engine upload or a client webhook under way may go on once shutdown begins, rather than be cut off and repeated; shorter than --shutdown-timeout." default:"${shutdown_grace}" env:"ANONJOB_SHUTDOWN_GRACE"`
+	ShutdownGrace   time.Duration `name:"shutdown-grace" help:"How long an engine upload or a client webhook under way may go on once shutdown begins, rather than be cut off and repeated; shorter than --shutdown-timeout. 0: ${shutdown_grace}, or four fifths of a shorter --shutdown-timeout." default:"0s" env:"ANONJOB_SHUTDOWN_GRACE"`
 }
 
 func (c *serveCmd) Run(log *slog.Logger) error {

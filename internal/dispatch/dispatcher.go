@@ -147,8 +147,11 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 		return
 	}
 	// An upload under way when shutdown comes may finish: cut off, the engine may have the file
-	// anyway and the next replica would upload it again.
-	uctx, cancel := grace.Context(ctx, 10*time.Second)
+	// anyway and the next replica would upload it again. Its bookkeeping outlives the upload,
+	// within the grace period.
+	wctx, cancelSettle := grace.Context(ctx, d.cfg.Grace)
+	defer cancelSettle()
+	uctx, cancel := grace.Context(ctx, workGrace(d.cfg.Grace))
 	defer cancel()
 	began := time.Now()
 	f, err := d.provider.Upload(uctx, j.ContentType, c.Input, celantur.UploadOptions{
@@ -156,8 +159,6 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 		Vehicle: j.Vehicle, Webhook: d.signer.CallbackURL(d.cfg.PublicURL, j.ID).String(), Name: j.ID,
 	})
 	d.cfg.Metrics.observeUpload(time.Since(began), err)
-	// Bookkeeping outlives a shutdown that cancelled the upload.
-	wctx := context.WithoutCancel(ctx)
 	if wait, ok := celantur.IsThrottled(err); ok {
 		// The engine is full: the job was not tried and goes again as soon as there is room.
 		settled = true

@@ -84,7 +84,7 @@ type Config struct {
 	// ShutdownGrace is how long an engine upload or a client webhook already under way may
 	// go on once shutdown begins, rather than be cut off and repeated elsewhere; recording
 	// its outcome comes within it too. It must be shorter than ShutdownTimeout. 0:
-	// DefaultShutdownGrace, or less to fit a shorter ShutdownTimeout.
+	// DefaultShutdownGrace, or four fifths of a ShutdownTimeout shorter than 10s.
 	ShutdownGrace time.Duration
 	// KeyCacheTTL is how long a checked API key is trusted without a database read: a revoked
 	// key stops working within it. 0: DefaultKeyCacheTTL.

@@ -36,7 +36,7 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 	// DefaultShutdownGrace is how long an upload or a client webhook under way may go on once
 	// shutdown begins; it leaves the rest of DefaultShutdownTimeout to the listeners and the
-	// database.
+	// database. A shorter ShutdownTimeout gets four fifths of it.
 	DefaultShutdownGrace = 8 * time.Second
 	// DefaultKeyCacheTTL is how long a checked API key is trusted without a database read.
 	DefaultKeyCacheTTL = 10 * time.Second
@@ -75,7 +75,8 @@ const (
 )
 
 // Defaults returns the configuration anonjobd runs with when told nothing: every default
-// filled in, and dispatch, job retention, the rate limit and the upload budget on.
+// filled in (but ShutdownGrace, which follows ShutdownTimeout), and dispatch, job retention,
+// the rate limit and the upload budget on.
 func Defaults() Config {
 	c := Config{
 		Dispatch:               true,
@@ -84,7 +85,10 @@ func Defaults() Config {
 		RateLimit:              DefaultRateLimit,
 		RateBurst:              DefaultRateBurst,
 	}
-	return c.withDefaults()
+	c = c.withDefaults()
+	// Left to follow whatever ShutdownTimeout the caller sets.
+	c.ShutdownGrace = 0
+	return c
 }
 
 // withDefaults fills in the zero fields that stand for a default. Negative values stay, for

@@ -46,7 +46,8 @@ func (s *Server) startProvider(ctx context.Context) error {
 		return fmt.Errorf("public url: %w", err)
 	}
 	dcfg := dispatch.Config{PublicURL: public, KeepInput: s.cfg.InputRetention > 0, WebhookDeadline: s.cfg.WebhookDeadline,
-		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics)}
+		Capacity: capacity, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics),
+		Grace: s.cfg.ShutdownGrace}
 	s.dispatcher = dispatch.NewDispatcher(s.Store, client, s.Signer, dcfg, s.cfg.Log.With("component", "dispatcher"))
 	s.reconciler = dispatch.NewReconciler(s.Store, client, dcfg, s.cfg.Log.With("component", "reconciler"))
 	return nil

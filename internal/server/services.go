@@ -91,7 +91,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false).WithPorts(s.cfg.CallbackAllowPorts)
 	s.sender = notify.NewSender(s.Store, notify.Config{
 		PublicURL: mustURL(s.cfg.PublicURL), Client: policy.HTTPClient(15 * time.Second),
-		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics),
+		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics), Grace: s.cfg.ShutdownGrace,
 	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
