@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ func fieldErrors(err error) []string {
 	var out []string
 	var walk func(error)
 	walk = func(err error) {
-		if fe, ok := errors.AsType[*server.FieldError](err); ok && fe == err {
+		if fe, ok := err.(*server.FieldError); ok { //nolint:errorlint // each joined error itself, not a chain
 			out = append(out, fe.Field)
 			return
 		}
