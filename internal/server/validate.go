@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/anonjob/anonjob/internal/httpapi"
 )
 
 // A FieldError is a Config field whose value Validate refuses, and the limit it breaks.
@@ -86,6 +88,11 @@ func (c Config) Validate() error {
 	} {
 		if f.d < 0 {
 			v.fail(f.name, f.d.String(), "must not be negative")
+		}
+	}
+	for i, o := range c.CORSOrigins {
+		if err := httpapi.CheckOrigin(o); err != nil {
+			v.fail(fmt.Sprintf("CORSOrigins[%d]", i), strconv.Quote(o), "want an origin such as https://console.example.com (scheme, host, optional port; no path)")
 		}
 	}
 	for i, w := range c.DeliverySchedule {

@@ -64,6 +64,7 @@ func TestValidate(t *testing.T) {
 		"engine elsewhere":     {set: func(c *server.Config) { c.EngineAddr, c.ProviderURL = "0.0.0.0:8090", "https://engine.example.com" }},
 		"relative url":         {set: func(c *server.Config) { c.PublicURL = "/callbacks" }, want: []string{"PublicURL"}, says: "absolute"},
 		"clear provider":       {set: func(c *server.Config) { c.ProviderURL = "http://engine.example.com" }, want: []string{"ProviderURL"}, says: "https"},
+		"origin with a path":   {set: func(c *server.Config) { c.CORSOrigins = []string{"https://ok.example", "https://x.example/ui"} }, want: []string{"CORSOrigins[1]"}, says: "origin"},
 		"bad schedule":         {set: func(c *server.Config) { c.DeliverySchedule = []time.Duration{time.Second, 0} }, want: []string{"DeliverySchedule[1]"}},
 	} {
 		t.Run(name, func(t *testing.T) {
