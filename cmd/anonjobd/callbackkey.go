@@ -11,14 +11,14 @@ import (
 
 type callbackKeyCmd struct {
 	DatabaseURL    string `name:"database-url" help:"PostgreSQL URL; empty uses the embedded database of --data-dir (running or not)." env:"DATABASE_URL"`
-	DataDir        string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	DataDir        string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"${data_dir}" env:"ANONJOB_DATA_DIR"`
 	SecretsKeyFile string `name:"secrets-key-file" help:"The secrets key anonjobd uses (default with the embedded database: DATA_DIR/secrets.key)." env:"ANONJOB_SECRETS_KEY_FILE"`
 
 	Rotate callbackKeyRotateCmd `cmd:"" help:"Make a new callback key; the old one is still accepted for --grace."`
 }
 
 type callbackKeyRotateCmd struct {
-	Grace time.Duration `help:"How long callback tokens of the old key stay valid (at least anonjobd's --callback-token-ttl, or in-flight jobs wait for polling)." default:"24h"`
+	Grace time.Duration `help:"How long callback tokens of the old key stay valid (at least anonjobd's --callback-token-ttl, or in-flight jobs wait for polling)." default:"${callback_token_ttl}"`
 }
 
 func (c *callbackKeyRotateCmd) Run(parent *callbackKeyCmd, log *slog.Logger) error {

@@ -18,10 +18,12 @@ import (
 )
 
 type engineCmd struct {
-	Addr      string `help:"Listen address." default:"127.0.0.1:8090" env:"ANONJOB_ENGINE_ADDR"`
+	Addr      string `help:"Listen address." default:"${engine_addr}" env:"ANONJOB_ENGINE_ADDR"`
 	DataDir   string `name:"data-dir" help:"Folder for uploaded and produced files." default:"anonjob-engine-data" env:"ANONJOB_ENGINE_DATA_DIR"`
 	PublicURL string `name:"public-url" help:"Base URL of the *_link fields; default http://<addr>." env:"ANONJOB_ENGINE_PUBLIC_URL"`
 	Workers   int    `help:"Images processed at once; 0: one per CPU." env:"ANONJOB_ENGINE_WORKERS"`
+
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long requests under way get at shutdown." default:"${shutdown_timeout}" env:"ANONJOB_ENGINE_SHUTDOWN_TIMEOUT"`
 	detectorFlags
 	imageFlags
 }
@@ -29,8 +31,8 @@ type engineCmd struct {
 // imageFlags are the limits of one image, shared by serve (the API and the built-in engine)
 // and engine.
 type imageFlags struct {
-	MaxImagePixels     int64         `name:"max-image-pixels" help:"Largest image accepted, in pixels (width times height), by the API and the built-in engine alike." default:"40000000" env:"ANONJOB_MAX_IMAGE_PIXELS"`
-	EngineImageTimeout time.Duration `name:"engine-image-timeout" help:"How long the built-in engine may work on one image before it fails it." default:"2m" env:"ANONJOB_ENGINE_IMAGE_TIMEOUT"`
+	MaxImagePixels     int64         `name:"max-image-pixels" help:"Largest image accepted, in pixels (width times height), by the API and the built-in engine alike." default:"${max_image_pixels}" env:"ANONJOB_MAX_IMAGE_PIXELS"`
+	EngineImageTimeout time.Duration `name:"engine-image-timeout" help:"How long the built-in engine may work on one image before it fails it." default:"${engine_image_timeout}" env:"ANONJOB_ENGINE_IMAGE_TIMEOUT"`
 }
 
 func (f imageFlags) limits() (limits.Image, error) {
@@ -103,7 +105,7 @@ func (c *engineCmd) Run(log *slog.Logger) error {
 	case err = <-served:
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
 	if cerr := eng.Close(); err == nil || errors.Is(err, http.ErrServerClosed) {

@@ -17,7 +17,7 @@ import (
 
 type keysCmd struct {
 	DatabaseURL string `name:"database-url" help:"PostgreSQL URL; empty uses the embedded database of --data-dir (running or not)." env:"DATABASE_URL"`
-	DataDir     string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	DataDir     string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"${data_dir}" env:"ANONJOB_DATA_DIR"`
 
 	Create keysCreateCmd `cmd:"" help:"Create an API key for a customer; the key is shown once, on the last line."`
 	List   keysListCmd   `cmd:"" help:"List API keys (never their secrets)."`

@@ -10,24 +10,18 @@ import (
 
 // securityFlags bound what one client can cost and what the service reveals.
 type securityFlags struct {
-	MaxInflightUploadBytes int64         `name:"max-inflight-upload-bytes" help:"Bytes of uploads held at once over gRPC and REST; more answers RESOURCE_EXHAUSTED / 429 (0: no bound)." default:"536870912" env:"ANONJOB_MAX_INFLIGHT_UPLOAD_BYTES"`
-	RateLimit              float64       `name:"rate-limit" help:"Requests per second each customer (API key) may make on average; more answer 429 with Retry-After / RESOURCE_EXHAUSTED (0: no limit)." default:"100" env:"ANONJOB_RATE_LIMIT"`
-	RateBurst              int           `name:"rate-burst" help:"Requests a customer may make at once above --rate-limit." default:"200" env:"ANONJOB_RATE_BURST"`
+	MaxInflightUploadBytes int64         `name:"max-inflight-upload-bytes" help:"Bytes of uploads held at once over gRPC and REST; more answers RESOURCE_EXHAUSTED / 429 (0: no bound)." default:"${max_inflight_upload_bytes}" env:"ANONJOB_MAX_INFLIGHT_UPLOAD_BYTES"`
+	RateLimit              float64       `name:"rate-limit" help:"Requests per second each customer (API key) may make on average; more answer 429 with Retry-After / RESOURCE_EXHAUSTED (0: no limit)." default:"${rate_limit}" env:"ANONJOB_RATE_LIMIT"`
+	RateBurst              int           `name:"rate-burst" help:"Requests a customer may make at once above --rate-limit." default:"${rate_burst}" env:"ANONJOB_RATE_BURST"`
 	MetricsToken           string        `name:"metrics-token" help:"Bearer token GET /metrics requires (empty: open). Prefer the environment variable: flags show in process listings." env:"ANONJOB_METRICS_TOKEN"`
 	CallbackAllowPort      []string      `name:"callback-allow-port" help:"A port or range (8000-8999) a callback_url may name besides 443 and 8443 (repeatable)." env:"ANONJOB_CALLBACK_ALLOW_PORT"`
-	GRPCMaxStreams         uint32        `name:"grpc-max-concurrent-streams" help:"Concurrent streams of one gRPC connection." default:"256" env:"ANONJOB_GRPC_MAX_CONCURRENT_STREAMS"`
-	GRPCMaxConnIdle        time.Duration `name:"grpc-max-connection-idle" help:"Close a gRPC connection without calls after this long." default:"15m" env:"ANONJOB_GRPC_MAX_CONNECTION_IDLE"`
+	GRPCMaxStreams         uint32        `name:"grpc-max-concurrent-streams" help:"Concurrent streams of one gRPC connection." default:"${grpc_max_concurrent_streams}" env:"ANONJOB_GRPC_MAX_CONCURRENT_STREAMS"`
+	GRPCMaxConnIdle        time.Duration `name:"grpc-max-connection-idle" help:"Close a gRPC connection without calls after this long." default:"${grpc_max_connection_idle}" env:"ANONJOB_GRPC_MAX_CONNECTION_IDLE"`
 	GRPCMaxConnAge         time.Duration `name:"grpc-max-connection-age" help:"Ask gRPC clients to reconnect after this long (0: never); open calls get --grpc-max-connection-age-grace, then watches end and resume elsewhere." default:"0s" env:"ANONJOB_GRPC_MAX_CONNECTION_AGE"`
-	GRPCMaxConnAgeGrace    time.Duration `name:"grpc-max-connection-age-grace" help:"Time open calls get after --grpc-max-connection-age." default:"1m" env:"ANONJOB_GRPC_MAX_CONNECTION_AGE_GRACE"`
+	GRPCMaxConnAgeGrace    time.Duration `name:"grpc-max-connection-age-grace" help:"Time open calls get after --grpc-max-connection-age." default:"${grpc_max_connection_age_grace}" env:"ANONJOB_GRPC_MAX_CONNECTION_AGE_GRACE"`
 }
 
 func (f securityFlags) apply(cfg *server.Config) error {
-	if f.MaxInflightUploadBytes < 0 || f.RateLimit < 0 || f.RateBurst < 0 {
-		return fmt.Errorf("--max-inflight-upload-bytes, --rate-limit and --rate-burst: want 0 or more")
-	}
-	if f.GRPCMaxStreams == 0 {
-		return fmt.Errorf("--grpc-max-concurrent-streams: want at least 1")
-	}
 	ports, err := netguard.ParsePorts(f.CallbackAllowPort)
 	if err != nil {
 		return fmt.Errorf("--callback-allow-port: %w", err)

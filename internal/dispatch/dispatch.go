@@ -101,7 +101,19 @@ type Config struct {
 
 	// Tracer records upload spans, each in its job's trace; nil records none.
 	Tracer trace.TracerProvider
+	// Grace is how long work under way may go on once Run's context ends (default
+	// DefaultGrace): an upload its first three quarters, so that the engine's answer is not
+	// lost and the job uploaded again elsewhere, recording the outcome the rest. Run returns
+	// within it.
+	Grace time.Duration
 }
+
+// DefaultGrace is Config.Grace's default.
+const DefaultGrace = 10 * time.Second
+
+// workGrace is the part of a grace period the work itself may take; the rest is for recording
+// how it went.
+func workGrace(g time.Duration) time.Duration { return g * 3 / 4 }
 
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
@@ -125,6 +137,7 @@ func (c Config) withDefaults() Config {
 	def(&c.WebhookDeadline, 2*time.Minute)
 	def(&c.PollMax, 10*time.Minute)
 	def(&c.Tick, time.Second)
+	def(&c.Grace, DefaultGrace)
 	return c
 }
 

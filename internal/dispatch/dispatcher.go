@@ -144,21 +144,24 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 		d.fail(ctx, j.ID, "INPUT_MISSING", "the job's image is no longer stored")
 		return
 	}
+	// The attempt's bookkeeping outlives a shutdown that began during the upload, within the
+	// grace period (the upload itself gets its first three quarters).
+	wctx, cancelSettle := grace.Context(ctx, d.cfg.Grace)
+	defer cancelSettle()
 	f, err := d.upload(ctx, j, cl.Input)
 	telemetry.Fail(span, err)
 	if err != nil {
-		d.uploadFailed(ctx, log, cl, err)
+		d.uploadFailed(ctx, wctx, log, cl, err)
 		return
 	}
-	// Bookkeeping outlives a shutdown that began during the upload.
-	d.handedOver(context.WithoutCancel(ctx), log, j.ID, f.FileID)
+	d.handedOver(wctx, log, j.ID, f.FileID)
 }
 
 // upload sends the job's image to the engine: the one POST of this attempt.
 func (d *Dispatcher) upload(ctx context.Context, j job.Job, image []byte) (celantur.File, error) {
 	// An upload under way when shutdown comes may finish: cut off, the engine may have the file
 	// anyway and the next replica would upload it again.
-	uctx, cancel := grace.Context(ctx, 10*time.Second)
+	uctx, cancel := grace.Context(ctx, workGrace(d.cfg.Grace))
 	defer cancel()
 	began := time.Now()
 	f, err := d.provider.Upload(uctx, j.ContentType, image, celantur.UploadOptions{
@@ -171,10 +174,9 @@ func (d *Dispatcher) upload(ctx context.Context, j job.Job, image []byte) (celan
 
 // uploadFailed settles an attempt whose upload failed: released when the engine was full or
 // shutdown cut it off, both costing no attempt; deferred with backoff when it may succeed
-// later and attempts are left; else the job fails.
-func (d *Dispatcher) uploadFailed(ctx context.Context, log *slog.Logger, cl claim, err error) {
-	// Bookkeeping outlives a shutdown that cancelled the upload.
-	wctx := context.WithoutCancel(ctx)
+// later and attempts are left; else the job fails. ctx is the attempt's (ended: a shutdown),
+// wctx the bookkeeping's, which outlives ctx within the grace period.
+func (d *Dispatcher) uploadFailed(ctx, wctx context.Context, log *slog.Logger, cl claim, err error) {
 	if wait, ok := celantur.IsThrottled(err); ok {
 		d.throttled(wctx, log, cl, wait)
 		return

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/grace"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -36,6 +37,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 	tick := time.NewTicker(r.cfg.Tick)
 	defer tick.Stop()
 	go r.leases.run(ctx)
+	// Recording what a poll found outlives ctx by the grace period, for all polls together.
+	sctx, stop := grace.Context(ctx, r.cfg.Grace)
+	defer stop()
 	for {
 		claims, err := r.store.ClaimPolls(ctx, r.cfg.Owner, r.cfg.Concurrency, r.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
@@ -47,7 +51,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 			drops[i] = r.leases.hold(c.Job.ID)
 		}
 		for i, c := range claims {
-			r.poll(ctx, c)
+			r.poll(ctx, sctx, c)
 			drops[i]()
 		}
 		if err == nil && len(claims) == r.cfg.Concurrency {
@@ -61,8 +65,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 }
 
-// poll asks the engine about one job and applies the answer.
-func (r *Reconciler) poll(ctx context.Context, c store.Claim) {
+// poll asks the engine about one job and applies the answer, in sctx: the answer is recorded
+// although a shutdown cut the poll short.
+func (r *Reconciler) poll(ctx, sctx context.Context, c store.Claim) {
 	j := c.Job
 	log := r.log.With("job_id", j.ID, "file_id", j.ProviderFileID, "poll", c.Attempts)
 	f, err := r.provider.Status(ctx, j.ProviderFileID)
@@ -72,12 +77,12 @@ func (r *Reconciler) poll(ctx context.Context, c store.Claim) {
 	change := r.outcome(j.ProviderFileID, f, err)
 	if change == nil {
 		at := time.Now().Add(delay(c.Attempts, r.cfg.WebhookDeadline/4, r.cfg.PollMax))
-		if err := r.store.SchedulePoll(context.WithoutCancel(ctx), j.ID, at); err != nil {
+		if err := r.store.SchedulePoll(sctx, j.ID, at); err != nil {
 			log.Warn("schedule poll", "err", err)
 		}
 		return
 	}
-	_, _, err = r.store.Transition(context.WithoutCancel(ctx), j.ID, *change)
+	_, _, err = r.store.Transition(sctx, j.ID, *change)
 	var te *job.TransitionError
 	if err == nil {
 		log.Info("job ended by status poll; its webhook never came", "status", change.To)

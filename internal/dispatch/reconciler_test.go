@@ -47,7 +47,7 @@ func TestPoll(t *testing.T) {
 			}
 			logs := &logBuffer{}
 			r := NewReconciler(s, p, testConfig(), logs.logger())
-			r.poll(t.Context(), processing("j1", 1))
+			r.poll(t.Context(), t.Context(), processing("j1", 1))
 			if st := p.made("Status"); len(st) != 1 || st[0].id != "f-j1" {
 				t.Fatalf("status calls %+v, want one of f-j1", st)
 			}
@@ -96,7 +96,7 @@ func TestPollBacksOff(t *testing.T) {
 		s, p := newFakeStore(), newFakeProvider()
 		r := NewReconciler(s, p, cfg, nil)
 		before := time.Now()
-		r.poll(t.Context(), processing("j1", tc.poll))
+		r.poll(t.Context(), t.Context(), processing("j1", tc.poll))
 		after := time.Now()
 		c := s.made("SchedulePoll")
 		if len(c) != 1 || !within(c[0].at, before, after, tc.interval/2, tc.interval) {
@@ -123,7 +123,7 @@ func TestPollRaces(t *testing.T) {
 			s.transition = func(string, store.Change) (job.Job, job.Status, error) { return job.Job{}, "", tc.err }
 			logs := &logBuffer{}
 			r := NewReconciler(s, p, testConfig(), logs.logger())
-			r.poll(t.Context(), processing("j1", 1))
+			r.poll(t.Context(), t.Context(), processing("j1", 1))
 			if got := opsOf(s.made()); !slices.Equal(got, []string{"Transition"}) {
 				t.Fatalf("store calls %v, want [Transition]", got)
 			}
@@ -141,7 +141,7 @@ func TestPollScheduleErrorIsLogged(t *testing.T) {
 	s.scheduleErr = errors.New("database down")
 	logs := &logBuffer{}
 	r := NewReconciler(s, p, testConfig(), logs.logger())
-	r.poll(t.Context(), processing("j1", 1))
+	r.poll(t.Context(), t.Context(), processing("j1", 1))
 	if !strings.Contains(logs.String(), "database down") {
 		t.Errorf("log %q, want the schedule error", logs)
 	}

@@ -107,38 +107,66 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	body, format, herr := e.readImage(w, r)
+	if herr != nil {
+		writeError(w, herr.status, herr.msg)
+		return
+	}
+	rec := e.newRecord(p, format)
+	rec.Traceparent = traceparentOf(r)
+	if herr := e.accept(rec, body); herr != nil {
+		if herr.status == http.StatusTooManyRequests {
+			retryAfter(w, 5)
+		}
+		writeError(w, herr.status, herr.msg)
+		return
+	}
+	e.log.InfoContext(r.Context(), "file queued", "file_id", rec.ID, "method", rec.Method, "bytes", len(body))
+	writeJSON(w, http.StatusOK, uploadResponse{
+		CustomerID: rec.CustomerID, FileID: rec.ID, FileStatus: statusQueued, WebhookStatus: rec.WebhookStatus,
+		Name: rec.Name, Method: rec.Method, Created: rec.Created, DeleteTime: rec.DeleteTime,
+	})
+}
+
+// uploadError is an upload refused, with the status and message to answer.
+type uploadError struct {
+	status int
+	msg    string
+}
+
+// readImage reads the upload's body and refuses what is not a JPEG or PNG within the limits.
+func (e *Engine) readImage(w http.ResponseWriter, r *http.Request) ([]byte, anonymize.Format, *uploadError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxUploadBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("image larger than %d bytes", e.cfg.MaxUploadBytes))
-		return
+		return nil, "", &uploadError{http.StatusRequestEntityTooLarge, fmt.Sprintf("image larger than %d bytes", e.cfg.MaxUploadBytes)}
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
-		return
+		return nil, "", &uploadError{http.StatusBadRequest, "reading the body: " + err.Error()}
 	}
 	if len(body) == 0 {
-		writeError(w, http.StatusBadRequest, "empty body: send the raw JPEG or PNG bytes")
-		return
+		return nil, "", &uploadError{http.StatusBadRequest, "empty body: send the raw JPEG or PNG bytes"}
 	}
 	format, err := anonymize.Sniff(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return nil, "", &uploadError{http.StatusBadRequest, err.Error()}
 	}
 	// The header is checked now so an obviously broken upload is refused
 	// at once; the full decode happens in a worker.
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(body))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("not a valid %s image: %v", format, err))
-		return
+		return nil, "", &uploadError{http.StatusBadRequest, fmt.Sprintf("not a valid %s image: %v", format, err)}
 	}
 	for _, check := range []func(w, h int) error{e.cfg.Limits.CheckPixels, e.cfg.Limits.CheckMemory} {
 		if err := check(cfg.Width, cfg.Height); err != nil {
-			writeError(w, http.StatusBadRequest, "the image "+err.Error())
-			return
+			return nil, "", &uploadError{http.StatusBadRequest, "the image " + err.Error()}
 		}
 	}
+	return body, format, nil
+}
+
+// newRecord is the record of a new upload, not yet stored.
+func (e *Engine) newRecord(p uploadParams, format anonymize.Format) *record {
 	now := time.Now().UTC()
 	rec := &record{
 		ID:            uuid.NewString(),
@@ -157,7 +185,6 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		WebhookStatus: webhookEmpty,
 		Created:       now,
 		DeleteTime:    now.Add(e.cfg.Retention),
-		Traceparent:   traceparentOf(r),
 	}
 	if rec.Name == "" {
 		rec.Name = rec.ID
@@ -165,29 +192,26 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if p.webhook != "" {
 		rec.WebhookStatus = webhookSet
 	}
+	return rec
+}
+
+// accept stores an upload and hands it to the workers; a full queue refuses it with 429.
+func (e *Engine) accept(rec *record, body []byte) *uploadError {
 	if err := e.store.create(rec, body); err != nil {
 		e.log.Error("store upload", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not store the file")
-		return
+		return &uploadError{http.StatusInternalServerError, "could not store the file"}
 	}
 	if _, err := e.store.update(rec.ID, func(r *record) { r.Status = statusQueued }); err != nil {
 		e.log.Error("queue upload", "file_id", rec.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, "could not queue the file")
-		return
+		return &uploadError{http.StatusInternalServerError, "could not queue the file"}
 	}
 	if !e.enqueue(rec.ID) {
 		if _, err := e.store.remove(rec.ID); err != nil {
 			e.log.Error("drop refused upload", "file_id", rec.ID, "err", err)
 		}
-		retryAfter(w, 5)
-		writeError(w, http.StatusTooManyRequests, "the processing queue is full; retry later")
-		return
+		return &uploadError{http.StatusTooManyRequests, "the processing queue is full; retry later"}
 	}
-	e.log.InfoContext(r.Context(), "file queued", "file_id", rec.ID, "method", rec.Method, "bytes", len(body))
-	writeJSON(w, http.StatusOK, uploadResponse{
-		CustomerID: rec.CustomerID, FileID: rec.ID, FileStatus: statusQueued, WebhookStatus: rec.WebhookStatus,
-		Name: rec.Name, Method: rec.Method, Created: rec.Created, DeleteTime: rec.DeleteTime,
-	})
+	return nil
 }
 
 // Detects is what the built-in engine anonymizes: anonjob refuses other targets at CreateJob

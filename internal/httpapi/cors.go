@@ -18,7 +18,7 @@ func CORS(origins []string, next http.Handler) (http.Handler, error) {
 		return next, nil
 	}
 	for _, o := range origins {
-		if err := checkOrigin(o); err != nil {
+		if err := CheckOrigin(o); err != nil {
 			return nil, err
 		}
 	}
@@ -34,15 +34,15 @@ func CORS(origins []string, next http.Handler) (http.Handler, error) {
 	return c.Handler(next), nil
 }
 
-// checkOrigin accepts "*" or a bare origin: scheme, host and optional port, nothing else.
-func checkOrigin(o string) error {
+// CheckOrigin accepts "*" or a bare origin: scheme, host and optional port, nothing else.
+func CheckOrigin(o string) error {
 	if o == "*" {
 		return nil
 	}
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o, "/") {
-		return fmt.Errorf("--cors-origin %q: want an origin such as https://console.example.com (scheme, host, optional port; no path)", o)
+		return fmt.Errorf("%q: want an origin such as https://console.example.com (scheme, host, optional port; no path)", o)
 	}
 	return nil
 }

@@ -43,12 +43,15 @@ func (s *Sender) body(j job.Job, fileStatus string) ([]byte, error) {
 func (s *Sender) deliver(ctx context.Context, d store.Delivery) {
 	log := s.log.With("delivery_id", d.ID, "job_id", d.JobID, "attempt", d.Attempts)
 	start := time.Now()
-	sctx, cancel := grace.Context(ctx, 10*time.Second)
+	// Recording the attempt outlives a shutdown, within the grace period.
+	rctx, cancelRecord := grace.Context(ctx, s.cfg.Grace)
+	defer cancelRecord()
+	sctx, cancel := grace.Context(ctx, s.cfg.Grace*3/4)
 	defer cancel()
 	code, retryAfter, err := s.send(sctx, d)
 	if err != nil && sctx.Err() != nil {
 		// Cut off by shutdown: not the receiver's failure, so it costs no attempt.
-		if err := s.store.ReleaseDelivery(context.WithoutCancel(ctx), d.ID); err != nil {
+		if err := s.store.ReleaseDelivery(rctx, d.ID); err != nil {
 			log.Warn("release delivery", "err", err)
 		}
 		return
@@ -58,7 +61,7 @@ func (s *Sender) deliver(ctx context.Context, d store.Delivery) {
 		log.Warn("client webhook not sent", "err", err) // ours, not the receiver's: in our log only
 	}
 	state, next := s.next(d.Attempts, code, retryAfter, time.Now())
-	if err := s.store.FinishAttempt(context.WithoutCancel(ctx), d.ID, a, state, next); err != nil {
+	if err := s.store.FinishAttempt(rctx, d.ID, a, state, next); err != nil {
 		log.Error("record delivery attempt", "err", err)
 		return
 	}

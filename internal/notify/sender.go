@@ -41,7 +41,14 @@ type Config struct {
 	Lease       time.Duration   // how long a claimed delivery is reserved (default 1m)
 	Tick        time.Duration   // how often to look for due deliveries unprompted (default 1s)
 	Metrics     *Metrics        // optional
+	// Grace is how long a send under way may go on once Run's context ends (default
+	// DefaultGrace): the send its first three quarters, so the receiver is not sent the
+	// webhook twice, recording the attempt the rest. Run returns within it.
+	Grace time.Duration
 }
+
+// DefaultGrace is Config.Grace's default.
+const DefaultGrace = 10 * time.Second
 
 // Sender delivers due webhooks.
 type Sender struct {
@@ -64,6 +71,9 @@ func NewSender(s Store, cfg Config, log *slog.Logger) *Sender {
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
 	}
 	return &Sender{store: s, cfg: cfg, log: log, wake: make(chan struct{}, 1)}
 }

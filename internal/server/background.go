@@ -15,18 +15,15 @@ func (s *Server) startBackground() {
 		defer close(s.hubDone)
 		_ = s.Hub.Run(hubCtx, s.Store)
 	}()
-	s.bg.Add(4)
-	go func() { defer s.bg.Done(); s.sender.Run(bgCtx) }()
+	s.bg.Go(func() { s.sender.Run(bgCtx) })
 	if s.engines != nil {
-		s.bg.Add(1)
-		go func() { defer s.bg.Done(); s.engines.Run(bgCtx) }() // also deletes the images of ended jobs
+		s.bg.Go(func() { s.engines.Run(bgCtx) }) // also deletes the images of ended jobs
 	}
-	go func() { defer s.bg.Done(); s.notifier.Run(bgCtx) }()
-	go func() { defer s.bg.Done(); s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) }()
-	go func() { defer s.bg.Done(); s.compactLoop(bgCtx) }()
-	s.bg.Add(1)
+	s.bg.Go(func() { s.notifier.Run(bgCtx) })
+	s.bg.Go(func() { s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) })
+	s.bg.Go(func() { s.compactLoop(bgCtx) })
 	checks := s.readinessChecks()
-	go func() { defer s.bg.Done(); s.ready.run(bgCtx, checks) }()
+	s.bg.Go(func() { s.ready.run(bgCtx, checks) })
 	go func() {
 		select {
 		case <-s.Hub.Ready():
@@ -34,11 +31,9 @@ func (s *Server) startBackground() {
 		case <-s.hubDone:
 		}
 	}()
-	s.bg.Add(1)
-	go func() { defer s.bg.Done(); s.callbackKeyRefresh(bgCtx) }()
+	s.bg.Go(func() { s.callbackKeyRefresh(bgCtx) })
 	if s.cfg.JobRetention > 0 {
-		s.bg.Add(1)
-		go func() { defer s.bg.Done(); s.retentionLoop(bgCtx) }()
+		s.bg.Go(func() { s.retentionLoop(bgCtx) })
 	}
 }
 

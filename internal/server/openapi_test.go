@@ -225,7 +225,7 @@ func TestCORSOriginsAreChecked(t *testing.T) {
 		if srv, err := server.Start(context.Background(), cfg); err == nil {
 			srv.Close()
 			t.Errorf("origin %q accepted", bad)
-		} else if !strings.Contains(err.Error(), "--cors-origin") {
+		} else if !strings.Contains(err.Error(), "CORSOrigins[0]") {
 			t.Errorf("origin %q: %v", bad, err)
 		}
 	}

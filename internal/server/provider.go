@@ -33,7 +33,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 		pcfg.External = append(pcfg.External, enginepool.Endpoint{URL: u, Credentials: creds, Capacity: s.cfg.ProviderConcurrency})
 	}
 	if s.cfg.EnginePublicURL != "" && (len(pcfg.External) > 0 || !s.cfg.Dispatch) {
-		return errors.New("--engine-public-url names the built-in engine in this process, which runs only with dispatch on and no --provider-url")
+		return errors.New("EnginePublicURL names the built-in engine in this process, which runs only with Dispatch on and no ProviderURL")
 	}
 	if len(pcfg.External) == 0 && s.cfg.Dispatch {
 		base, creds, err := s.startEngine(ctx)
@@ -49,7 +49,7 @@ func (s *Server) startProvider(ctx context.Context) error {
 	// Images stay until their job ends: any engine may die and its jobs go to another.
 	pcfg.Dispatch = dispatch.Config{PublicURL: public, KeepInput: true, WebhookDeadline: s.cfg.WebhookDeadline,
 		Concurrency: s.cfg.DispatchConcurrency, Owner: s.cfg.ReplicaID, Lease: s.cfg.ClaimLease, Metrics: dispatch.NewMetrics(s.Metrics),
-		Tracer: s.tel.TracerProvider()}
+		Tracer: s.tel.TracerProvider(), Grace: s.cfg.ShutdownGrace}
 	s.engines = enginepool.New(s.Store, s.Signer, pcfg)
 	return s.engines.Register(ctx)
 }
@@ -68,7 +68,7 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", s.cfg.EngineAddr)
 	if err != nil {
-		return "", creds, fmt.Errorf("--engine-addr: %w", err)
+		return "", creds, fmt.Errorf("listen on EngineAddr: %w", err)
 	}
 	base := "http://" + lis.Addr().String()
 	if s.cfg.EnginePublicURL != "" {
@@ -83,12 +83,12 @@ func (s *Server) startEngine(ctx context.Context) (string, celantur.Credentials,
 	})
 	if errors.Is(err, onnxrt.ErrUnavailable) {
 		_ = lis.Close()
-		return "", creds, fmt.Errorf("built-in engine: %w, or run with --no-dispatch", err)
+		return "", creds, fmt.Errorf("built-in engine: %w, or turn Dispatch off", err)
 	}
 	if err != nil {
 		_ = lis.Close()
 		return "", creds, fmt.Errorf("built-in engine: %w (install its detector data with "+
-			"scripts/install-detector-data.sh, or use --provider-url, or run with --no-dispatch)", err)
+			"scripts/install-detector-data.sh, or give a ProviderURL, or turn Dispatch off)", err)
 	}
 	s.engine = eng
 	s.engineHTTP = engine.NewHTTPServer(s.tel.HTTPHandler(eng.Handler(), "engine", "/v1/capacity"))

@@ -22,12 +22,12 @@ func OpenSecretsBox(keyFile, dataDir string, embedded bool, log *slog.Logger) (*
 	if keyFile != "" {
 		box, err := secretbox.LoadFile(keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--secrets-key-file: %w", err)
+			return nil, fmt.Errorf("secrets key file: %w", err)
 		}
 		return box, nil
 	}
 	if !embedded {
-		log.Warn("no --secrets-key-file: webhook secrets and callback keys are stored in clear in the database")
+		log.Warn("no secrets key file: webhook secrets and callback keys are stored in clear in the database")
 		return nil, nil
 	}
 	path := filepath.Join(dataDir, SecretsKeyFile)
@@ -60,22 +60,14 @@ func (s *Server) newSigner(ctx context.Context) (providerhook.Signer, error) {
 	if err != nil {
 		return providerhook.Signer{}, err
 	}
-	ttl := s.cfg.CallbackTokenTTL
-	if ttl <= 0 {
-		ttl = providerhook.DefaultTokenTTL
-	}
-	return providerhook.NewKeyedSigner(keys, ttl), nil
+	return providerhook.NewKeyedSigner(keys, s.cfg.CallbackTokenTTL), nil
 }
 
 // callbackKeyRefresh re-reads the callback keys, so a rotation (anonjobd callback-key rotate,
 // on any machine) is picked up: new tokens use the new key, and the old one is dropped once
 // its grace period is over.
 func (s *Server) callbackKeyRefresh(ctx context.Context) {
-	every := s.cfg.CallbackKeyRefresh
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(s.cfg.CallbackKeyRefresh)
 	defer t.Stop()
 	for {
 		select {

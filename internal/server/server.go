@@ -1,14 +1,12 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,11 +61,17 @@ type Server struct {
 // Start brings everything up and returns once both listeners accept connections.
 // Close (or Shutdown) must be called to release it.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, hubDone: make(chan struct{}), serveErr: make(chan error, 3), Metrics: metrics.NewRegistry()}
-	s.ready = newReadiness(cmp.Or(cfg.ReadyInterval, time.Second), cfg.Log)
+	s.ready = newReadiness(cfg.ReadyInterval, cfg.Log)
 	defer func() {
 		if err != nil {
-			s.release(context.WithoutCancel(ctx))
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+			defer cancel()
+			s.release(rctx)
 		}
 	}()
 	if err := s.startTelemetry(ctx); err != nil {
@@ -184,16 +188,16 @@ func (s *Server) Shutdown(ctx context.Context) {
 	s.ready.shutdown()
 	s.health.Shutdown()
 	s.stopHub() // ends every watch stream, so neither server waits on them
+	// No new uploads or webhooks from here; those under way have their grace period while the
+	// listeners drain.
+	s.stopBg()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := s.http.Shutdown(ctx); err != nil {
 			_ = s.http.Close()
 		}
-	}()
-	go func() {
-		defer wg.Done()
+	})
+	wg.Go(func() {
 		done := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(done) }()
 		select {
@@ -201,7 +205,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		case <-ctx.Done():
 			s.grpc.Stop()
 		}
-	}()
+	})
 	wg.Wait()
 	s.release(ctx)
 }
@@ -213,21 +217,41 @@ func (s *Server) Close() {
 	s.Shutdown(ctx)
 }
 
-// release frees what Start acquired; it is safe on a partly started server.
+// await waits for wait to return until ctx ends, and says whether it returned.
+func (s *Server) await(ctx context.Context, what string, wait func()) bool {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		select {
+		case <-done: // it stopped as time ran out
+			return true
+		default:
+		}
+		s.cfg.Log.Error("shutdown timeout: "+what+" still running; closing the rest under it", "err", ctx.Err())
+		return false
+	}
+}
+
+// release frees what Start acquired, giving up on what does not stop when ctx ends; it is
+// safe on a partly started server.
 func (s *Server) release(ctx context.Context) {
 	if s.stopHub != nil {
 		s.stopHub()
-		<-s.hubDone
+		s.await(ctx, "watch hub", func() { <-s.hubDone })
 	}
 	if s.stopBg != nil {
 		s.stopBg()
-		s.bg.Wait()
+		s.await(ctx, "background work", s.bg.Wait)
 	}
 	if s.engineHTTP != nil {
 		_ = s.engineHTTP.Shutdown(ctx)
 	}
 	if s.engine != nil {
-		_ = s.engine.Close()
+		// Images under way may take up to EngineImageTimeout; the shutdown does not wait that long.
+		s.await(ctx, "built-in engine", func() { _ = s.engine.Close() })
 	}
 	if s.gwConn != nil {
 		_ = s.gwConn.Close()
@@ -238,7 +262,9 @@ func (s *Server) release(ctx context.Context) {
 		}
 	}
 	if s.pool != nil {
-		s.pool.Close()
+		// Close waits for every connection in use, even by a health check of the pool's own
+		// on a database that stopped answering.
+		s.await(ctx, "closing the database pool", s.pool.Close)
 	}
 	if s.embedded != nil {
 		if err := s.embedded.Stop(ctx); err != nil {

@@ -36,10 +36,10 @@ func (s *Server) listen(ctx context.Context) error {
 	var err error
 	var lc net.ListenConfig
 	if s.grpcLis, err = lc.Listen(ctx, "tcp", s.cfg.GRPCAddr); err != nil {
-		return fmt.Errorf("--grpc-addr: %w", err)
+		return fmt.Errorf("listen on GRPCAddr: %w", err)
 	}
 	if s.httpLis, err = lc.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
+		return fmt.Errorf("listen on HTTPAddr: %w", err)
 	}
 	if s.cfg.PublicURL == "" {
 		s.cfg.PublicURL = defaultPublicURL(s.httpLis.Addr(), s.scheme())
@@ -56,10 +56,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		"/"+anonjobv1.WebhookService_ServiceDesc.ServiceName+"/")
 	// A gRPC message carries the image plus a little framing. That is the server's receive
 	// limit; each method's own is checked by sizes (see methodLimits), behind the gate.
-	maxMsg := int(s.cfg.MaxUploadBytes) + 64<<10
-	if b := s.cfg.MaxInflightUploadBytes; b != 0 && b < int64(maxMsg) {
-		return fmt.Errorf("--max-inflight-upload-bytes %d: must hold one upload, at least %d (--max-upload-bytes plus 64 KiB)", b, maxMsg)
-	}
+	maxMsg := int(s.cfg.MaxUploadBytes) + maxMessageOverhead
 	uploads := inflight.New(s.cfg.MaxInflightUploadBytes)
 	limiter := ratelimit.New(s.cfg.RateLimit, s.cfg.RateBurst)
 	sizes := methodLimits{upload: int64(maxMsg), webhook: 64 << 10, other: 1 << 20}
@@ -95,7 +92,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false).WithPorts(s.cfg.CallbackAllowPorts)
 	s.sender = notify.NewSender(s.Store, notify.Config{
 		PublicURL: mustURL(s.cfg.PublicURL), Client: policy.HTTPClient(15 * time.Second),
-		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics),
+		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics), Grace: s.cfg.ShutdownGrace,
 	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).

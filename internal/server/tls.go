@@ -1,11 +1,8 @@
 package server
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"google.golang.org/grpc"
@@ -15,18 +12,9 @@ import (
 	"github.com/anonjob/anonjob/internal/tlsfiles"
 )
 
-// Default ports; without TLS the listeners stay on loopback unless told otherwise.
-const (
-	defaultGRPCPort = "9090"
-	defaultHTTPPort = "8080"
-)
-
-// setupTransport loads the TLS pair, fills in the default listen addresses and refuses what
-// would put keys or images on the network in clear text.
+// setupTransport loads the TLS pair and fills in the default listen addresses; Validate has
+// refused what would put keys or images on the network in clear text.
 func (s *Server) setupTransport() error {
-	if (s.cfg.TLSCert == "") != (s.cfg.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together: give both or neither")
-	}
 	if s.cfg.TLSCert != "" {
 		r, err := tlsfiles.New(s.cfg.TLSCert, s.cfg.TLSKey, s.cfg.Log)
 		if err != nil {
@@ -39,40 +27,10 @@ func (s *Server) setupTransport() error {
 		host = ""
 	}
 	if s.cfg.GRPCAddr == "" {
-		s.cfg.GRPCAddr = net.JoinHostPort(host, defaultGRPCPort)
+		s.cfg.GRPCAddr = net.JoinHostPort(host, DefaultGRPCPort)
 	}
 	if s.cfg.HTTPAddr == "" {
-		s.cfg.HTTPAddr = net.JoinHostPort(host, defaultHTTPPort)
-	}
-	if !s.cfg.AllowInsecureListen {
-		for _, a := range []struct{ flag, addr string }{{"--grpc-addr", s.cfg.GRPCAddr}, {"--http-addr", s.cfg.HTTPAddr}} {
-			if s.tls == nil && !loopbackAddr(a.addr) {
-				return fmt.Errorf("%s %q is not a loopback address and there is no TLS: give --tls-cert and --tls-key, "+
-					"or --allow-insecure-listen for a network you trust", a.flag, a.addr)
-			}
-		}
-		// The built-in engine speaks plain HTTP with a password of this run.
-		if s.cfg.ProviderURL == "" && s.cfg.Dispatch && !loopbackAddr(s.cfg.EngineAddr) {
-			return fmt.Errorf("--engine-addr %q is not a loopback address and the built-in engine has no TLS: "+
-				"keep it on loopback, or give --allow-insecure-listen", s.cfg.EngineAddr)
-		}
-	}
-	urls := []struct{ flag, raw string }{{"--public-url", s.cfg.PublicURL}, {"--engine-public-url", s.cfg.EnginePublicURL}}
-	for _, raw := range s.providerURLs() {
-		urls = append(urls, struct{ flag, raw string }{"--provider-url", raw})
-	}
-	for _, u := range urls {
-		if u.raw == "" {
-			continue
-		}
-		p, err := url.Parse(u.raw)
-		if err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
-			return fmt.Errorf("%s %q: must be an absolute http or https URL", u.flag, u.raw)
-		}
-		// The built-in engine speaks plain HTTP: between machines only on a trusted network.
-		if p.Scheme != "https" && !loopbackHost(p.Hostname()) && (u.flag == "--public-url" || !s.cfg.AllowInsecureListen) {
-			return fmt.Errorf("%s %q: must be https unless it is a loopback address (or, for an engine, --allow-insecure-listen is given)", u.flag, u.raw)
-		}
+		s.cfg.HTTPAddr = net.JoinHostPort(host, DefaultHTTPPort)
 	}
 	return nil
 }

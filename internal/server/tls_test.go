@@ -134,11 +134,11 @@ func TestListenRules(t *testing.T) {
 		set  func(*server.Config)
 		want string
 	}{
-		"all interfaces in clear": {func(c *server.Config) { c.GRPCAddr = ":0" }, "--grpc-addr"},
-		"public http address":     {func(c *server.Config) { c.PublicURL = "http://anonjob.example.com" }, "--public-url"},
-		"public http provider":    {func(c *server.Config) { c.ProviderURL = "http://engine.example.com" }, "--provider-url"},
-		"engine beyond loopback":  {func(c *server.Config) { c.Dispatch, c.EngineAddr = true, "0.0.0.0:0" }, "--engine-addr"},
-		"cert without key":        {func(c *server.Config) { c.TLSCert = "x.pem" }, "--tls-key"},
+		"all interfaces in clear": {func(c *server.Config) { c.GRPCAddr = ":0" }, "GRPCAddr"},
+		"public http address":     {func(c *server.Config) { c.PublicURL = "http://anonjob.example.com" }, "PublicURL"},
+		"public http provider":    {func(c *server.Config) { c.ProviderURL = "http://engine.example.com" }, "ProviderURL"},
+		"engine beyond loopback":  {func(c *server.Config) { c.Dispatch, c.EngineAddr = true, "0.0.0.0:0" }, "EngineAddr"},
+		"cert without key":        {func(c *server.Config) { c.TLSCert = "x.pem" }, "TLSKey"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -27,7 +27,7 @@ type Notifier struct {
 
 // NewNotifier makes a notifier; run it with Run.
 func NewNotifier(pool *pgxpool.Pool, interval time.Duration, log *slog.Logger) *Notifier {
-	return &Notifier{pool: pool, interval: interval, poke: make(chan struct{}, 1), log: log}
+	return &Notifier{pool: pool, interval: interval, poke: make(chan struct{}, 1), log: orDiscard(log)}
 }
 
 // Poke asks for a NOTIFY soon. It never blocks; pokes during an interval are merged.
@@ -64,6 +64,7 @@ func (n *Notifier) Run(ctx context.Context) {
 // backoff when the connection drops. It calls wake after each (re)connect too, since
 // notifications sent while disconnected are lost.
 func (s *Store) Listen(ctx context.Context, wake func(), log *slog.Logger) {
+	log = orDiscard(log)
 	b := backoff.NewExponentialBackOff()
 	b.MaxInterval = 5 * time.Second
 	for ctx.Err() == nil {

@@ -79,12 +79,14 @@ func Connect(ctx context.Context, url string, maxConns int32, opts ...PoolOption
 // Migrate applies every pending migration. Replicas starting together are serialized by a
 // PostgreSQL advisory lock, so each migration runs once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	log = orDiscard(log)
 	db := stdlib.OpenDBFromPool(pool)
 	defer func() { _ = db.Close() }()
 	return migrateDB(ctx, db, log)
 }
 
 func migrateDB(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	log = orDiscard(log)
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
@@ -101,4 +103,12 @@ func migrateDB(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 		log.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
 	}
 	return nil
+}
+
+// orDiscard is log, or a logger that discards when it is nil.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
 }

@@ -36,16 +36,14 @@ func Run[T any](ctx context.Context, cfg Config, claim func(ctx context.Context,
 			}
 			for _, it := range items {
 				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					handle(ctx, it)
 					<-slots
 					select {
 					case freed <- struct{}{}:
 					default:
 					}
-				}()
+				})
 			}
 			if err == nil && len(items) == free {
 				continue // more may be due
