@@ -44,7 +44,7 @@ func TestConfigDefaults(t *testing.T) {
 	got := Config{}.withDefaults()
 	want := Config{Concurrency: 8, MaxAttempts: 8, Lease: 15 * time.Second, RecordTimeout: 7500 * time.Millisecond,
 		RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute, WebhookDeadline: 2 * time.Minute,
-		PollMax: 10 * time.Minute, Tick: time.Second, Owner: got.Owner}
+		PollMax: 10 * time.Minute, Tick: time.Second, Grace: DefaultGrace, Owner: got.Owner}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
@@ -55,6 +55,7 @@ func TestConfigDefaults(t *testing.T) {
 		WebhookDeadline: time.Hour, PollMax: time.Hour, Tick: time.Minute, Owner: "r1"}
 	want = set
 	want.RecordTimeout = 30 * time.Second // half the lease
+	want.Grace = DefaultGrace
 	if got := set.withDefaults(); got != want {
 		t.Errorf("set values changed: %+v, want %+v", got, want)
 	}

@@ -52,11 +52,11 @@ func TestDispatchHandsJobToEngine(t *testing.T) {
 				!within(c.NextPollAt, before, after, cfg.WebhookDeadline, cfg.WebhookDeadline) {
 				t.Errorf("change %+v, want PROCESSING with file f-j1, first poll after the webhook deadline", c)
 			}
-			want := []string{"Transition", "DeleteInput"}
-			if keep {
-				want = want[:1]
+			// The input goes with the move, in the same statement, unless it is kept.
+			if c.DropInput == keep {
+				t.Errorf("change drops the input: %v, want %v", c.DropInput, !keep)
 			}
-			if got := opsOf(s.made()); !slices.Equal(got, want) {
+			if got, want := opsOf(s.made()), []string{"Transition"}; !slices.Equal(got, want) {
 				t.Errorf("store calls %v, want %v", got, want)
 			}
 			if limit, uploading := d.flow.state(); uploading != 0 || limit != 4 {
@@ -235,8 +235,8 @@ func TestDispatchUploadOutlivesShutdown(t *testing.T) {
 	}
 	d := NewDispatcher(s, p, signer{}, testConfig(), nil)
 	dispatchOnce(ctx, d, queued("j1", 1))
-	if got := opsOf(s.made()); !slices.Equal(got, []string{"Transition", "DeleteInput"}) {
-		t.Fatalf("store calls %v, want the upload recorded", got)
+	if tr := s.made("Transition"); len(tr) != 1 || tr[0].change.ProviderFileID != "f1" {
+		t.Fatalf("store calls %v, want the upload recorded", opsOf(s.made()))
 	}
 }
 
@@ -341,7 +341,7 @@ func TestDispatchRecordRetried(t *testing.T) {
 	}
 	d := NewDispatcher(s, p, signer{}, testConfig(), nil)
 	dispatchOnce(t.Context(), d, queued("j1", 1))
-	if got := opsOf(s.made()); !slices.Equal(got, []string{"Transition", "Transition", "Transition", "DeleteInput"}) {
+	if got := opsOf(s.made()); !slices.Equal(got, []string{"Transition", "Transition", "Transition"}) {
 		t.Fatalf("store calls %v, want the record tried three times", got)
 	}
 	if n := len(p.made("Delete")); n != 0 {
@@ -389,6 +389,7 @@ func TestDispatchBookkeepingErrorsAreLogged(t *testing.T) {
 		{"defer", apiError(503, 0), []string{"Defer"}},
 		{"release", apiError(429, 0), []string{"Release"}},
 		{"fail", apiError(400, 0), []string{"Transition"}},
+		// The webhook recorded the file first: the input, not dropped by a move, is deleted.
 		{"delete input", nil, []string{"Transition", "DeleteInput"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,7 +397,12 @@ func TestDispatchBookkeepingErrorsAreLogged(t *testing.T) {
 			s, p := newFakeStore(), newFakeProvider()
 			boom := errors.New("database down")
 			s.deferErr, s.releaseErr, s.deleteInputErr = boom, boom, boom
-			if tc.upload != nil {
+			if tc.upload == nil {
+				s.transition = func(id string, c store.Change) (job.Job, job.Status, error) {
+					cur := job.Job{ID: id, Status: job.StatusDone, ProviderFileID: c.ProviderFileID}
+					return cur, cur.Status, &job.TransitionError{ID: id, From: cur.Status, To: c.To, Current: cur}
+				}
+			} else {
 				s.transition = func(string, store.Change) (job.Job, job.Status, error) { return job.Job{}, "", boom }
 				p.upload = func(context.Context, celantur.UploadOptions) (celantur.File, error) {
 					return celantur.File{}, tc.upload

@@ -62,7 +62,7 @@ func TestRunClaimsRoomAtEngine(t *testing.T) {
 	s.claims = [][]store.Claim{{queued("j1", 1), queued("j2", 1)}}
 	stop := run(t, d)
 	waitFor(t, p.calls, func(c call) bool { return c.op == "Upload" && c.id == "j2" })
-	waitFor(t, s.calls, func(c call) bool { return c.op == "DeleteInput" && c.id == "j2" })
+	waitFor(t, s.calls, func(c call) bool { return c.op == "Transition" && c.id == "j2" })
 	stop()
 	claims := s.made("ClaimQueued")
 	if len(claims) == 0 || claims[0].n != 2 || claims[0].id != cfg.Owner {
@@ -171,6 +171,6 @@ func TestRunRenewsLeaseDuringUpload(t *testing.T) {
 		t.Errorf("renewed %v during the upload of j1", c.ids)
 	}
 	close(release)
-	waitFor(t, s.calls, func(c call) bool { return c.op == "DeleteInput" })
+	waitFor(t, s.calls, func(c call) bool { return c.op == "Transition" })
 	stop()
 }
