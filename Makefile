@@ -43,7 +43,7 @@ fuzz: ## Run each fuzz target for a minute.
 # Mutation testing: one package at a time (each mutant rebuilds and reruns its package's tests),
 # one worker with one CPU, and a generous timeout, so that a busy machine times out no mutant
 # that the tests would have killed. `make mutation MUTATION_PKGS=dispatch` runs one package.
-MUTATION_PKGS ?= dispatch store watch job notify
+MUTATION_PKGS ?= dispatch store watch job clientwebhook
 GREMLINS_FLAGS ?= --workers 1 --test-cpu 1 --timeout-coefficient 10 --threshold-efficacy 85 --threshold-mcover 80
 
 mutation: ## Mutation testing (gremlins, pinned) of the core packages; slow, not part of `make test`. See docs/testing.md.

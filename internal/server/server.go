@@ -13,10 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
+	"github.com/anonjob/anonjob/internal/clientwebhook"
 	"github.com/anonjob/anonjob/internal/engine"
 	"github.com/anonjob/anonjob/internal/enginepool"
 	"github.com/anonjob/anonjob/internal/metrics"
-	"github.com/anonjob/anonjob/internal/notify"
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
@@ -41,7 +41,7 @@ type Server struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	notifier *store.Notifier
-	sender   *notify.Sender
+	sender   *clientwebhook.Sender
 	// Metrics is the registry /metrics serves.
 	Metrics *prometheus.Registry
 

@@ -19,13 +19,13 @@ import (
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/gen/openapiv2"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/clientwebhook"
 	"github.com/anonjob/anonjob/internal/console"
 	"github.com/anonjob/anonjob/internal/engine"
 	"github.com/anonjob/anonjob/internal/httpapi"
 	"github.com/anonjob/anonjob/internal/inflight"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/netguard"
-	"github.com/anonjob/anonjob/internal/notify"
 	"github.com/anonjob/anonjob/internal/openapi"
 	"github.com/anonjob/anonjob/internal/ratelimit"
 	"github.com/anonjob/anonjob/internal/telemetry"
@@ -90,9 +90,9 @@ func (s *Server) registerServices(ctx context.Context) error {
 		files = s.engines // a nil *Pool in the interface would not compare nil
 	}
 	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false).WithPorts(s.cfg.CallbackAllowPorts)
-	s.sender = notify.NewSender(s.Store, notify.Config{
+	s.sender = clientwebhook.NewSender(s.Store, clientwebhook.Config{
 		PublicURL: mustURL(s.cfg.PublicURL), Client: policy.HTTPClient(15 * time.Second),
-		Schedule: s.cfg.DeliverySchedule, Metrics: notify.NewMetrics(s.Metrics), Grace: s.cfg.ShutdownGrace,
+		Schedule: s.cfg.DeliverySchedule, Metrics: clientwebhook.NewMetrics(s.Metrics), Grace: s.cfg.ShutdownGrace,
 	}, s.cfg.Log.With("component", "webhooks"))
 	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
 		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
@@ -103,7 +103,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 		jobs.WithEngineTargets("built-in", engine.Detects())
 	}
 	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
-	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, notify.FreshSecret, s.sender.Poke, s.cfg.Log))
+	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, clientwebhook.FreshSecret, s.sender.Poke, s.cfg.Log))
 	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log).WithMetrics(s.Metrics).WithTraces(s.Store))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

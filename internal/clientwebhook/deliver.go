@@ -1,4 +1,4 @@
-package notify
+package clientwebhook
 
 import (
 	"bytes"
@@ -122,7 +122,7 @@ func signerOf(secrets []string) (stdwebhooks.Signer, error) {
 func freshSecret() string {
 	sec, err := stdwebhooks.NewSecret()
 	if err != nil {
-		panic("notify: no randomness: " + err.Error()) // crypto/rand does not fail on Linux
+		panic("clientwebhook: no randomness: " + err.Error()) // crypto/rand does not fail on Linux
 	}
 	return sec.String()
 }

@@ -1,7 +1,7 @@
-// Package notify sends anonjob's own clients their completion webhooks: JSON in the provider's
+// Package clientwebhook sends anonjob's own clients their completion webhooks: JSON in the provider's
 // v1 shape, signed per the Standard Webhooks specification, delivered at least once from a
 // transactional outbox with retries on a schedule, every attempt logged.
-package notify
+package clientwebhook
 
 import (
 	"context"
