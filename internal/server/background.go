@@ -19,7 +19,7 @@ func (s *Server) startBackground() {
 	if s.engines != nil {
 		s.bg.Go(func() { s.engines.Run(bgCtx) }) // also deletes the images of ended jobs
 	}
-	s.bg.Go(func() { s.notifier.Run(bgCtx) })
+	s.bg.Go(func() { s.waker.Run(bgCtx) })
 	s.bg.Go(func() { s.Store.Listen(bgCtx, s.Hub.Poke, s.cfg.Log) })
 	s.bg.Go(func() { s.compactLoop(bgCtx) })
 	checks := s.readinessChecks()

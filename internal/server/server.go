@@ -34,14 +34,14 @@ type Server struct {
 	Hub      *watch.Hub
 	Signer   providerhook.Signer
 
-	grpc     *grpc.Server
-	health   *health.Server
-	http     *http.Server
-	gwConn   *grpc.ClientConn
-	grpcLis  net.Listener
-	httpLis  net.Listener
-	notifier *store.Notifier
-	sender   *clientwebhook.Sender
+	grpc    *grpc.Server
+	health  *health.Server
+	http    *http.Server
+	gwConn  *grpc.ClientConn
+	grpcLis net.Listener
+	httpLis net.Listener
+	waker   *store.ReplicaWaker
+	sender  *clientwebhook.Sender
 	// Metrics is the registry /metrics serves.
 	Metrics *prometheus.Registry
 
@@ -140,7 +140,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 		return err
 	}
 	s.Hub = watch.NewHub(watch.Config{}, s.cfg.Log)
-	s.notifier = store.NewNotifier(pool, s.cfg.NotifyInterval, s.cfg.Log)
+	s.waker = store.NewReplicaWaker(pool, s.cfg.NotifyInterval, s.cfg.Log)
 	// Local watchers wake at once; other replicas through a batched NOTIFY.
 	box, err := OpenSecretsBox(s.cfg.SecretsKeyFile, s.cfg.DataDir, s.embedded != nil, s.cfg.Log)
 	if err != nil {
@@ -148,7 +148,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	}
 	s.Store = store.New(pool, store.WithSecretBox(box), store.WithGroupCommit(s.cfg.GroupCommit), store.WithCommitHook(func() {
 		s.Hub.Poke()
-		s.notifier.Poke()
+		s.waker.Poke()
 		if s.engines != nil { // set before serving starts
 			s.engines.Poke()
 		}

@@ -50,7 +50,7 @@ func TestNotifyWakesListeners(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the listener never connected")
 	}
-	n := store.NewNotifier(pool, time.Millisecond, log)
+	n := store.NewReplicaWaker(pool, time.Millisecond, log)
 	notified := make(chan struct{})
 	go func() {
 		defer close(notified)

@@ -16,22 +16,22 @@ import (
 // events.
 const channel = "anonjob_events"
 
-// Notifier sends at most one NOTIFY per interval, outside every write transaction: NOTIFY
+// ReplicaWaker sends at most one NOTIFY per interval, outside every write transaction: NOTIFY
 // takes a cluster-wide lock at commit, so sending one per write would serialize the writers.
-type Notifier struct {
+type ReplicaWaker struct {
 	pool     *pgxpool.Pool
 	interval time.Duration
 	poke     chan struct{}
 	log      *slog.Logger
 }
 
-// NewNotifier makes a notifier; run it with Run.
-func NewNotifier(pool *pgxpool.Pool, interval time.Duration, log *slog.Logger) *Notifier {
-	return &Notifier{pool: pool, interval: interval, poke: make(chan struct{}, 1), log: orDiscard(log)}
+// NewReplicaWaker makes a replica waker; run it with Run.
+func NewReplicaWaker(pool *pgxpool.Pool, interval time.Duration, log *slog.Logger) *ReplicaWaker {
+	return &ReplicaWaker{pool: pool, interval: interval, poke: make(chan struct{}, 1), log: orDiscard(log)}
 }
 
 // Poke asks for a NOTIFY soon. It never blocks; pokes during an interval are merged.
-func (n *Notifier) Poke() {
+func (n *ReplicaWaker) Poke() {
 	select {
 	case n.poke <- struct{}{}:
 	default:
@@ -39,7 +39,7 @@ func (n *Notifier) Poke() {
 }
 
 // Run sends the merged notifications until ctx ends.
-func (n *Notifier) Run(ctx context.Context) {
+func (n *ReplicaWaker) Run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
