@@ -167,7 +167,7 @@ func TestDeliverSigned(t *testing.T) {
 				t.Fatalf("finished %+v", fs.finished)
 			}
 			f := fs.finished[0]
-			if f.id != "d1" || f.state != "SUCCEEDED" || f.attempt.StatusCode != 204 || f.attempt.Error != "" ||
+			if f.id != "d1" || f.state != "SUCCEEDED" || f.attempt.StatusCode != http.StatusNoContent || f.attempt.Error != "" ||
 				f.attempt.Time.Before(before) || f.attempt.Latency <= 0 {
 				t.Errorf("finished %+v, want d1 SUCCEEDED with 204", f)
 			}
