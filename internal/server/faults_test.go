@@ -126,9 +126,13 @@ func TestUnrecordedUploadIsDeletedBeforeRetry(t *testing.T) {
 		}
 		return true
 	}
+	var reopened sync.WaitGroup
+	t.Cleanup(reopened.Wait)
 	prov.onDelete = func() {
+		// Reopened after the delete is answered: reopening takes a while on a busy machine,
+		// and the dispatcher waits for the delete's answer only so long.
 		if unblock != nil {
-			unblock()
+			reopened.Go(unblock)
 		}
 	}
 	prov.mu.Unlock()
