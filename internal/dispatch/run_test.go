@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 // waitFor reads calls until one satisfies ok, and returns it. It gives up after a while, so
@@ -84,8 +86,8 @@ func TestRunLearnsCapacityLater(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.Capacity, cfg.Concurrency = 0, 8
-	logs := &logBuffer{}
-	d := NewDispatcher(s, p, signer{}, cfg, logs.logger())
+	logs := &testlog.Buffer{}
+	d := NewDispatcher(s, p, signer{}, cfg, logs.TextLogger(slog.LevelDebug))
 	stop := run(t, d)
 	// The answer pokes the loop, whose claim then asks for no more than the capacity.
 	waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" && c.n == 2 })
@@ -137,8 +139,8 @@ func TestRunCountError(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
 	s.countErr = errors.New("database down")
-	logs := &logBuffer{}
-	d := NewDispatcher(s, p, signer{}, testConfig(), logs.logger())
+	logs := &testlog.Buffer{}
+	d := NewDispatcher(s, p, signer{}, testConfig(), logs.TextLogger(slog.LevelDebug))
 	stop := run(t, d)
 	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
 	d.Poke()
