@@ -119,17 +119,24 @@ func TestRunCapacityUnknown(t *testing.T) {
 	}
 }
 
+// runTwoRounds runs d until it has asked the store for the room at the engine twice: once at
+// start and once after a Poke, so both rounds' claims (or their absence) are recorded.
+func runTwoRounds(t *testing.T, s *fakeStore, d *Dispatcher) {
+	t.Helper()
+	stop := run(t, d)
+	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
+	d.Poke()
+	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
+	stop()
+}
+
 // TestRunFull: with the engine full, nothing is claimed until there is room.
 func TestRunFull(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
 	s.processing = 4 // the capacity of testConfig
 	d := NewDispatcher(s, p, signer{}, testConfig(), nil)
-	stop := run(t, d)
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	d.Poke()
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	stop()
+	runTwoRounds(t, s, d)
 	if got := s.made("ClaimQueued"); len(got) != 0 {
 		t.Errorf("claimed %+v with the engine full", got)
 	}
@@ -141,11 +148,7 @@ func TestRunCountError(t *testing.T) {
 	s.countErr = errors.New("database down")
 	logs := &testlog.Buffer{}
 	d := NewDispatcher(s, p, signer{}, testConfig(), logs.TextLogger(slog.LevelDebug))
-	stop := run(t, d)
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	d.Poke()
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	stop()
+	runTwoRounds(t, s, d)
 	if got := s.made("ClaimQueued"); len(got) != 0 {
 		t.Errorf("claimed %+v without knowing the room at the engine", got)
 	}
