@@ -9,20 +9,10 @@ import (
 	"github.com/anonjob/anonjob/internal/job"
 )
 
+// The proto enums spell the values of package job behind a prefix, so the names are the
+// mapping; a value unknown to the proto maps to its UNSPECIFIED (0).
 func statusToProto(s job.Status) anonjobv1.JobStatus {
-	switch s {
-	case job.StatusQueued:
-		return anonjobv1.JobStatus_JOB_STATUS_QUEUED
-	case job.StatusProcessing:
-		return anonjobv1.JobStatus_JOB_STATUS_PROCESSING
-	case job.StatusDone:
-		return anonjobv1.JobStatus_JOB_STATUS_DONE
-	case job.StatusFailed:
-		return anonjobv1.JobStatus_JOB_STATUS_FAILED
-	case job.StatusCancelled:
-		return anonjobv1.JobStatus_JOB_STATUS_CANCELLED
-	}
-	return anonjobv1.JobStatus_JOB_STATUS_UNSPECIFIED
+	return anonjobv1.JobStatus(anonjobv1.JobStatus_value["JOB_STATUS_"+string(s)])
 }
 
 func statusFromProto(s anonjobv1.JobStatus) (job.Status, bool) {
@@ -78,15 +68,7 @@ func jobToProto(j job.Job, files *url.URL) *anonjobv1.Job {
 }
 
 func eventTypeToProto(t job.EventType) anonjobv1.JobEventType {
-	switch t {
-	case job.EventCreated:
-		return anonjobv1.JobEventType_JOB_EVENT_TYPE_CREATED
-	case job.EventStatusChanged:
-		return anonjobv1.JobEventType_JOB_EVENT_TYPE_STATUS_CHANGED
-	case job.EventUpdated:
-		return anonjobv1.JobEventType_JOB_EVENT_TYPE_UPDATED
-	}
-	return anonjobv1.JobEventType_JOB_EVENT_TYPE_UNSPECIFIED
+	return anonjobv1.JobEventType(anonjobv1.JobEventType_value["JOB_EVENT_TYPE_"+string(t)])
 }
 
 func eventToProto(e job.Event, files *url.URL) *anonjobv1.JobEvent {

@@ -15,13 +15,12 @@ import (
 )
 
 type createCmd struct {
-	Addr     string        `help:"anonjobd gRPC address (loopback only)." default:"localhost:9090" env:"ANONJOB_ADDR"`
-	APIKey   string        `name:"api-key" help:"API key; default: the dev key in anonjob-data/dev-api-key." env:"ANONJOB_API_KEY"`
-	Clients  int           `help:"Concurrent clients, each calling CreateJob back to back." default:"32"`
-	Conns    int           `help:"gRPC connections shared by the clients; 0 gives each client its own." default:"0"`
-	Duration time.Duration `help:"How long each measured phase runs." default:"10s"`
-	Count    int64         `help:"Stop a phase after this many calls; 0 means only --duration bounds it." default:"0"`
-	Warmup   time.Duration `help:"Unmeasured load before each phase (connections, caches)." default:"1s"`
+	serverFlags `embed:""`
+	Clients     int           `help:"Concurrent clients, each calling CreateJob back to back." default:"32"`
+	Conns       int           `help:"gRPC connections shared by the clients; 0 gives each client its own." default:"0"`
+	Duration    time.Duration `help:"How long each measured phase runs." default:"10s"`
+	Count       int64         `help:"Stop a phase after this many calls; 0 means only --duration bounds it." default:"0"`
+	Warmup      time.Duration `help:"Unmeasured load before each phase (connections, caches)." default:"1s"`
 
 	BaselineDatabaseURL string `name:"baseline-database-url" help:"anonjobd's PostgreSQL database: first measure the raw job+event insert transaction rate there with the same concurrency, and report CreateJob as a share of it."`
 }
@@ -50,7 +49,7 @@ func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
 		raw = &r
 	}
 
-	conns, err := dialLoopback(c.Addr, apiKey(c.APIKey), nconns)
+	conns, err := c.dial(nconns)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,17 @@ func checkLoopback(host string) error {
 	return fmt.Errorf("%q is not a loopback address; anonjob-load only runs against this machine", host)
 }
 
+// serverFlags name the anonjobd a command loads, and the key it loads it with.
+type serverFlags struct {
+	Addr   string `help:"anonjobd gRPC address (loopback only)." default:"localhost:9090" env:"ANONJOB_ADDR"`
+	APIKey string `name:"api-key" help:"API key; default: the dev key in anonjob-data/dev-api-key." env:"ANONJOB_API_KEY"`
+}
+
+// dial opens n gRPC connections to the server the flags name.
+func (f serverFlags) dial(n int) ([]*grpc.ClientConn, error) {
+	return dialLoopback(f.Addr, apiKey(f.APIKey), n)
+}
+
 // dialLoopback opens n gRPC connections to a loopback address.
 func dialLoopback(addr, key string, n int) ([]*grpc.ClientConn, error) {
 	host, _, err := net.SplitHostPort(addr)

@@ -17,12 +17,11 @@ import (
 )
 
 type lifecycleCmd struct {
-	Addr       string        `help:"anonjobd gRPC address (loopback only)." default:"localhost:9090" env:"ANONJOB_ADDR"`
-	APIKey     string        `name:"api-key" help:"API key; default: the dev key in anonjob-data/dev-api-key." env:"ANONJOB_API_KEY"`
-	EngineAddr string        `name:"engine-addr" help:"Where to serve the zero-cost engine stand-in (loopback only); start anonjobd with --provider-url http://<this>." required:""`
-	Count      int           `help:"Jobs to send through." default:"10000"`
-	Clients    int           `help:"Concurrent CreateJob callers." default:"32"`
-	Timeout    time.Duration `help:"Longest wait for every job to end." default:"5m"`
+	serverFlags `embed:""`
+	EngineAddr  string        `name:"engine-addr" help:"Where to serve the zero-cost engine stand-in (loopback only); start anonjobd with --provider-url http://<this>." required:""`
+	Count       int           `help:"Jobs to send through." default:"10000"`
+	Clients     int           `help:"Concurrent CreateJob callers." default:"32"`
+	Timeout     time.Duration `help:"Longest wait for every job to end." default:"5m"`
 }
 
 // Run sends --count jobs through the whole path: CreateJob, the dispatcher, the stand-in
@@ -44,7 +43,7 @@ func (c *lifecycleCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--engine-addr: %w", err)
 	}
-	conns, err := dialLoopback(c.Addr, apiKey(c.APIKey), 1)
+	conns, err := c.dial(1)
 	if err != nil {
 		_ = lis.Close()
 		return err

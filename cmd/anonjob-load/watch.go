@@ -13,14 +13,13 @@ import (
 )
 
 type watchCmd struct {
-	Addr     string        `help:"anonjobd gRPC address (loopback only)." default:"localhost:9090" env:"ANONJOB_ADDR"`
-	APIKey   string        `name:"api-key" help:"API key; default: the dev key in anonjob-data/dev-api-key." env:"ANONJOB_API_KEY"`
-	Watchers int           `help:"Concurrent WatchJobs streams." default:"1000"`
-	Conns    int           `help:"gRPC connections the watchers are spread over." default:"4"`
-	Rate     float64       `help:"Target events per second (a CreateJob or a CancelJob is one event each)." default:"500"`
-	Writers  int           `help:"Concurrent callers driving the events." default:"16"`
-	Duration time.Duration `help:"How long events are driven." default:"10s"`
-	Drain    time.Duration `help:"Longest wait after the last event for every watcher to receive it." default:"10s"`
+	serverFlags `embed:""`
+	Watchers    int           `help:"Concurrent WatchJobs streams." default:"1000"`
+	Conns       int           `help:"gRPC connections the watchers are spread over." default:"4"`
+	Rate        float64       `help:"Target events per second (a CreateJob or a CancelJob is one event each)." default:"500"`
+	Writers     int           `help:"Concurrent callers driving the events." default:"16"`
+	Duration    time.Duration `help:"How long events are driven." default:"10s"`
+	Drain       time.Duration `help:"Longest wait after the last event for every watcher to receive it." default:"10s"`
 }
 
 func (c *watchCmd) Run(ctx context.Context, log *slog.Logger) error {
@@ -32,7 +31,7 @@ func (c *watchCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	conns, err := dialLoopback(c.Addr, apiKey(c.APIKey), c.Conns+1) // the last one drives the events
+	conns, err := c.dial(c.Conns + 1) // the last one drives the events
 	if err != nil {
 		return err
 	}

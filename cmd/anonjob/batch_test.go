@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 // writeImages makes a folder of distinct PNGs, one in a subfolder, and a file that is not
@@ -121,24 +121,6 @@ func TestSubmitFolderWaitAndSave(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by a running command while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -220,7 +202,7 @@ func TestWatchResumesAcrossServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", grpcAddr, "--api-key", key, "watch", "--since", strconv.FormatInt(since-1, 10)}, &stdout, &stderr)

@@ -243,14 +243,28 @@ func openStore(t *testing.T, dbURL string) *store.Store {
 	return store.New(pool)
 }
 
+// crashSetup is what a crash test needs: the binary, its own database and an engine that
+// holds uploads open, so jobs stay claimed while a replica is killed.
+type crashSetup struct {
+	bin, dbURL string
+	db         *store.Store
+	eng        *hangingEngine
+}
+
+func newCrashSetup(t *testing.T) crashSetup {
+	t.Helper()
+	c := crashSetup{bin: buildBinary(t), dbURL: harness.NewDatabase(t)}
+	c.db = openStore(t, c.dbURL)
+	c.eng = newHangingEngine(t)
+	return c
+}
+
 // TestDeadReplicasJobsAreTakenOver kills a replica uploading jobs: another replica finishes
 // them once their short leases run out.
 func TestDeadReplicasJobsAreTakenOver(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
-	dbURL := harness.NewDatabase(t)
-	db := openStore(t, dbURL)
-	eng := newHangingEngine(t)
+	c := newCrashSetup(t)
+	bin, dbURL, db, eng := c.bin, c.dbURL, c.db, c.eng
 	lease := cmpOr(os.Getenv("ANONJOB_TEST_CLAIM_LEASE"), "3s")
 	ids, killed := crashWithClaims(t, bin, db, dbURL, eng, lease, "--replica-id", "first")
 	b := startReplica(t, bin, dbURL, eng.URL, "--replica-id", "second", "--claim-lease", lease)
@@ -264,10 +278,8 @@ func TestDeadReplicasJobsAreTakenOver(t *testing.T) {
 // start and uploads the jobs at once.
 func TestRestartedReplicaReleasesItsClaims(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
-	dbURL := harness.NewDatabase(t)
-	db := openStore(t, dbURL)
-	eng := newHangingEngine(t)
+	c := newCrashSetup(t)
+	bin, dbURL, db, eng := c.bin, c.dbURL, c.db, c.eng
 	ids, killed := crashWithClaims(t, bin, db, dbURL, eng, "1h", "--replica-id", "only")
 	a := startReplica(t, bin, dbURL, eng.URL, "--replica-id", "only", "--claim-lease", "1h")
 	done := waitProcessing(t, db, eng, ids, a.logs)

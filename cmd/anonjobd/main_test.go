@@ -27,13 +27,7 @@ func TestEmbeddedDatabaseLifecycle(t *testing.T) {
 	if !onnxrt.Available() {
 		t.Skip("the built-in engine needs cgo")
 	}
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "anonjobd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	dataDir := t.TempDir()
 	// The server may run as the postgres user: let it reach the data dir.
 	for _, d := range []string{filepath.Dir(dataDir), dataDir} {
@@ -192,13 +186,7 @@ func TestEngineCommand(t *testing.T) {
 	if !onnxrt.Available() {
 		t.Skip("the built-in engine needs cgo")
 	}
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "anonjobd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "engine", "--addr", addr, "--data-dir", t.TempDir())
 	cmd.Env = append(os.Environ(), "ANONJOB_ENGINE_USERNAME=u", "ANONJOB_ENGINE_PASSWORD=p")

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/anonjob/anonjob/internal/v1wire"
 )
 
 // tokenState holds the signed-in access token. One sign-in at a time is in
@@ -94,19 +96,9 @@ func (c *Client) invalidate(tok string) {
 	a.mu.Unlock()
 }
 
-type signinRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
-type signinResponse struct {
-	AccessToken string `json:"AccessToken"`
-	ExpiresIn   int    `json:"ExpiresIn"`
-}
-
 // signIn exchanges the username and password for a token and its lifetime.
 func (c *Client) signIn(ctx context.Context) (string, time.Duration, error) {
-	body, err := json.Marshal(signinRequest{Username: c.creds.Username, Password: c.creds.Password})
+	body, err := json.Marshal(v1wire.SigninRequest{Username: c.creds.Username, Password: c.creds.Password})
 	if err != nil {
 		return "", 0, fmt.Errorf("celantur: signin: encode request: %w", err)
 	}
@@ -114,7 +106,7 @@ func (c *Client) signIn(ctx context.Context) (string, time.Duration, error) {
 		op: "signin", method: http.MethodPost, path: []string{"v1", "signin"},
 		body: body, contentType: "application/json",
 	}
-	out, err := call(ctx, c, r, decodeJSON[signinResponse])
+	out, err := call(ctx, c, r, decodeJSON[v1wire.SigninResponse])
 	if err != nil {
 		return "", 0, err
 	}

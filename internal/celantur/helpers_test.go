@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/anonjob/anonjob/internal/v1wire"
 )
 
 const (
@@ -32,13 +34,13 @@ func newProvider(t *testing.T) *provider {
 	t.Helper()
 	p := &provider{mux: http.NewServeMux(), expiresIn: 3600, requests: map[string]int{}}
 	p.mux.HandleFunc("POST /v1/signin", func(w http.ResponseWriter, r *http.Request) {
-		var in signinRequest
+		var in v1wire.SigninRequest
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Username != testUser || in.Password != testPassword {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "wrong username or password"})
 			return
 		}
 		n := p.signIns.Add(1)
-		writeJSON(w, http.StatusOK, signinResponse{AccessToken: "tok-" + strconv.Itoa(int(n)), ExpiresIn: p.expiresIn})
+		writeJSON(w, http.StatusOK, v1wire.SigninResponse{AccessToken: "tok-" + strconv.Itoa(int(n)), ExpiresIn: p.expiresIn})
 	})
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 // dispatchOnce runs one upload attempt of cl the way Run does: counted as begun by the flow
@@ -408,8 +410,8 @@ func TestDispatchBookkeepingErrorsAreLogged(t *testing.T) {
 					return celantur.File{}, tc.upload
 				}
 			}
-			logs := &logBuffer{}
-			d := NewDispatcher(s, p, signer{}, testConfig(), logs.logger())
+			logs := &testlog.Buffer{}
+			d := NewDispatcher(s, p, signer{}, testConfig(), logs.TextLogger(slog.LevelDebug))
 			dispatchOnce(t.Context(), d, queued("j1", 1))
 			if got := opsOf(s.made()); !slices.Equal(got, tc.want) {
 				t.Fatalf("store calls %v, want %v", got, tc.want)
@@ -427,8 +429,8 @@ func TestDispatchWarnsOfUnsettledUpload(t *testing.T) {
 	t.Parallel()
 	for _, unsettled := range []bool{false, true} {
 		s, p := newFakeStore(), newFakeProvider()
-		logs := &logBuffer{}
-		d := NewDispatcher(s, p, signer{}, testConfig(), logs.logger())
+		logs := &testlog.Buffer{}
+		d := NewDispatcher(s, p, signer{}, testConfig(), logs.TextLogger(slog.LevelDebug))
 		cl := queued("j1", 2)
 		if unsettled {
 			cl.UnsettledUpload = time.Now().Add(-time.Minute)

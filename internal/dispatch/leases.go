@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/anonjob/anonjob/internal/periodic"
 )
 
 // leases keeps the claims of the work under way on this replica alive: one statement renews
@@ -52,31 +54,26 @@ func (l *leases) ids() []string {
 
 // run renews the held claims until ctx ends.
 func (l *leases) run(ctx context.Context) {
-	t := time.NewTicker(l.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	periodic.Run(ctx, l.every, l.renewHeld)
+}
+
+func (l *leases) renewHeld(ctx context.Context) {
+	ids := l.ids()
+	if len(ids) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, l.every)
+	n, err := l.renew(rctx, ids)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Warn("renew claims", "jobs", len(ids), "err", err)
 		}
-		ids := l.ids()
-		if len(ids) == 0 {
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, l.every)
-		n, err := l.renew(rctx, ids)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				l.log.Warn("renew claims", "jobs", len(ids), "err", err)
-			}
-			continue
-		}
-		if int(n) < len(ids) {
-			// Settled meanwhile (the common case), or lost: a lease that ran out while the
-			// database was unreachable may have gone to another replica.
-			l.log.Debug("claims not renewed", "held", len(ids), "renewed", n)
-		}
+		return
+	}
+	if int(n) < len(ids) {
+		// Settled meanwhile (the common case), or lost: a lease that ran out while the
+		// database was unreachable may have gone to another replica.
+		l.log.Debug("claims not renewed", "held", len(ids), "renewed", n)
 	}
 }

@@ -3,10 +3,13 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 func TestLeasesHold(t *testing.T) {
@@ -50,14 +53,14 @@ func TestLeasesRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rec := newRecorder()
-			logs := &logBuffer{}
+			logs := &testlog.Buffer{}
 			l := newLeases(func(ctx context.Context, ids []string) (int64, error) {
 				if _, ok := ctx.Deadline(); !ok {
 					t.Error("a renewal without a deadline")
 				}
 				rec.record(call{op: "renew", ids: slices.Sorted(slices.Values(ids))})
 				return tc.renewed, tc.err
-			}, 3*time.Millisecond, logs.logger())
+			}, 3*time.Millisecond, logs.TextLogger(slog.LevelDebug))
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
 			go func() { defer close(done); l.run(ctx) }()

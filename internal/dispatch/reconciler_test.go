@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 // TestPoll: what one status poll of an overdue job does with the engine's answer.
@@ -45,8 +47,8 @@ func TestPoll(t *testing.T) {
 			p.status = func(id string) (celantur.File, error) {
 				return celantur.File{FileID: id, FileStatus: tc.status}, tc.err
 			}
-			logs := &logBuffer{}
-			r := NewReconciler(s, p, testConfig(), logs.logger())
+			logs := &testlog.Buffer{}
+			r := NewReconciler(s, p, testConfig(), logs.TextLogger(slog.LevelDebug))
 			r.poll(t.Context(), t.Context(), processing("j1", 1))
 			if st := p.made("Status"); len(st) != 1 || st[0].id != "f-j1" {
 				t.Fatalf("status calls %+v, want one of f-j1", st)
@@ -121,8 +123,8 @@ func TestPollRaces(t *testing.T) {
 			s, p := newFakeStore(), newFakeProvider()
 			p.status = func(id string) (celantur.File, error) { return celantur.File{FileID: id, FileStatus: "done"}, nil }
 			s.transition = func(string, store.Change) (job.Job, job.Status, error) { return job.Job{}, "", tc.err }
-			logs := &logBuffer{}
-			r := NewReconciler(s, p, testConfig(), logs.logger())
+			logs := &testlog.Buffer{}
+			r := NewReconciler(s, p, testConfig(), logs.TextLogger(slog.LevelDebug))
 			r.poll(t.Context(), t.Context(), processing("j1", 1))
 			if got := opsOf(s.made()); !slices.Equal(got, []string{"Transition"}) {
 				t.Fatalf("store calls %v, want [Transition]", got)
@@ -139,8 +141,8 @@ func TestPollScheduleErrorIsLogged(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
 	s.scheduleErr = errors.New("database down")
-	logs := &logBuffer{}
-	r := NewReconciler(s, p, testConfig(), logs.logger())
+	logs := &testlog.Buffer{}
+	r := NewReconciler(s, p, testConfig(), logs.TextLogger(slog.LevelDebug))
 	r.poll(t.Context(), t.Context(), processing("j1", 1))
 	if !strings.Contains(logs.String(), "database down") {
 		t.Errorf("log %q, want the schedule error", logs)
@@ -192,8 +194,8 @@ func TestReconcilerRunClaimError(t *testing.T) {
 	s.claimErr = errors.New("database down")
 	cfg := testConfig()
 	cfg.Tick = time.Millisecond
-	logs := &logBuffer{}
-	r := NewReconciler(s, p, cfg, logs.logger())
+	logs := &testlog.Buffer{}
+	r := NewReconciler(s, p, cfg, logs.TextLogger(slog.LevelDebug))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()

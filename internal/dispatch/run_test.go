@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/celantur"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 // waitFor reads calls until one satisfies ok, and returns it. It gives up after a while, so
@@ -84,8 +86,8 @@ func TestRunLearnsCapacityLater(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.Capacity, cfg.Concurrency = 0, 8
-	logs := &logBuffer{}
-	d := NewDispatcher(s, p, signer{}, cfg, logs.logger())
+	logs := &testlog.Buffer{}
+	d := NewDispatcher(s, p, signer{}, cfg, logs.TextLogger(slog.LevelDebug))
 	stop := run(t, d)
 	// The answer pokes the loop, whose claim then asks for no more than the capacity.
 	waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" && c.n == 2 })
@@ -117,17 +119,24 @@ func TestRunCapacityUnknown(t *testing.T) {
 	}
 }
 
+// runTwoRounds runs d until it has asked the store for the room at the engine twice: once at
+// start and once after a Poke, so both rounds' claims (or their absence) are recorded.
+func runTwoRounds(t *testing.T, s *fakeStore, d *Dispatcher) {
+	t.Helper()
+	stop := run(t, d)
+	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
+	d.Poke()
+	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
+	stop()
+}
+
 // TestRunFull: with the engine full, nothing is claimed until there is room.
 func TestRunFull(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
 	s.processing = 4 // the capacity of testConfig
 	d := NewDispatcher(s, p, signer{}, testConfig(), nil)
-	stop := run(t, d)
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	d.Poke()
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	stop()
+	runTwoRounds(t, s, d)
 	if got := s.made("ClaimQueued"); len(got) != 0 {
 		t.Errorf("claimed %+v with the engine full", got)
 	}
@@ -137,13 +146,9 @@ func TestRunCountError(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
 	s.countErr = errors.New("database down")
-	logs := &logBuffer{}
-	d := NewDispatcher(s, p, signer{}, testConfig(), logs.logger())
-	stop := run(t, d)
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	d.Poke()
-	waitFor(t, s.calls, func(c call) bool { return c.op == "CountProcessing" })
-	stop()
+	logs := &testlog.Buffer{}
+	d := NewDispatcher(s, p, signer{}, testConfig(), logs.TextLogger(slog.LevelDebug))
+	runTwoRounds(t, s, d)
 	if got := s.made("ClaimQueued"); len(got) != 0 {
 		t.Errorf("claimed %+v without knowing the room at the engine", got)
 	}

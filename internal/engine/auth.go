@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/anonjob/anonjob/internal/v1wire"
 )
 
 // tokenTTL is the lifetime the v1 protocol announces (ExpiresIn: 3600).
@@ -51,18 +53,8 @@ func customerID(username string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("anonjob-engine:"+username)).String()
 }
 
-type signinRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
-type signinResponse struct {
-	AccessToken string `json:"AccessToken"`
-	ExpiresIn   int    `json:"ExpiresIn"`
-}
-
 func (e *Engine) handleSignin(w http.ResponseWriter, r *http.Request) {
-	var req signinRequest
+	var req v1wire.SigninRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "body must be JSON {\"username\", \"password\"}")
 		return
@@ -73,7 +65,7 @@ func (e *Engine) handleSignin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "wrong username or password")
 		return
 	}
-	writeJSON(w, http.StatusOK, signinResponse{AccessToken: e.auth.issue(time.Now()), ExpiresIn: int(tokenTTL / time.Second)})
+	writeJSON(w, http.StatusOK, v1wire.SigninResponse{AccessToken: e.auth.issue(time.Now()), ExpiresIn: int(tokenTTL / time.Second)})
 }
 
 // authed wraps h so it runs only with a valid raw token in Authorization.

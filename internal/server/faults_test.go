@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 // TestWatchFromTheFuture: a since_revision no replica has reached fails, naming the current
@@ -113,11 +113,11 @@ func blockDatabase(t *testing.T, dbURL string) (unblock func()) {
 func TestUnrecordedUploadIsDeletedBeforeRetry(t *testing.T) {
 	t.Parallel()
 	prov := newFakeProvider(t)
-	var logs logBuffer
+	var logs testlog.Buffer
 	var unblock func()
 	e := newEnv(t, withProvider(prov), func(c *server.Config) {
 		c.ClaimLease = time.Second // records are given up after half of it
-		c.Log = slogTo(&logs)
+		c.Log = logs.TextLogger(slog.LevelInfo)
 	})
 	prov.mu.Lock()
 	prov.upload = func(http.ResponseWriter) bool {
@@ -166,11 +166,11 @@ func TestEmbeddedDatabaseKilled(t *testing.T) {
 		}
 	}
 	prov := newFakeProvider(t)
-	var logs logBuffer
+	var logs testlog.Buffer
 	e := startOn(t, "", withProvider(prov), func(c *server.Config) {
 		c.DataDir = dir
 		c.ReadyInterval = 100 * time.Millisecond
-		c.Log = slogTo(&logs)
+		c.Log = logs.TextLogger(slog.LevelInfo)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -290,23 +290,3 @@ func TestEmbeddedDatabaseKilled(t *testing.T) {
 		}
 	}
 }
-
-// logBuffer collects a server's log lines for a test to look at.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func slogTo(b *logBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"time"
 
+	"github.com/anonjob/anonjob/internal/periodic"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/secretbox"
 )
@@ -67,21 +67,14 @@ func (s *Server) newSigner(ctx context.Context) (providerhook.Signer, error) {
 // on any machine) is picked up: new tokens use the new key, and the old one is dropped once
 // its grace period is over.
 func (s *Server) callbackKeyRefresh(ctx context.Context) {
-	t := time.NewTicker(s.cfg.CallbackKeyRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodic.Run(ctx, s.cfg.CallbackKeyRefresh, func(ctx context.Context) {
 		keys, err := s.Store.CallbackKeys(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.cfg.Log.Warn("re-read callback keys", "err", err)
 			}
-			continue
+			return
 		}
 		s.Signer.SetKeys(keys)
-	}
+	})
 }

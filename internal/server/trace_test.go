@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,26 +22,16 @@ import (
 	"github.com/anonjob/anonjob/internal/server"
 	"github.com/anonjob/anonjob/internal/store"
 	"github.com/anonjob/anonjob/internal/telemetry/telemetrytest"
+	"github.com/anonjob/anonjob/internal/testlog"
 )
 
 // jsonLogs collects a server's JSON log lines.
-type jsonLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *jsonLogs) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type jsonLogs struct{ testlog.Buffer }
 
 // lines returns the log lines whose msg is msg and whose fields include every one of match.
 func (b *jsonLogs) lines(msg string, match map[string]string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, raw := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
+	for _, raw := range bytes.Split(b.Bytes(), []byte("\n")) {
 		var l map[string]any
 		if json.Unmarshal(raw, &l) != nil || l["msg"] != msg {
 			continue
@@ -60,7 +49,7 @@ func (b *jsonLogs) lines(msg string, match map[string]string) []map[string]any {
 
 func withLogs(b *jsonLogs) option {
 	return func(c *server.Config) {
-		c.Log = slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.Log = b.JSONLogger(slog.LevelDebug)
 	}
 }
 
