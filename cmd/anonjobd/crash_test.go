@@ -83,6 +83,13 @@ type replica struct {
 
 func startReplica(t *testing.T, bin, dbURL, engineURL string, args ...string) *replica {
 	t.Helper()
+	return startAnonjobd(t, bin, dbURL, append([]string{"--provider-url", engineURL}, args...)...)
+}
+
+// startAnonjobd starts a replica on the database, on addresses and a data directory of its
+// own, with the given flags besides, and waits until it is ready.
+func startAnonjobd(t *testing.T, bin, dbURL string, args ...string) *replica {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "anonjobd.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -90,7 +97,7 @@ func startReplica(t *testing.T, bin, dbURL, engineURL string, args ...string) *r
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
 	httpAddr := freeAddr(t)
-	cmd := exec.Command(bin, append([]string{"--database-url", dbURL, "--provider-url", engineURL,
+	cmd := exec.Command(bin, append([]string{"--database-url", dbURL,
 		"--grpc-addr", freeAddr(t), "--http-addr", httpAddr, "--data-dir", t.TempDir()}, args...)...)
 	cmd.Env = append(os.Environ(), "CELANTUR_USERNAME=u", "CELANTUR_PASSWORD=p")
 	cmd.Stdout, cmd.Stderr = logFile, logFile

@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -94,37 +96,11 @@ func (e *engineProc) jobsAt(t *testing.T) map[string]int {
 // startPoolReplica starts a replica on the database with the given engines and flags.
 func startPoolReplica(t *testing.T, bin, dbURL, id string, engines []string, args ...string) *replica {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "anonjobd.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = logFile.Close() })
-	httpAddr := freeAddr(t)
-	all := []string{"--database-url", dbURL, "--replica-id", id, "--grpc-addr", freeAddr(t), "--http-addr", httpAddr,
-		"--data-dir", t.TempDir(), "--rate-limit", "0"}
+	all := []string{"--replica-id", id, "--rate-limit", "0"}
 	for _, e := range engines {
 		all = append(all, "--provider-url", e)
 	}
-	cmd := exec.Command(bin, append(all, args...)...)
-	cmd.Env = append(os.Environ(), "CELANTUR_USERNAME=u", "CELANTUR_PASSWORD=p")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	r := &replica{cmd: cmd, base: "http://" + httpAddr, log: logPath}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(r.base + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("anonjobd never became ready; its log:\n%s", r.logs())
-		}
-	}
+	return startAnonjobd(t, bin, dbURL, append(all, args...)...)
 }
 
 // scaleSetup is three replicas and two standalone engines on one database.
@@ -225,11 +201,39 @@ func (s *scaleSetup) create(t *testing.T, n int) []string {
 	return ids
 }
 
-func (s *scaleSetup) count(t *testing.T, q string, args ...any) int {
+func (s *scaleSetup) processingAt(t *testing.T, engine string) int {
 	t.Helper()
-	var n int
-	if err := s.db.Pool().QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+	n, err := s.db.CountProcessingAt(context.Background(), engine)
+	if err != nil {
 		t.Fatal(err)
+	}
+	return n
+}
+
+func (s *scaleSetup) abandoned(t *testing.T, q store.AbandonedQuery) []store.Abandonment {
+	t.Helper()
+	out, err := s.db.Abandonments(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// receipts counts the provider webhooks of the jobs with an outcome, those naming file only
+// when it is not "".
+func (s *scaleSetup) receipts(t *testing.T, ids []string, outcome anonjobv1.WebhookOutcome, file string) int {
+	t.Helper()
+	n := 0
+	for _, id := range ids {
+		rs, err := s.db.Receipts(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Outcome == outcome.String() && (file == "" || r.FileID == file) {
+				n++
+			}
+		}
 	}
 	return n
 }
@@ -238,7 +242,11 @@ func (s *scaleSetup) count(t *testing.T, q string, args ...any) int {
 func (s *scaleSetup) waitDone(t *testing.T, ids []string, within time.Duration) time.Time {
 	t.Helper()
 	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
-		n := s.count(t, `SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'DONE'`, ids)
+		byStatus, err := s.db.CountByStatus(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := byStatus[job.StatusDone]
 		if n == len(ids) {
 			return time.Now()
 		}
@@ -252,10 +260,26 @@ func (s *scaleSetup) waitDone(t *testing.T, ids []string, within time.Duration) 
 // given to two engines had its first file given up (recorded) before the second.
 func (s *scaleSetup) checkEndedOnce(t *testing.T, ids []string) {
 	t.Helper()
-	twice := s.count(t, `SELECT count(*) FROM (SELECT job_id FROM job_events
-		WHERE job_id = ANY($1::uuid[]) AND job->>'status' = 'DONE' GROUP BY job_id HAVING count(*) <> 1) x`, ids)
-	if twice != 0 {
-		t.Errorf("%d jobs became DONE more or less than once", twice)
+	done := map[string]int{}
+	for after := int64(0); ; {
+		tail, err := s.db.EventsAfter(context.Background(), after, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tail.Events) == 0 {
+			break
+		}
+		for _, e := range tail.Events {
+			if e.Job.Status == job.StatusDone {
+				done[e.Job.ID]++
+			}
+		}
+		after = tail.Events[len(tail.Events)-1].Revision
+	}
+	for _, id := range ids {
+		if done[id] != 1 {
+			t.Errorf("job %s became DONE %d times", id, done[id])
+		}
 	}
 	at := make([]map[string]int, len(s.engines))
 	for i, e := range s.engines {
@@ -271,7 +295,7 @@ func (s *scaleSetup) checkEndedOnce(t *testing.T, ids []string) {
 				t.Errorf("job %s uploaded %d times to engine %s", id, at[i][id], s.engines[i].id())
 			}
 		}
-		abandoned := s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE job_id = $1`, id)
+		abandoned := len(s.abandoned(t, store.AbandonedQuery{JobID: id}))
 		if engines > 1 && abandoned != engines-1 {
 			t.Errorf("job %s is at %d engines, with %d files given up", id, engines, abandoned)
 		}
@@ -322,7 +346,7 @@ func TestEnginePool(t *testing.T) {
 	first := s.create(t, n/2)
 	// Kill the first engine while it holds jobs.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id()) > 1 {
+		if s.processingAt(t, dead.id()) > 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -334,17 +358,19 @@ func TestEnginePool(t *testing.T) {
 	}
 	_, _ = dead.cmd.Process.Wait()
 	killed := time.Now()
-	stranded := s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id())
+	stranded := s.processingAt(t, dead.id())
 	ids := append(first, s.create(t, n-n/2)...)
 	done := s.waitDone(t, ids, 3*time.Minute)
-	handed := s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE engine_id = $1`, dead.id())
+	handed := len(s.abandoned(t, store.AbandonedQuery{EngineID: dead.id()}))
 	t.Logf("%d jobs on the engine killed (dead after 2s), %d handed over; all %d DONE %v after the kill",
 		stranded, handed, len(ids), done.Sub(killed).Round(time.Millisecond))
 	if stranded > 0 && handed == 0 {
 		t.Error("the dead engine's jobs were not handed over, yet ended")
 	}
-	if s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE engine_id <> $1`, dead.id()) != 0 {
-		t.Error("files given up at an engine that did not die")
+	for _, f := range s.abandoned(t, store.AbandonedQuery{}) {
+		if f.EngineID != dead.id() {
+			t.Errorf("file %s given up at %s, an engine that did not die", f.FileID, f.EngineID)
+		}
 	}
 
 	s.checkEndedOnce(t, ids) // the dead engine's files as it left them
@@ -358,35 +384,46 @@ func TestEnginePool(t *testing.T) {
 			t.Fatal("engine not listed")
 		}
 	}
-	for deadline := time.Now().Add(90 * time.Second); s.count(t, `SELECT count(*) FROM job_abandoned_files WHERE deleted`) < handed; time.Sleep(50 * time.Millisecond) {
+	deleted := func() int {
+		n := 0
+		for _, f := range s.abandoned(t, store.AbandonedQuery{}) {
+			if f.Deleted {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(90 * time.Second); deleted() < handed; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the %d files given up at the engine were not deleted there once it was back", handed)
 		}
 	}
-	if n := s.count(t, `SELECT count(*) FROM webhook_receipts WHERE outcome = 'WEBHOOK_OUTCOME_APPLIED'
-		AND file_id IN (SELECT file_id FROM job_abandoned_files)`); n != 0 {
-		t.Errorf("%d webhooks for files given up were applied", n)
+	for _, f := range s.abandoned(t, store.AbandonedQuery{}) {
+		if n := s.receipts(t, []string{f.JobID}, anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_APPLIED, f.FileID); n != 0 {
+			t.Errorf("%d webhooks for file %s, given up, were applied", n, f.FileID)
+		}
 	}
-	late := s.count(t, `SELECT count(*) FROM webhook_receipts WHERE outcome = 'WEBHOOK_OUTCOME_IGNORED'`)
+	late := s.receipts(t, ids, anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_IGNORED, "")
 	t.Logf("the engine back: %d files given up deleted there, %d late webhooks ignored", handed, late)
 	s.checkEndedOnce(t, ids)
 	s.checkDownloads(t, ids)
 
 	// Drain the living engine while it is busy: its jobs finish, new jobs go to the other.
 	more := s.create(t, 8)
-	for deadline := time.Now().Add(60 * time.Second); s.count(t, `SELECT count(*) FROM jobs
-		WHERE status = 'PROCESSING' AND engine_id = $1`, alive.id()) == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); s.processingAt(t, alive.id()) == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the engine to drain never got work")
 		}
 	}
 	s.enginesCmd(t, "drain", alive.id())
 	time.Sleep(time.Second) // the replicas re-read the engines every fifth of --engine-dead-after
-	drained := s.count(t, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, alive.id())
+	drained := s.processingAt(t, alive.id())
 	later := s.create(t, 6)
 	s.waitDone(t, append(more, later...), 3*time.Minute)
-	if n := s.count(t, `SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND engine_id = $2`, later, alive.id()); n != 0 {
-		t.Errorf("%d jobs created after the drain went to the drained engine", n)
+	for _, id := range later {
+		if engine, err := s.db.EngineOfJob(context.Background(), id); err != nil || engine == alive.id() {
+			t.Errorf("job %s, created after the drain, went to engine %q (%v)", id, engine, err)
+		}
 	}
 	out, err := exec.Command(s.bin, "engines", "--database-url", s.dbURL, "list").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "draining") {
@@ -430,17 +467,10 @@ func TestEnginePoolFigures(t *testing.T) {
 	dead := s.engines[0]
 	began := time.Now()
 	ids = s.create(t, n/2)
-	var stranded []string
-	rows, err := s.db.Pool().Query(context.Background(), `SELECT id::text FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, dead.id())
+	stranded, err := s.db.JobsAtEngine(context.Background(), dead.id(), job.StatusProcessing, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var id string
-		_ = rows.Scan(&id)
-		stranded = append(stranded, id)
-	}
-	rows.Close()
 	if err := dead.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -85,13 +85,62 @@ func (signer) CallbackURL(base *url.URL, jobID string) *url.URL {
 	return base.JoinPath("v1/webhooks/celantur", jobID)
 }
 
-func count(t *testing.T, st *store.Store, q string, args ...any) int {
+// newStore connects to a database of the test's own.
+func newStore(t *testing.T, conns int32) *store.Store {
 	t.Helper()
-	var n int
-	if err := st.Pool().QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+	pool, err := store.Connect(context.Background(), harness.NewDatabase(t), conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return store.New(pool)
+}
+
+// run runs the pool until the test ends.
+func run(t *testing.T, p *enginepool.Pool) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+func processingAt(t *testing.T, st *store.Store, engine string) int {
+	t.Helper()
+	n, err := st.CountProcessingAt(context.Background(), engine)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func inStatus(t *testing.T, st *store.Store, status job.Status) int64 {
+	t.Helper()
+	stats, err := st.JobStats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stats.ByStatus[string(status)]
+}
+
+// doneEvents counts, by job, the events of the whole history that show the job DONE.
+func doneEvents(t *testing.T, st *store.Store) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for after := int64(0); ; {
+		tail, err := st.EventsAfter(context.Background(), after, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tail.Events) == 0 {
+			return out
+		}
+		for _, e := range tail.Events {
+			if e.Job.Status == job.StatusDone {
+				out[e.Job.ID]++
+			}
+		}
+		after = tail.Events[len(tail.Events)-1].Revision
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -110,12 +159,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestPoolSharesCapacityAndHandsOverDeadEngine(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := store.Connect(ctx, harness.NewDatabase(t), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	st := store.New(pool)
+	st := newStore(t, 8)
 	a, b := newStandIn(t, "a", 2), newStandIn(t, "b", 2)
 	var ids []string
 	for range 6 {
@@ -140,36 +184,31 @@ func TestPoolSharesCapacityAndHandsOverDeadEngine(t *testing.T) {
 	if err := p.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); p.Run(rctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	run(t, p)
 	idA, _ := enginepool.EngineID(a.URL)
 	idB, _ := enginepool.EngineID(b.URL)
-	at := func(engine string) int {
-		return count(t, st, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, engine)
-	}
+	at := func(engine string) int { return processingAt(t, st, engine) }
 	waitFor(t, "both engines full", func() bool { return at(idA) == 2 && at(idB) == 2 })
-	if n := count(t, st, `SELECT count(*) FROM jobs WHERE status = 'QUEUED'`); n != 2 {
+	if n := inStatus(t, st, job.StatusQueued); n != 2 {
 		t.Fatalf("%d jobs queued beyond the engines' capacity, want 2", n)
 	}
-	var atB []string
-	rows, _ := pool.Query(ctx, `SELECT id::text FROM jobs WHERE engine_id = $1`, idB)
-	for rows.Next() {
-		var id string
-		_ = rows.Scan(&id)
-		atB = append(atB, id)
+	atB, err := st.JobsAtEngine(ctx, idB, job.StatusProcessing, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	rows.Close()
 
 	b.Close() // dead: no answer
 	a.set("done")
 	waitFor(t, "every job DONE", func() bool {
-		return count(t, st, `SELECT count(*) FROM jobs WHERE status = 'DONE'`) == len(ids)
+		return inStatus(t, st, job.StatusDone) == int64(len(ids))
 	})
 	for _, id := range atB {
-		if n := count(t, st, `SELECT count(*) FROM job_abandoned_files WHERE job_id = $1 AND engine_id = $2`, id, idB); n != 1 {
-			t.Errorf("job %s: %d files given up at the dead engine", id, n)
+		gone, err := st.Abandonments(ctx, store.AbandonedQuery{JobID: id, EngineID: idB})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gone) != 1 {
+			t.Errorf("job %s: %d files given up at the dead engine", id, len(gone))
 		}
 		if a.uploadsOf(id) != 1 {
 			t.Errorf("job %s uploaded %d times to the living engine", id, a.uploadsOf(id))
@@ -178,14 +217,14 @@ func TestPoolSharesCapacityAndHandsOverDeadEngine(t *testing.T) {
 	if got := metricSum(t, reg, "anonjob_pool_jobs_handed_over_total"); got != float64(len(atB)) {
 		t.Errorf("handed over counter %v, want %d", got, len(atB))
 	}
-	if n := count(t, st, `SELECT count(*) FROM jobs WHERE engine_id IS DISTINCT FROM $1`, idA); n != 0 {
-		t.Errorf("%d jobs ended at another engine than the living one", n)
-	}
-	if n := count(t, st, `SELECT count(*) FROM (SELECT job_id FROM job_events
-		WHERE job->>'status' = 'DONE' GROUP BY job_id HAVING count(*) > 1) x`); n != 0 {
-		t.Errorf("%d jobs DONE more than once", n)
-	}
+	done := doneEvents(t, st)
 	for _, id := range ids {
+		if engine, err := st.EngineOfJob(ctx, id); err != nil || engine != idA {
+			t.Errorf("job %s ended at engine %q (%v), not at the living one", id, engine, err)
+		}
+		if done[id] > 1 {
+			t.Errorf("job %s DONE %d times", id, done[id])
+		}
 		j, err := st.GetJob(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -216,12 +255,7 @@ func TestLoopbackEngineRefusedAcrossHosts(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			pool, err := store.Connect(ctx, harness.NewDatabase(t), 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(pool.Close)
-			st := store.New(pool)
+			st := newStore(t, 2)
 			if err := st.ReplicaSeen(ctx, "other", tc.otherHost); err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +263,7 @@ func TestLoopbackEngineRefusedAcrossHosts(t *testing.T) {
 			p := enginepool.New(st, signer{}, enginepool.Config{Host: "host-a",
 				Local:    &enginepool.Endpoint{URL: eng.URL, Credentials: celantur.Credentials{Username: "u", Password: "p"}},
 				Dispatch: dispatch.Config{Owner: "me"}})
-			err = p.Register(ctx)
+			err := p.Register(ctx)
 			if got := errors.Is(err, enginepool.ErrLoopbackEngine); got != tc.refused {
 				t.Fatalf("Register: %v, want refused %v", err, tc.refused)
 			}
@@ -242,12 +276,7 @@ func TestLoopbackEngineRefusedAcrossHosts(t *testing.T) {
 func TestPoolPrefersTheInProcessEngine(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := store.Connect(ctx, harness.NewDatabase(t), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	st := store.New(pool)
+	st := newStore(t, 8)
 	local, other := newStandIn(t, "local", 2), newStandIn(t, "other", 2)
 	creds := celantur.Credentials{Username: "u", Password: "p"}
 	p := enginepool.New(st, signer{}, enginepool.Config{
@@ -262,10 +291,7 @@ func TestPoolPrefersTheInProcessEngine(t *testing.T) {
 	if err := p.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); p.Run(rctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	run(t, p)
 	create := func(n int) {
 		for range n {
 			if _, _, err := st.CreateJob(ctx, "acme", job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true},
@@ -277,9 +303,7 @@ func TestPoolPrefersTheInProcessEngine(t *testing.T) {
 	}
 	idLocal, _ := enginepool.EngineID(local.URL)
 	idOther, _ := enginepool.EngineID(other.URL)
-	at := func(engine string) int {
-		return count(t, st, `SELECT count(*) FROM jobs WHERE status = 'PROCESSING' AND engine_id = $1`, engine)
-	}
+	at := func(engine string) int { return processingAt(t, st, engine) }
 	create(2)
 	waitFor(t, "two jobs processing", func() bool { return at(idLocal)+at(idOther) == 2 })
 	if at(idLocal) != 2 {
