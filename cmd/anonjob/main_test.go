@@ -116,9 +116,16 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("submit --wait: exit %s, stdout %q, stderr %q", res[0], res[1], res[2])
 	}
 	// watch replays from a revision until stopped.
-	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	defer cancel()
-	_, out, _ = runCLI(wctx, addr, "watch", "--since", "1")
+	// It runs until stopped, so it is stopped after a while; a busy machine may need longer
+	// to start it and replay.
+	for wait := 500 * time.Millisecond; wait <= 8*time.Second; wait *= 2 {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		_, out, _ = runCLI(wctx, addr, "watch", "--since", "1")
+		cancel()
+		if strings.Contains(out, "QUEUED -> CANCELLED") {
+			break
+		}
+	}
 	if !strings.Contains(out, waited) || !strings.Contains(out, "QUEUED -> CANCELLED") {
 		t.Fatalf("watch: %q", out)
 	}
