@@ -125,6 +125,9 @@ func TestFlowControlKeepsTheEngineFull(t *testing.T) {
 				c.ProviderURL = eng.URL
 				c.ProviderCredentials.Username, c.ProviderCredentials.Password = "u", "p"
 				c.ProviderConcurrency = tc.flag
+				// An engine that tells nothing meets up to this many uploads at first contact;
+				// the refusals beyond its capacity are what the bound below allows for.
+				c.DispatchConcurrency = 8
 			})
 			for deadline := time.Now().Add(2 * time.Minute); e.jobCount(job.StatusDone) < jobs; {
 				if time.Now().After(deadline) {
