@@ -409,10 +409,23 @@ func TestEnginePool(t *testing.T) {
 	s.checkDownloads(t, ids)
 
 	// Drain the living engine while it is busy: its jobs finish, new jobs go to the other.
+	// Tiny images finish within milliseconds, so its work is seen by the engine each job
+	// records (kept after the job ends), not by catching one PROCESSING there.
+	gotWork := func(ids []string) bool {
+		for _, id := range ids {
+			if engine, err := s.db.EngineOfJob(context.Background(), id); err == nil && engine == alive.id() {
+				return true
+			}
+		}
+		return false
+	}
 	more := s.create(t, 8)
-	for deadline := time.Now().Add(60 * time.Second); s.processingAt(t, alive.id()) == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); !gotWork(more); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the engine to drain never got work")
+		}
+		if s.processingAt(t, alive.id()) == 0 && len(more) < 64 {
+			more = append(more, s.create(t, 4)...)
 		}
 	}
 	s.enginesCmd(t, "drain", alive.id())
