@@ -116,13 +116,7 @@ func TestClaimQueued(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []string
-			for _, i := range tc.want {
-				want = append(want, ids[i])
-			}
-			if !slices.Equal(claimIDs(got), want) {
-				t.Fatalf("claimed %v, want %v", claimIDs(got), want)
-			}
+			wantClaimed(t, got, ids, tc.want)
 			for _, c := range got {
 				if c.Attempts != tc.attempts {
 					t.Errorf("job %s: attempts %d, want %d", c.Job.ID, c.Attempts, tc.attempts)
@@ -225,13 +219,7 @@ func TestClaimPolls(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []string
-			for _, i := range tc.want {
-				want = append(want, ids[i])
-			}
-			if !slices.Equal(claimIDs(got), want) {
-				t.Fatalf("claimed %v, want %v", claimIDs(got), want)
-			}
+			wantClaimed(t, got, ids, tc.want)
 			for _, c := range got {
 				if c.Attempts != tc.polls || c.Job.Status != job.StatusProcessing {
 					t.Errorf("job %s: %d polls, status %s; want %d polls", c.Job.ID, c.Attempts, c.Job.Status, tc.polls)
@@ -391,5 +379,17 @@ func TestDispatchState(t *testing.T) {
 	}
 	if _, err := s.DispatchState(ctx, "0190a0a0-0000-7000-8000-000000000000"); !errors.Is(err, job.ErrNotFound) {
 		t.Errorf("DispatchState of a missing job = %v", err)
+	}
+}
+
+// wantClaimed fails the test unless the claims are of exactly the jobs ids[i] of want, in order.
+func wantClaimed(t *testing.T, got []store.Claim, ids []string, want []int) {
+	t.Helper()
+	var wantIDs []string
+	for _, i := range want {
+		wantIDs = append(wantIDs, ids[i])
+	}
+	if !slices.Equal(claimIDs(got), wantIDs) {
+		t.Fatalf("claimed %v, want %v", claimIDs(got), wantIDs)
 	}
 }
