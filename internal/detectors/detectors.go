@@ -4,8 +4,10 @@
 package detectors
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"image"
 	"path/filepath"
 	"runtime"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/haar"
 	"github.com/anonjob/anonjob/internal/onnxrt"
+	"github.com/anonjob/anonjob/internal/plates"
 )
 
 // Config says where the detector data is and how to run it. The zero value
@@ -72,12 +75,12 @@ func Open(cfg Config) (*Set, error) {
 	// Spreading one image's pyramid over the cores cuts its latency when
 	// the queue is short; under load the workers keep them busy anyway.
 	pc.Workers = threads
-	plates, err := haar.NewPlateDetector(pc)
+	cascade, err := haar.NewPlateDetector(pc)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("plate detector: %w", err), faces.Close(), objects.Close())
 	}
 	return &Set{
-		Detectors: anonymize.Detectors{Faces: faces, Plates: plates, Objects: objs},
+		Detectors: anonymize.Detectors{Faces: faces, Plates: plateSearches{cascade: cascade, chars: plates.New(plates.Config{})}, Objects: objs},
 		faces:     faces,
 		objects:   objects,
 	}, nil
@@ -85,3 +88,27 @@ func Open(cfg Config) (*Set, error) {
 
 // Close releases the ONNX Runtime sessions.
 func (s *Set) Close() error { return errors.Join(s.faces.Close(), s.objects.Close()) }
+
+// plateSearches runs both plate searches and reports what either finds: the cascade finds
+// the plates it was trained on, over the whole image and inside vehicles, and the character
+// search (package plates) the plates of other countries over the whole image.
+type plateSearches struct {
+	cascade anonymize.PlateDetector
+	chars   anonymize.Detector
+}
+
+func (ps plateSearches) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error) {
+	a, err := ps.cascade.Detect(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ps.chars.Detect(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	return detect.DropContained(append(a, b...)), nil
+}
+
+func (ps plateSearches) DetectInVehicles(ctx context.Context, img *image.RGBA, vehicles []image.Rectangle) ([]detect.Detection, error) {
+	return ps.cascade.DetectInVehicles(ctx, img, vehicles)
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package plates
+
+const raceEnabled = false

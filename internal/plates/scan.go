@@ -1,0 +1,203 @@
+package plates
+
+import (
+	"image"
+	"slices"
+)
+
+// The plate model on one pyramid level, in level pixels. A window is a plate's character
+// band: textHeights tall (a plate is about textShare of its height in characters), widths of
+// textShapes times its height (a European plate's characters are about 6 times as wide as
+// tall, an American plate's about 3.5), with a margin of marginShare of its height above and
+// below that belongs to the plate too.
+var (
+	textHeights = []int{5, 6, 8, 10}
+	textShapes  = []float64{2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6, 6.5, 7}
+)
+
+const (
+	// baseHeight is the smallest plate height searched on a level: textHeights[0] of
+	// characters and the margins.
+	baseHeight  = 8
+	marginShare = 0.25
+	// edgeContrast is the grey step (of 255) that counts as a vertical edge: the strokes
+	// of a 20x8 px plate's characters, blurred to a few pixels, still step by more.
+	edgeContrast = 24
+	// minBand is the share of edge pixels in the character band; maxMargin the share above
+	// or below it, as a fraction of the band's: characters are dense, a plate's margins
+	// are plain. Textures (foliage, gravel, brick) are dense everywhere and fail the margins.
+	minBand   = 0.3
+	maxMargin = 0.35
+	// minThird is the share of edge pixels in each third of the band: characters run from
+	// one end of a plate to the other.
+	minThird = 0.08
+	// maxJoined is the widest a line of characters gets, in band heights: a European plate's
+	// is about 6.
+	maxJoined = 9
+)
+
+type candidate struct {
+	rect  image.Rectangle // the plate: character band and margins
+	band  image.Rectangle
+	score float64
+}
+
+// scanLevel scores every window of l and returns the plates that pass the checks of
+// verify, best first, without overlaps.
+func scanLevel(l *plane) []candidate {
+	edges := integral(l.w, l.h, edgeMap(l))
+	density := func(x0, y0, x1, y1 int) float64 {
+		return float64(edges.rect(x0, y0, x1, y1)) / float64((x1-x0)*(y1-y0))
+	}
+	var found []candidate
+	for _, th := range textHeights {
+		m := max(1, int(marginShare*float64(th)+0.5))
+		for y := m; y+th+m <= l.h; y++ {
+			for x := 0; x < l.w; x++ {
+				// The narrowest shape first: a band that is not dense at its left end is
+				// no plate's.
+				narrow := int(textShapes[0] * float64(th))
+				if x+narrow > l.w || density(x, y, x+narrow, y+th) < minBand {
+					continue
+				}
+				for _, shape := range textShapes {
+					tw := int(shape * float64(th))
+					if x+tw > l.w {
+						break
+					}
+					band := density(x, y, x+tw, y+th)
+					if band < minBand {
+						continue
+					}
+					margin := max(density(x, y-m, x+tw, y), density(x, y+th, x+tw, y+th+m))
+					if margin > maxMargin*band {
+						continue
+					}
+					t := tw / 3
+					if density(x, y, x+t, y+th) < minThird || density(x+t, y, x+2*t, y+th) < minThird ||
+						density(x+2*t, y, x+tw, y+th) < minThird {
+						continue
+					}
+					found = append(found, candidate{
+						rect:  image.Rect(x-tw/8, y-m, x+tw+tw/20+1, y+th+m).Intersect(image.Rect(0, 0, l.w, l.h)),
+						band:  image.Rect(x, y, x+tw, y+th),
+						score: band - margin,
+					})
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(found, func(a, b candidate) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return 0
+	})
+	var out []candidate
+	for _, c := range found {
+		clash := false
+		for _, k := range out {
+			if iou(c.rect, k.rect) > 0.2 {
+				clash = true
+				break
+			}
+		}
+		if clash || !strokes(edges, c.band) {
+			continue
+		}
+		if verify(l, c) {
+			out = append(out, extend(edges, c, l.w))
+		}
+	}
+	return out
+}
+
+// joinLines joins plates found in pieces: windows side by side on one line of characters
+// (their bands overlapping in height by half, the gap between them less than a band height
+// and a half) are one plate. The best window of a plate is often a run of its characters.
+func joinLines(cs []candidate) []candidate {
+	for joined := true; joined; {
+		joined = false
+		for i := 0; i < len(cs) && !joined; i++ {
+			for j := i + 1; j < len(cs); j++ {
+				a, b := cs[i].band, cs[j].band
+				over := min(a.Max.Y, b.Max.Y) - max(a.Min.Y, b.Min.Y)
+				th := max(a.Dy(), b.Dy())
+				gap := max(a.Min.X, b.Min.X) - min(a.Max.X, b.Max.X)
+				u := a.Union(b)
+				if 2*over < min(a.Dy(), b.Dy()) || 2*gap > 3*th || 2*max(a.Dy(), b.Dy()) > 3*min(a.Dy(), b.Dy()) ||
+					u.Dx() > maxJoined*u.Dy() {
+					continue
+				}
+				cs[i] = candidate{rect: cs[i].rect.Union(cs[j].rect), band: a.Union(b), score: max(cs[i].score, cs[j].score)}
+				cs = append(cs[:j], cs[j+1:]...)
+				joined = true
+				break
+			}
+		}
+	}
+	return cs
+}
+
+// edgeMap marks the pixels of l where the grey steps by edgeContrast or more from left to
+// right: the sides of character strokes.
+func edgeMap(l *plane) []uint8 {
+	e := make([]uint8, len(l.pix))
+	for y := range l.h {
+		row, out := l.pix[y*l.w:(y+1)*l.w], e[y*l.w:(y+1)*l.w]
+		for x := 1; x < l.w-1; x++ {
+			if d := int(row[x+1]) - int(row[x-1]); d >= edgeContrast || -d >= edgeContrast {
+				out[x] = 1
+			}
+		}
+	}
+	return e
+}
+
+// Strokes: a character's vertical strokes run through most of the band's rows, so the edges
+// they make stack up in columns; the edges of foliage, gravel or a wall's texture do not.
+const (
+	strokeRows = 0.6 // of the band's height, for a column to be a stroke
+	// minStrokes is the number of stroke columns per band height of width: about two edges
+	// per character, a character about half a band height wide.
+	minStrokes = 1.2
+)
+
+func strokes(edges table, b image.Rectangle) bool {
+	need := int(strokeRows*float64(b.Dy()) + 0.5)
+	n := 0
+	for x := b.Min.X; x < b.Max.X; x++ {
+		if int(edges.rect(x, b.Min.Y, x+1, b.Max.Y)) >= need {
+			n++
+		}
+	}
+	return float64(n) >= minStrokes*float64(b.Dx())/float64(b.Dy())
+}
+
+// extend widens a verified band over the characters next to it, by at most half its width
+// on either side: the best window of a plate is often a run of its characters, and the rest
+// of them, or a country strip, lie beside it. A step of half a band height is taken while it
+// has edges.
+func extend(edges table, c candidate, w int) candidate {
+	b := c.band
+	th := b.Dy()
+	step := max(2, th/2)
+	reach := b.Dx() / 2
+	dense := func(x0, x1 int) bool {
+		return float64(edges.rect(x0, b.Min.Y, x1, b.Max.Y))/float64((x1-x0)*th) >= minThird
+	}
+	left, right := b.Min.X, b.Max.X
+	for right+step <= min(w, b.Max.X+reach) && dense(right, right+step) {
+		right += step
+	}
+	for left-step >= max(0, b.Min.X-reach) && dense(left-step, left) {
+		left -= step
+	}
+	c.rect.Min.X -= b.Min.X - left
+	c.rect.Max.X += right - b.Max.X
+	c.band.Min.X, c.band.Max.X = left, right
+	return c
+}
