@@ -55,15 +55,13 @@ func withStore(log *slog.Logger, dbURL, dataDir, keyFile string, sealed bool, f 
 	if err := store.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	var opts []store.Option
+	var cfg store.Config
 	if sealed {
-		box, err := server.OpenSecretsBox(keyFile, dataDir, dbURL == "", log)
-		if err != nil {
+		if cfg.SecretBox, err = server.OpenSecretsBox(keyFile, dataDir, dbURL == "", log); err != nil {
 			return err
 		}
-		opts = append(opts, store.WithSecretBox(box))
 	}
-	return f(ctx, store.New(pool, opts...))
+	return f(ctx, store.New(pool, cfg))
 }
 
 type keysCreateCmd struct {

@@ -132,7 +132,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := store.New(sealed.st.Pool(), store.WithSecretBox(box)).SealSecrets(ctx); err != nil || n != 0 {
+	if n, err := store.New(sealed.st.Pool(), store.Config{SecretBox: box}).SealSecrets(ctx); err != nil || n != 0 {
 		t.Fatalf("%d secrets left in clear, %v", n, err)
 	}
 	if got, err := sealed.st.WebhookSecrets(ctx, "acme", nil); err == nil {

@@ -33,11 +33,6 @@ type GroupCommit struct {
 	Writers int
 }
 
-// WithGroupCommit sets how CreateJob and Transition calls are gathered.
-func WithGroupCommit(g GroupCommit) Option {
-	return func(s *Store) { s.creates, s.transitions = newCreateGroups(g), newGroups[*transitionReq](g) }
-}
-
 // GroupCommitStats counts what group commit has written, for metrics and tests.
 type GroupCommitStats struct {
 	// Groups is the number of group transactions that committed.
