@@ -59,7 +59,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	maxMsg := int(s.cfg.MaxUploadBytes) + maxMessageOverhead
 	uploads := inflight.New(s.cfg.MaxInflightUploadBytes)
 	limiter := ratelimit.New(s.cfg.RateLimit, s.cfg.RateBurst)
-	sizes := methodLimits{upload: int64(maxMsg), webhook: 64 << 10, other: 1 << 20}
+	sizes := methodLimits{upload: int64(maxMsg), webhook: httpapi.DefaultMaxWebhookBytes, other: httpapi.DefaultMaxBodyBytes}
 	g := &gate{authn: authn, limiter: limiter, uploads: uploads, maxMsg: int64(maxMsg), mark: newGatewayMark(),
 		lookup: 2 * time.Second, nowFunc: time.Now}
 	// First in the chains, so calls refused by size, key or UTF-8 checks are counted too.
@@ -121,11 +121,13 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dial own gRPC server: %w", err)
 	}
-	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Limits{
-		MaxImageBytes: s.cfg.MaxUploadBytes, MaxWebhookBytes: 64 << 10, MaxBodyBytes: 1 << 20,
-	}, promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), s.cfg.Log,
-		httpapi.WithSecurity(httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken}),
-		httpapi.WithMetrics(httpapi.NewMetrics(s.Metrics)))
+	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Config{
+		Limits:         httpapi.Limits{MaxImageBytes: s.cfg.MaxUploadBytes},
+		Security:       httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken},
+		MetricsHandler: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}),
+		RequestMetrics: httpapi.NewMetrics(s.Metrics),
+		Log:            s.cfg.Log,
+	})
 	if err != nil {
 		return err
 	}
