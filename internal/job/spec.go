@@ -24,6 +24,24 @@ func DefaultLimits() Limits {
 		MaxRequestIDLen: 128, MaxCallbackURLLen: 2048}
 }
 
+// WithDefaults fills the zero fields of l with those of DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxInputBytes <= 0 {
+		l.MaxInputBytes = d.MaxInputBytes
+	}
+	if l.MaxRequestIDLen <= 0 {
+		l.MaxRequestIDLen = d.MaxRequestIDLen
+	}
+	if l.MaxCallbackURLLen <= 0 {
+		l.MaxCallbackURLLen = d.MaxCallbackURLLen
+	}
+	if l.MaxImagePixels <= 0 {
+		l.MaxImagePixels = d.MaxImagePixels
+	}
+	return l
+}
+
 // FieldError names the request field that is wrong and why.
 type FieldError struct {
 	Field  string
