@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/secretbox"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -146,9 +146,8 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("the sealed secrets did not open to the rotated ones: %v", err)
 	}
 	// Without the key file the server refuses, naming the flag.
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DatabaseURL, cfg.Dispatch = "127.0.0.1:0", "127.0.0.1:0", dbURL, false
-	cfg.Log = slog.New(slog.DiscardHandler)
+	cfg := servertest.Config(t, dbURL)
+	cfg.Dispatch = false
 	if srv, err := server.Start(ctx, cfg); err == nil {
 		srv.Close()
 		t.Fatal("a server without the secrets key started on sealed secrets")
