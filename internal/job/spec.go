@@ -1,6 +1,7 @@
 package job
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -27,19 +28,8 @@ func DefaultLimits() Limits {
 // WithDefaults fills the zero fields of l with those of DefaultLimits.
 func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxInputBytes <= 0 {
-		l.MaxInputBytes = d.MaxInputBytes
-	}
-	if l.MaxRequestIDLen <= 0 {
-		l.MaxRequestIDLen = d.MaxRequestIDLen
-	}
-	if l.MaxCallbackURLLen <= 0 {
-		l.MaxCallbackURLLen = d.MaxCallbackURLLen
-	}
-	if l.MaxImagePixels <= 0 {
-		l.MaxImagePixels = d.MaxImagePixels
-	}
-	return l
+	return Limits{MaxInputBytes: cmp.Or(l.MaxInputBytes, d.MaxInputBytes), MaxImagePixels: cmp.Or(l.MaxImagePixels, d.MaxImagePixels),
+		MaxRequestIDLen: cmp.Or(l.MaxRequestIDLen, d.MaxRequestIDLen), MaxCallbackURLLen: cmp.Or(l.MaxCallbackURLLen, d.MaxCallbackURLLen)}
 }
 
 // FieldError names the request field that is wrong and why.
