@@ -89,6 +89,32 @@ func startOn(t testing.TB, dbURL string, opts ...option) *env {
 	return e
 }
 
+// watchJobs opens a watch through c and reads its first message (the opening heartbeat, or
+// the first of the replay): once that is back, the watch is in place.
+func watchJobs(ctx context.Context, t *testing.T, c anonjobv1.JobServiceClient, req *anonjobv1.WatchJobsRequest) (
+	grpc.ServerStreamingClient[anonjobv1.WatchJobsResponse], *anonjobv1.WatchJobsResponse) {
+	t.Helper()
+	stream, err := c.WatchJobs(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("first message of the watch: %v", err)
+	}
+	return stream, first
+}
+
+// watchError opens a watch through c that is to fail, and returns its error: the call's, or
+// that of its first message.
+func watchError(ctx context.Context, c anonjobv1.JobServiceClient, req *anonjobv1.WatchJobsRequest) error {
+	stream, err := c.WatchJobs(ctx, req)
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	return err
+}
+
 // dial connects to the gRPC server with an API key ("" for none).
 func dial(t testing.TB, addr, key string) *grpc.ClientConn {
 	t.Helper()

@@ -28,13 +28,7 @@ func TestRevokedKeyEndsOpenWatch(t *testing.T) {
 	key := createKey(t, e, "acme")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w, err := anonjobv1.NewJobServiceClient(dial(t, e.srv.GRPCAddr().String(), key)).WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Recv(); err != nil {
-		t.Fatalf("first message: %v", err)
-	}
+	w, _ := watchJobs(ctx, t, anonjobv1.NewJobServiceClient(dial(t, e.srv.GRPCAddr().String(), key)), &anonjobv1.WatchJobsRequest{})
 	if err := e.srv.Store.RevokeAPIKey(ctx, strings.Split(key, "_")[1]); err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +43,7 @@ func TestRevokedKeyEndsOpenWatch(t *testing.T) {
 		break
 	}
 	// Another key's watch on the same server is unaffected.
-	other, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Recv(); err != nil {
-		t.Fatalf("other key's watch: %v", err)
-	}
+	watchJobs(ctx, t, e.jobs, &anonjobv1.WatchJobsRequest{})
 }
 
 // TestWebhookSecretCapAndRevokePrevious: however often a customer rotates, two secrets sign at
