@@ -11,6 +11,7 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/apierr"
+	"github.com/anonjob/anonjob/internal/clientwebhook"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
 )
@@ -36,9 +37,28 @@ type DeliveryServer struct {
 	log       *slog.Logger
 }
 
-// NewDeliveryServer builds the delivery API.
-func NewDeliveryServer(s DeliveryStore, newSecret func() string, wake func(), log *slog.Logger) *DeliveryServer {
-	return &DeliveryServer{store: s, newSecret: newSecret, wake: wake, log: log}
+// DeliveryServerConfig tunes a DeliveryServer. As with net/http, a zero field means its
+// documented default.
+type DeliveryServerConfig struct {
+	// NewSecret makes a fresh signing secret for RotateWebhookSecret. nil:
+	// clientwebhook.FreshSecret.
+	NewSecret func() string
+	// Wake tells the webhook sender a delivery is due, so a redelivery goes out at once
+	// rather than at the sender's next look. nil: nothing is told.
+	Wake func()
+	// Log receives what the API cannot tell its callers. nil: it is discarded.
+	Log *slog.Logger
+}
+
+// NewDeliveryServer builds the delivery API on s.
+func NewDeliveryServer(s DeliveryStore, cfg DeliveryServerConfig) *DeliveryServer {
+	if cfg.NewSecret == nil {
+		cfg.NewSecret = clientwebhook.FreshSecret
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = func() {}
+	}
+	return &DeliveryServer{store: s, newSecret: cfg.NewSecret, wake: cfg.Wake, log: orDiscard(cfg.Log)}
 }
 
 // ListDeliveries lists a job's deliveries with their attempts.

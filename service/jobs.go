@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/codes"
 
@@ -47,32 +48,46 @@ type Watcher interface {
 	Pos() int64
 }
 
-// WithPublicURL makes the result links of jobs anonjob's own file URLs under public, the
-// base URL clients reach the HTTP face at; without it they are left as the engine gave them.
-func (s *JobServer) WithPublicURL(public *url.URL) *JobServer {
-	s.linkBase = public
-	return s
-}
-
-// WithCallbackCheck makes CreateJob vet callback URLs with check.
-func (s *JobServer) WithCallbackCheck(check func(ctx context.Context, raw string) error) *JobServer {
-	s.checkCallback = check
-	return s
-}
-
-// WithEngineTargets makes CreateJob refuse, with FAILED_PRECONDITION, a job asking for a
-// class the configured engine cannot detect: such a job could only fail after it was queued,
-// while the caller believed it accepted. engine names the engine in the message.
-func (s *JobServer) WithEngineTargets(engine string, can job.Targets) *JobServer {
-	s.engineName, s.engineCan = engine, &can
-	return s
-}
-
 // Paging limits of ListJobs.
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 1000
 )
+
+// DefaultHeartbeat is JobServerConfig.Heartbeat's default.
+const DefaultHeartbeat = 15 * time.Second
+
+// JobServerConfig tunes a JobServer. As with net/http, a zero field means its documented
+// default.
+type JobServerConfig struct {
+	// Files fetches result files from the engines and deletes a cancelled job's file there.
+	// nil: no engine is configured, and files cannot be fetched.
+	Files FileSource
+	// Limits bound what CreateJob accepts. Zero fields: those of job.DefaultLimits.
+	Limits job.Limits
+	// Heartbeat is how often an idle watch stream gets a message. 0: DefaultHeartbeat.
+	Heartbeat time.Duration
+	// MaxWatchesPerCustomer bounds one customer's concurrent watch streams. 0: no bound.
+	MaxWatchesPerCustomer int
+	// PublicURL is the base URL clients reach the HTTP face at: the result links of jobs are
+	// anonjob's own file URLs under it. nil: the links are left as the engine gave them.
+	PublicURL *url.URL
+	// CheckCallback vets a callback_url in CreateJob: where it may lead (no private,
+	// loopback or metadata addresses unless allowed). nil: any well-formed URL is accepted.
+	CheckCallback func(ctx context.Context, raw string) error
+	// EngineTargets is what the configured engine detects. CreateJob refuses, with
+	// FAILED_PRECONDITION, a job asking for another class: such a job could only fail after
+	// it was queued, while the caller believed it accepted. nil: every class.
+	EngineTargets *job.Targets
+	// EngineName names the engine in that refusal.
+	EngineName string
+	// Metrics is where the watch stream families (streams open, cut-offs) are registered.
+	// nil: they are not counted.
+	Metrics prometheus.Registerer
+	// Log receives what the API cannot tell its callers (internal errors, failed clean-ups).
+	// nil: it is discarded.
+	Log *slog.Logger
+}
 
 // JobServer implements anonjob.v1.JobService.
 type JobServer struct {
@@ -85,8 +100,7 @@ type JobServer struct {
 	heartbeat time.Duration
 	log       *slog.Logger
 
-	// checkCallback vets a callback_url: where it may lead (no private, loopback or metadata
-	// addresses unless allowed). Nil accepts any well-formed URL.
+	// checkCallback vets a callback_url; nil accepts any well-formed URL.
 	checkCallback func(ctx context.Context, raw string) error
 
 	// engineCan is what the configured engine detects; nil assumes every class.
@@ -100,12 +114,29 @@ type JobServer struct {
 	watchMetrics *watchMetrics
 }
 
-// NewJobServer builds the job API. heartbeat is how often an idle watch stream gets a message;
-// files may be nil when no engine is configured.
-// maxWatches bounds one customer's concurrent watch streams.
-func NewJobServer(s Store, hub Watcher, files FileSource, limits job.Limits, heartbeat time.Duration, maxWatches int, log *slog.Logger) *JobServer {
-	return &JobServer{store: s, hub: hub, files: files, limits: limits, heartbeat: heartbeat, log: log,
-		maxWatches: maxWatches, watches: map[string]int{}}
+// NewJobServer builds the job API on s, whose jobs hub streams to watchers.
+func NewJobServer(s Store, hub Watcher, cfg JobServerConfig) *JobServer {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	var can *job.Targets
+	if cfg.EngineTargets != nil {
+		c := *cfg.EngineTargets // the caller's may change; the server's must not
+		can = &c
+	}
+	return &JobServer{store: s, hub: hub, files: cfg.Files, linkBase: cfg.PublicURL,
+		limits: cfg.Limits.WithDefaults(), heartbeat: cfg.Heartbeat, log: orDiscard(cfg.Log),
+		checkCallback: cfg.CheckCallback, engineCan: can, engineName: cfg.EngineName,
+		maxWatches: cfg.MaxWatchesPerCustomer, watches: map[string]int{},
+		watchMetrics: newWatchMetrics(cfg.Metrics)}
+}
+
+// orDiscard is log, or a logger that discards when it is nil.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
 }
 
 // CreateJob validates and stores a new job.

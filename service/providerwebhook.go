@@ -3,11 +3,11 @@ package service
 import (
 	"context"
 	"errors"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -45,10 +45,33 @@ type WebhookServer struct {
 	traces    TraceStore             // nil: webhooks join only the trace they carry
 }
 
-// NewWebhookServer builds the webhook receiver; signer checks the per-job callback tokens.
-// pollAfter is when the reconciler first polls a job this receiver moves to PROCESSING.
-func NewWebhookServer(s JobWriter, receipts ReceiptStore, signer providerhook.Signer, pollAfter time.Duration, log *slog.Logger) *WebhookServer {
-	return &WebhookServer{store: s, receipts: receipts, signer: signer, pollAfter: pollAfter, log: log}
+// DefaultWebhookDeadline is WebhookServerConfig.WebhookDeadline's default.
+const DefaultWebhookDeadline = 2 * time.Minute
+
+// WebhookServerConfig tunes a WebhookServer. As with net/http, a zero field means its
+// documented default.
+type WebhookServerConfig struct {
+	// WebhookDeadline is how long the reconciler waits for the final webhook of a job this
+	// receiver moves to PROCESSING before it polls the engine. 0: DefaultWebhookDeadline.
+	WebhookDeadline time.Duration
+	// Metrics is where the count of webhooks by outcome is registered. nil: they are not
+	// counted.
+	Metrics prometheus.Registerer
+	// Traces makes webhooks continue the trace of their job even when the engine sends no
+	// traceparent (the hosted provider does not). nil: webhooks join only the trace they carry.
+	Traces TraceStore
+	// Log receives what the receiver cannot tell the engine. nil: it is discarded.
+	Log *slog.Logger
+}
+
+// NewWebhookServer builds the webhook receiver on s, keeping every webhook in receipts;
+// signer checks the per-job callback tokens.
+func NewWebhookServer(s JobWriter, receipts ReceiptStore, signer providerhook.Signer, cfg WebhookServerConfig) *WebhookServer {
+	if cfg.WebhookDeadline <= 0 {
+		cfg.WebhookDeadline = DefaultWebhookDeadline
+	}
+	return &WebhookServer{store: s, receipts: receipts, signer: signer, pollAfter: cfg.WebhookDeadline,
+		log: orDiscard(cfg.Log), received: newWebhookCounter(cfg.Metrics), traces: cfg.Traces}
 }
 
 // HandleCelanturWebhook applies a provider completion webhook. The token is checked before

@@ -6,14 +6,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// WithMetrics counts the webhooks received by outcome on reg.
-func (s *WebhookServer) WithMetrics(reg prometheus.Registerer) *WebhookServer {
-	s.received = prometheus.NewCounterVec(prometheus.CounterOpts{
+// newWebhookCounter registers the count of webhooks received by outcome on reg; a nil reg
+// counts nothing.
+func newWebhookCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	if reg == nil {
+		return nil
+	}
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "anonjob_provider_webhooks_total",
 		Help: "Provider webhooks received, by outcome: applied, duplicate, ignored, not_final, rejected (a bad payload or a failure) or forged (unknown job or bad token).",
 	}, []string{"outcome"})
-	reg.MustRegister(s.received)
-	return s
+	reg.MustRegister(c)
+	return c
 }
 
 // count records one webhook; outcome is a WebhookOutcome name, "rejected" or "forged".

@@ -13,13 +13,6 @@ type TraceStore interface {
 	JobTraceparent(ctx context.Context, id string) (string, error)
 }
 
-// WithTraces makes provider webhooks continue the trace of their job even when the engine
-// does not send a traceparent (the hosted provider does not).
-func (s *WebhookServer) WithTraces(t TraceStore) *WebhookServer {
-	s.traces = t
-	return s
-}
-
 // continueTrace starts the span of a webhook for job id within the job's trace: a child of the
 // call's span when the engine sent the job's trace context, else a child of the context
 // stored with the job, linked to the call's span. Without tracing it costs nothing.

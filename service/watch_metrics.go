@@ -14,8 +14,11 @@ type watchMetrics struct {
 	cutOffs *prometheus.CounterVec
 }
 
-// WithMetrics counts open watch streams and the ones the server cut off on reg.
-func (s *JobServer) WithMetrics(reg prometheus.Registerer) *JobServer {
+// newWatchMetrics registers the watch stream families on reg; a nil reg counts nothing.
+func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
+	if reg == nil {
+		return nil
+	}
 	m := &watchMetrics{
 		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "anonjob_watch_streams_open", Help: "WatchJobs streams open."}),
 		cutOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -24,8 +27,7 @@ func (s *JobServer) WithMetrics(reg prometheus.Registerer) *JobServer {
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.open, m.cutOffs)
-	s.watchMetrics = m
-	return s
+	return m
 }
 
 func (m *watchMetrics) opened(delta float64) {

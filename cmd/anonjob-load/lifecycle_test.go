@@ -3,17 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"regexp"
 	"testing"
 	"time"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
-	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/pgtest"
-	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 )
 
 var harness *pgtest.Harness
@@ -29,25 +26,14 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.DatabaseURL = harness.NewDatabase(t)
+	cfg := servertest.Config(t, harness.NewDatabase(t))
 	cfg.MaxDBConns = 8
 	cfg.Dispatch = true
 	cfg.RateLimit = 0 // a load of one customer, as the load commands run it (--rate-limit 0)
 	cfg.ProviderURL = "http://" + lis.Addr().String()
 	cfg.ProviderCredentials.Username, cfg.ProviderCredentials.Password = "any", "thing"
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	_, key, err := auth.CreateKey(ctx, srv.Store, "load")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns, err := dialLoopback(srv.GRPCAddr().String(), key, 1)
+	srv, keys := servertest.Start(t, cfg, "load")
+	conns, err := dialLoopback(srv.GRPCAddr().String(), keys[0], 1)
 	if err != nil {
 		t.Fatal(err)
 	}

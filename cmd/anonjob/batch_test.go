@@ -7,8 +7,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 	"github.com/anonjob/anonjob/internal/testlog"
 )
 
@@ -162,11 +161,9 @@ func TestWatchResumesAcrossServerRestart(t *testing.T) {
 	t.Parallel()
 	dbURL := harness.NewDatabase(t)
 	start := func(grpcAddr string) *server.Server {
-		cfg := server.Defaults()
-		cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = grpcAddr, "127.0.0.1:0", "127.0.0.1:0"
-		cfg.DatabaseURL, cfg.DataDir, cfg.Dispatch = dbURL, t.TempDir(), false
+		cfg := servertest.Config(t, dbURL)
+		cfg.GRPCAddr, cfg.Dispatch = grpcAddr, false
 		cfg.ShutdownTimeout = 2 * time.Second
-		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 		srv, err := server.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

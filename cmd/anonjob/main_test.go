@@ -5,8 +5,6 @@ import (
 	"context"
 	"image"
 	"image/png"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/pgtest"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 
 	"github.com/anonjob/anonjob/internal/onnxrt"
 )
@@ -27,19 +26,11 @@ func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
 // startServer runs a server and returns its address and an API key for it.
 func startServer(t *testing.T, dispatch bool) (string, string) {
 	t.Helper()
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.DatabaseURL = harness.NewDatabase(t)
-	cfg.DataDir = t.TempDir()
+	cfg := servertest.Config(t, harness.NewDatabase(t))
 	cfg.Dispatch = dispatch
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv, keys := servertest.Start(t, cfg, "cli")
 	<-srv.Hub.Ready()
-	return startKey(t, srv)
+	return srv.GRPCAddr().String(), keys[0]
 }
 
 // startKey makes an API key on srv and returns srv's gRPC address and the key.

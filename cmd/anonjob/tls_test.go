@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/anonjob/anonjob/internal/auth"
-	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 	"github.com/anonjob/anonjob/internal/tlsfiles/tlstest"
 )
 
@@ -19,21 +16,12 @@ func TestTLS(t *testing.T) {
 	t.Parallel()
 	ca := tlstest.NewCA(t)
 	certFile, keyFile := ca.Issue(t, t.TempDir(), 2, "anonjob.test")
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.Dispatch = "127.0.0.1:0", "127.0.0.1:0", false
-	cfg.DatabaseURL, cfg.DataDir = harness.NewDatabase(t), t.TempDir()
+	cfg := servertest.Config(t, harness.NewDatabase(t))
+	cfg.Dispatch = false
 	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, keys := servertest.Start(t, cfg, "cli")
+	key := keys[0]
 	ctx := context.Background()
-	srv, err := server.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	_, key, err := auth.CreateKey(ctx, srv.Store, "cli")
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr := srv.GRPCAddr().String()
 	img := writePNG(t)
 	for name, c := range map[string]struct {

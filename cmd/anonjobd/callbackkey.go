@@ -10,8 +10,7 @@ import (
 )
 
 type callbackKeyCmd struct {
-	DatabaseURL    string `name:"database-url" help:"PostgreSQL URL; empty uses the embedded database of --data-dir (running or not)." env:"DATABASE_URL"`
-	DataDir        string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"${data_dir}" env:"ANONJOB_DATA_DIR"`
+	databaseFlags
 	SecretsKeyFile string `name:"secrets-key-file" help:"The secrets key anonjobd uses (default with the embedded database: DATA_DIR/secrets.key)." env:"ANONJOB_SECRETS_KEY_FILE"`
 
 	Rotate callbackKeyRotateCmd `cmd:"" help:"Make a new callback key; the old one is still accepted for --grace."`

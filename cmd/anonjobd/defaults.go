@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,31 +49,28 @@ func defaultVars() kong.Vars {
 	}
 }
 
-// configFlags names the flag of each server.Config field that has one, for errors.
+// configFlags names the flag of each server.Config field that has one, for errors: read from
+// serveCmd's fields, each the flag of the Config field of its own name or of the ones its config
+// tag names, so that a new flag cannot be missed here.
 func configFlags() map[string]string {
-	return map[string]string{
-		"GRPCAddr": "--grpc-addr", "HTTPAddr": "--http-addr", "TLSCert": "--tls-cert", "TLSKey": "--tls-key",
-		"AllowInsecureListen": "--allow-insecure-listen", "DatabaseURL": "--database-url", "DataDir": "--data-dir",
-		"PGBinDir": "--pg-bin-dir", "PublicURL": "--public-url", "ProviderURL": "--provider-url",
-		"ProviderURLs": "--provider-url", "EnginePublicURL": "--engine-public-url", "EngineDeadAfter": "--engine-dead-after",
-		"DispatchConcurrency": "--dispatch-concurrency", "PersonThreshold": "--person-threshold",
-		"VehicleThreshold":    "--vehicle-threshold",
-		"ProviderConcurrency": "--provider-concurrency", "EngineAddr": "--engine-addr", "Dispatch": "--dispatch",
-		"InputRetention": "--input-retention", "WebhookDeadline": "--webhook-deadline",
-		"MaxUploadBytes": "--max-upload-bytes", "GroupCommit.Batch": "--group-commit-batch",
-		"MaxDBConns": "--max-db-conns", "Heartbeat": "--heartbeat", "EventRetention": "--event-retention",
-		"JobRetention": "--job-retention", "CallbackAllowCIDRs": "--callback-allow-cidr",
-		"KeyCacheTTL": "--key-cache-ttl", "MaxWatchesPerCustomer": "--max-watches-per-customer",
-		"ReplicaID": "--replica-id", "ClaimLease": "--claim-lease", "CORSOrigins": "--cors-origin",
-		"SecretsKeyFile": "--secrets-key-file", "CallbackTokenTTL": "--callback-token-ttl",
-		"ShutdownTimeout": "--shutdown-timeout", "ShutdownGrace": "--shutdown-grace",
-		"MaxInflightUploadBytes": "--max-inflight-upload-bytes", "RateLimit": "--rate-limit",
-		"RateBurst": "--rate-burst", "MetricsToken": "--metrics-token", "CallbackAllowPorts": "--callback-allow-port",
-		"GRPCMaxConcurrentStreams": "--grpc-max-concurrent-streams", "GRPCMaxConnectionIdle": "--grpc-max-connection-idle",
-		"GRPCMaxConnectionAge": "--grpc-max-connection-age", "GRPCMaxConnectionAgeGrace": "--grpc-max-connection-age-grace",
-		"DetectorDir": "--detector-dir", "ONNXRuntimeLib": "--onnxruntime-lib", "FaceThreshold": "--face-threshold",
-		"MaxImagePixels": "--max-image-pixels", "EngineImageTimeout": "--engine-image-timeout",
+	config := reflect.TypeFor[server.Config]()
+	flags := map[string]string{}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[serveCmd]()) {
+		name, ok := f.Tag.Lookup("name")
+		if !ok || f.Anonymous {
+			continue
+		}
+		fields := []string{f.Name}
+		if tag, ok := f.Tag.Lookup("config"); ok {
+			fields = strings.Split(tag, ",")
+		} else if _, ok := config.FieldByName(f.Name); !ok {
+			continue
+		}
+		for _, field := range fields {
+			flags[field] = "--" + name
+		}
 	}
+	return flags
 }
 
 // flagError is an error of the server whose Config field names are told as flags.

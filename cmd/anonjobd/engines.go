@@ -16,8 +16,7 @@ import (
 )
 
 type enginesCmd struct {
-	DatabaseURL    string `name:"database-url" help:"PostgreSQL URL; empty uses the embedded database of --data-dir (running or not)." env:"DATABASE_URL"`
-	DataDir        string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"anonjob-data" env:"ANONJOB_DATA_DIR"`
+	databaseFlags
 	SecretsKeyFile string `name:"secrets-key-file" help:"The replicas' secrets key, which seals the engines' credentials; default with the embedded database: DATA_DIR/secrets.key." env:"ANONJOB_SECRETS_KEY_FILE"`
 
 	List   enginesListCmd   `cmd:"" help:"List the engines, their state, capacity, jobs and last heartbeat."`

@@ -15,9 +15,15 @@ import (
 	"github.com/anonjob/anonjob/internal/store"
 )
 
-type keysCmd struct {
+// databaseFlags say which database the commands that work on it directly (keys, engines,
+// callback-key) open.
+type databaseFlags struct {
 	DatabaseURL string `name:"database-url" help:"PostgreSQL URL; empty uses the embedded database of --data-dir (running or not)." env:"DATABASE_URL"`
 	DataDir     string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"${data_dir}" env:"ANONJOB_DATA_DIR"`
+}
+
+type keysCmd struct {
+	databaseFlags
 
 	Create keysCreateCmd `cmd:"" help:"Create an API key for a customer; the key is shown once, on the last line."`
 	List   keysListCmd   `cmd:"" help:"List API keys (never their secrets)."`
@@ -55,15 +61,13 @@ func withStore(log *slog.Logger, dbURL, dataDir, keyFile string, sealed bool, f 
 	if err := store.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	var opts []store.Option
+	var cfg store.Config
 	if sealed {
-		box, err := server.OpenSecretsBox(keyFile, dataDir, dbURL == "", log)
-		if err != nil {
+		if cfg.SecretBox, err = server.OpenSecretsBox(keyFile, dataDir, dbURL == "", log); err != nil {
 			return err
 		}
-		opts = append(opts, store.WithSecretBox(box))
 	}
-	return f(ctx, store.New(pool, opts...))
+	return f(ctx, store.New(pool, cfg))
 }
 
 type keysCreateCmd struct {

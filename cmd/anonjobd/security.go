@@ -14,11 +14,11 @@ type securityFlags struct {
 	RateLimit              float64       `name:"rate-limit" help:"Requests per second each customer (API key) may make on average; more answer 429 with Retry-After / RESOURCE_EXHAUSTED (0: no limit)." default:"${rate_limit}" env:"ANONJOB_RATE_LIMIT"`
 	RateBurst              int           `name:"rate-burst" help:"Requests a customer may make at once above --rate-limit." default:"${rate_burst}" env:"ANONJOB_RATE_BURST"`
 	MetricsToken           string        `name:"metrics-token" help:"Bearer token GET /metrics requires (empty: open). Prefer the environment variable: flags show in process listings." env:"ANONJOB_METRICS_TOKEN"`
-	CallbackAllowPort      []string      `name:"callback-allow-port" help:"A port or range (8000-8999) a callback_url may name besides 443 and 8443 (repeatable)." env:"ANONJOB_CALLBACK_ALLOW_PORT"`
-	GRPCMaxStreams         uint32        `name:"grpc-max-concurrent-streams" help:"Concurrent streams of one gRPC connection." default:"${grpc_max_concurrent_streams}" env:"ANONJOB_GRPC_MAX_CONCURRENT_STREAMS"`
-	GRPCMaxConnIdle        time.Duration `name:"grpc-max-connection-idle" help:"Close a gRPC connection without calls after this long." default:"${grpc_max_connection_idle}" env:"ANONJOB_GRPC_MAX_CONNECTION_IDLE"`
-	GRPCMaxConnAge         time.Duration `name:"grpc-max-connection-age" help:"Ask gRPC clients to reconnect after this long (0: never); open calls get --grpc-max-connection-age-grace, then watches end and resume elsewhere." default:"0s" env:"ANONJOB_GRPC_MAX_CONNECTION_AGE"`
-	GRPCMaxConnAgeGrace    time.Duration `name:"grpc-max-connection-age-grace" help:"Time open calls get after --grpc-max-connection-age." default:"${grpc_max_connection_age_grace}" env:"ANONJOB_GRPC_MAX_CONNECTION_AGE_GRACE"`
+	CallbackAllowPort      []string      `name:"callback-allow-port" config:"CallbackAllowPorts" help:"A port or range (8000-8999) a callback_url may name besides 443 and 8443 (repeatable)." env:"ANONJOB_CALLBACK_ALLOW_PORT"`
+	GRPCMaxStreams         uint32        `name:"grpc-max-concurrent-streams" config:"GRPCMaxConcurrentStreams" help:"Concurrent streams of one gRPC connection." default:"${grpc_max_concurrent_streams}" env:"ANONJOB_GRPC_MAX_CONCURRENT_STREAMS"`
+	GRPCMaxConnIdle        time.Duration `name:"grpc-max-connection-idle" config:"GRPCMaxConnectionIdle" help:"Close a gRPC connection without calls after this long." default:"${grpc_max_connection_idle}" env:"ANONJOB_GRPC_MAX_CONNECTION_IDLE"`
+	GRPCMaxConnAge         time.Duration `name:"grpc-max-connection-age" config:"GRPCMaxConnectionAge" help:"Ask gRPC clients to reconnect after this long (0: never); open calls get --grpc-max-connection-age-grace, then watches end and resume elsewhere." default:"0s" env:"ANONJOB_GRPC_MAX_CONNECTION_AGE"`
+	GRPCMaxConnAgeGrace    time.Duration `name:"grpc-max-connection-age-grace" config:"GRPCMaxConnectionAgeGrace" help:"Time open calls get after --grpc-max-connection-age." default:"${grpc_max_connection_age_grace}" env:"ANONJOB_GRPC_MAX_CONNECTION_AGE_GRACE"`
 }
 
 func (f securityFlags) apply(cfg *server.Config) error {

@@ -41,12 +41,7 @@ func TestSigninSendsRawToken(t *testing.T) {
 func TestReSigninOn401(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t)
-	// The provider has revoked tok-1 early; only tok-2 is accepted.
-	p.mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
-		if requireToken(w, r, "tok-2") {
-			writeJSON(w, http.StatusOK, fileJSON(r.PathValue("id"), StatusQueued))
-		}
-	})
+	p.serveStatus("tok-2", StatusQueued) // the provider has revoked tok-1 early
 	c, rec := newTestClient(t, p.srv.URL, nil)
 	if _, err := c.Status(t.Context(), "f1"); err != nil {
 		t.Fatalf("Status: %v", err)
@@ -54,12 +49,8 @@ func TestReSigninOn401(t *testing.T) {
 	if n := p.signIns.Load(); n != 2 {
 		t.Errorf("sign-ins = %d, want 2", n)
 	}
-	if n := p.count("GET /v1/file/f1/status"); n != 2 {
-		t.Errorf("status requests = %d, want 2 (rejected, then resent)", n)
-	}
-	if _, waits := rec.snapshot(); len(waits) != 0 {
-		t.Errorf("a 401 went through the backoff loop: %v", waits)
-	}
+	// Rejected, then resent: a 401 does not go through the backoff loop.
+	p.wantCalls(t, rec, "GET /v1/file/f1/status", 2, 0)
 }
 
 func TestPersistent401FailsAfterOneResignin(t *testing.T) {
@@ -94,11 +85,7 @@ func TestFixedToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := newProvider(t)
-			p.mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
-				if requireToken(w, r, tt.accept) {
-					writeJSON(w, http.StatusOK, fileJSON(r.PathValue("id"), StatusDone))
-				}
-			})
+			p.serveStatus(tt.accept, StatusDone)
 			c, _ := newTestClient(t, p.srv.URL, func(cfg *Config) {
 				cfg.Credentials = Credentials{Token: "fixed-token"}
 			})
@@ -156,11 +143,7 @@ func TestTokenRenewedBeforeExpiry(t *testing.T) {
 func TestConcurrentCallersShareOneSignin(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t)
-	p.mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
-		if requireToken(w, r, "tok-1") {
-			writeJSON(w, http.StatusOK, fileJSON(r.PathValue("id"), StatusDone))
-		}
-	})
+	p.serveStatus("tok-1", StatusDone)
 	c, _ := newTestClient(t, p.srv.URL, nil)
 	var wg sync.WaitGroup
 	for range 16 {
@@ -190,10 +173,5 @@ func TestWrongPasswordIsPermanentAndHidden(t *testing.T) {
 	if strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), testUser) {
 		t.Errorf("error %q shows credentials", err)
 	}
-	if n := p.count("POST /v1/signin"); n != 1 {
-		t.Errorf("sign-in requests = %d, want 1", n)
-	}
-	if _, waits := rec.snapshot(); len(waits) != 0 {
-		t.Errorf("retried a rejected sign-in: %v", waits)
-	}
+	p.wantCalls(t, rec, "POST /v1/signin", 1, 0) // a rejected sign-in is not retried
 }

@@ -59,6 +59,18 @@ func (p *provider) count(key string) int {
 	return p.requests[key]
 }
 
+// wantCalls checks how many requests reached "METHOD /path" and how many times the client
+// went through its backoff loop, retrying.
+func (p *provider) wantCalls(t *testing.T, rec *retries, key string, requests, retried int) {
+	t.Helper()
+	if n := p.count(key); n != requests {
+		t.Errorf("%s: %d requests, want %d", key, n, requests)
+	}
+	if _, waits := rec.snapshot(); len(waits) != retried {
+		t.Errorf("%d retries (waits %v), want %d", len(waits), waits, retried)
+	}
+}
+
 // retries records what the client's retry loop asked for.
 type retries struct {
 	mu        sync.Mutex
@@ -125,4 +137,57 @@ func fileJSON(id, status string) map[string]any {
 		"customer_id": "cust-1", "file_id": id, "file_status": status,
 		"webhook_status": "empty", "delete_time": "2030-01-02T03:04:05Z",
 	}
+}
+
+// A step is one scripted answer of the provider.
+type step func(w http.ResponseWriter, r *http.Request)
+
+// status answers code with a message, and Retry-After if not empty.
+func status(code int, retryAfter string) step {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		writeJSON(w, code, map[string]string{"message": "scripted " + http.StatusText(code)})
+	}
+}
+
+// ok answers the status of the file in the path: done.
+func ok(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, fileJSON(r.PathValue("id"), StatusDone))
+}
+
+// raw answers code with body as it is.
+func raw(code int, body string) step {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// dropConnection closes the connection without an answer.
+func dropConnection(w http.ResponseWriter, _ *http.Request) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+// script answers pattern with steps in turn; the last one repeats.
+func (p *provider) script(pattern string, steps ...step) {
+	var n atomic.Int32
+	p.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		steps[min(i, len(steps)-1)](w, r)
+	})
+}
+
+// serveStatus answers the status of any file, fileStatus, to callers sending token.
+func (p *provider) serveStatus(token, fileStatus string) {
+	p.mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
+		if requireToken(w, r, token) {
+			writeJSON(w, http.StatusOK, fileJSON(r.PathValue("id"), fileStatus))
+		}
+	})
 }

@@ -5,43 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// script answers the status endpoint with the given steps in turn; the
-// last one repeats.
-type step func(w http.ResponseWriter, r *http.Request)
-
-func status(code int, retryAfter string) step {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		writeJSON(w, code, map[string]string{"message": "scripted " + http.StatusText(code)})
-	}
-}
-
-func ok(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, fileJSON(r.PathValue("id"), StatusDone))
-}
-
-func raw(code int, body string) step {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = w.Write([]byte(body))
-	}
-}
-
-// dropConnection closes the connection without an answer.
-func dropConnection(w http.ResponseWriter, _ *http.Request) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err == nil {
-		_ = conn.Close()
-	}
-}
 
 func TestRetries(t *testing.T) {
 	t.Parallel()
@@ -99,11 +65,7 @@ func TestRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := newProvider(t)
-			var n atomic.Int32
-			p.mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
-				i := int(n.Add(1)) - 1
-				tt.steps[min(i, len(tt.steps)-1)](w, r)
-			})
+			p.script("GET /v1/file/{id}/status", tt.steps...)
 			c, rec := newTestClient(t, p.srv.URL, func(cfg *Config) { cfg.MaxRetries = tt.maxRetries })
 			c.now = func() time.Time { return fixedNow }
 
@@ -134,13 +96,8 @@ func TestRetries(t *testing.T) {
 					t.Errorf("IsNotFound(%v) = false", err)
 				}
 			}
-			if got := p.count("GET /v1/file/f1/status"); got != tt.requests {
-				t.Errorf("requests = %d, want %d", got, tt.requests)
-			}
-			requested, waits := rec.snapshot()
-			if len(waits) != tt.requests-1 {
-				t.Errorf("retries = %d, want %d", len(waits), tt.requests-1)
-			}
+			p.wantCalls(t, rec, "GET /v1/file/f1/status", tt.requests, tt.requests-1)
+			requested, _ := rec.snapshot()
 			if len(requested) != len(tt.requested) {
 				t.Fatalf("Retry-After waits = %v, want %v", requested, tt.requested)
 			}
@@ -210,14 +167,7 @@ func TestHangPastDeadline(t *testing.T) {
 func TestDroppedConnectionRetried(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t)
-	var n atomic.Int32
-	p.mux.HandleFunc("GET /v1/file/{id}/status", func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 1 {
-			dropConnection(w, r)
-			return
-		}
-		ok(w, r)
-	})
+	p.script("GET /v1/file/{id}/status", dropConnection, ok)
 	// A fixed token: no sign-in first, so the status request opens a fresh
 	// connection, which net/http does not replay on its own (it replays an
 	// idempotent request only on a reused connection): the second request
@@ -226,12 +176,7 @@ func TestDroppedConnectionRetried(t *testing.T) {
 	if _, err := c.Status(t.Context(), "f1"); err != nil {
 		t.Fatalf("Status: %v", err)
 	}
-	if got := p.count("GET /v1/file/f1/status"); got != 2 {
-		t.Errorf("requests = %d, want 2", got)
-	}
-	if _, waits := rec.snapshot(); len(waits) != 1 {
-		t.Errorf("retries = %d, want 1", len(waits))
-	}
+	p.wantCalls(t, rec, "GET /v1/file/f1/status", 2, 1)
 }
 
 func TestErrorsHideSecrets(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -102,23 +101,14 @@ func TestUploadMakesOneAttempt(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name      string
-		handler   http.HandlerFunc
+		handler   step
 		retryable bool
 	}{
-		{"503", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "busy"})
-		}, true},
-		{"503 with Retry-After", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "busy"})
-		}, true},
-		{"500", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "oops"})
-		}, true},
+		{"503", status(http.StatusServiceUnavailable, ""), true},
+		{"503 with Retry-After", status(http.StatusServiceUnavailable, "1"), true},
+		{"500", status(http.StatusInternalServerError, ""), true},
 		{"dropped connection", dropConnection, true},
-		{"400", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "bad image"})
-		}, false},
+		{"400", status(http.StatusBadRequest, ""), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -129,12 +119,7 @@ func TestUploadMakesOneAttempt(t *testing.T) {
 			if err == nil || IsRetryable(err) != tc.retryable {
 				t.Fatalf("err = %v (retryable %v), want an error with retryable %v", err, IsRetryable(err), tc.retryable)
 			}
-			if n := p.count("POST /v1/file"); n != 1 {
-				t.Errorf("%d POSTs, want 1", n)
-			}
-			if _, waits := rec.snapshot(); len(waits) != 0 {
-				t.Errorf("the client retried %d times", len(waits))
-			}
+			p.wantCalls(t, rec, "POST /v1/file", 1, 0)
 		})
 	}
 }
@@ -183,19 +168,14 @@ func TestUploadRejectsEmptyInput(t *testing.T) {
 func TestUploadThrottled(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t)
-	var uploads atomic.Int32
-	p.mux.HandleFunc("POST /v1/file", func(w http.ResponseWriter, r *http.Request) {
-		uploads.Add(1)
-		w.Header().Set("Retry-After", "3600")
-		writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "queue full"})
-	})
+	p.mux.HandleFunc("POST /v1/file", status(http.StatusTooManyRequests, "3600"))
 	c, _ := newTestClient(t, p.srv.URL, nil)
 	_, err := c.Upload(t.Context(), "image/jpeg", []byte{0xff, 0xd8}, UploadOptions{})
 	wait, ok := IsThrottled(err)
 	if !ok || wait != time.Hour || !IsRetryable(err) {
 		t.Fatalf("err = %v (throttled %v, wait %v), want a retryable 429 asking for an hour", err, ok, wait)
 	}
-	if n := uploads.Load(); n != 1 {
+	if n := p.count("POST /v1/file"); n != 1 {
 		t.Errorf("%d uploads, want 1: the client must not retry a 429 itself", n)
 	}
 	if _, ok := IsThrottled(errors.New("other")); ok {

@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -24,11 +23,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/pgtest"
-	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 )
 
 var harness *pgtest.Harness
@@ -68,29 +66,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	}))
 	t.Cleanup(receiver.Close)
 
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.DatabaseURL = harness.NewDatabase(t)
-	cfg.DataDir = t.TempDir()
+	cfg := servertest.Config(t, harness.NewDatabase(t))
 	cfg.MaxDBConns = 8
 	cfg.CallbackAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.CallbackAllowPorts = netguard.AllPorts() // the webhook receiver listens on a random port
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, keys := servertest.Start(t, cfg, "acme", "rival")
+	key, rivalKey := keys[0], keys[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := server.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	_, key, err := auth.CreateKey(ctx, srv.Store, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rivalKey, err := auth.CreateKey(ctx, srv.Store, "rival")
-	if err != nil {
-		t.Fatal(err)
-	}
 	api := "http://" + srv.HTTPAddr().String()
 	face, err := os.ReadFile(filepath.Join("..", "anonymize", "testdata", "face.jpg"))
 	if err != nil {

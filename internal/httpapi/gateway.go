@@ -18,14 +18,30 @@ import (
 	"github.com/anonjob/anonjob/internal/apierr"
 )
 
+// Config tunes the handler New returns. As with net/http, a zero field means its documented
+// default.
+type Config struct {
+	// Limits bound request bodies per route. Zero fields: the Default*Bytes limits.
+	Limits Limits
+	// Security is checked before a request reaches the API. The zero value checks nothing:
+	// keys are left to the gRPC server, there is no rate limit and /metrics is open.
+	Security Security
+	// MetricsHandler is served at GET /metrics. nil: no such route.
+	MetricsHandler http.Handler
+	// RequestMetrics counts and times the handler's requests. nil: they are not counted.
+	RequestMetrics *Metrics
+	// Log receives a line per request. nil: the lines are discarded.
+	Log *slog.Logger
+}
+
 // New returns the HTTP handler serving the REST API through conn, a client connection to the
 // gRPC server. Going through gRPC (rather than calling the handlers in process) is what lets
 // server-streaming calls and interceptors work.
-// metrics, if not nil, is served at GET /metrics.
-func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http.Handler, log *slog.Logger, extra ...Option) (http.Handler, error) {
-	var o options
-	for _, opt := range extra {
-		opt(&o)
+func New(ctx context.Context, conn *grpc.ClientConn, cfg Config) (http.Handler, error) {
+	limits := cfg.Limits.withDefaults()
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	opts := append(marshalerOptions(),
 		runtime.WithErrorHandler(errorHandler),
@@ -43,7 +59,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 	if err := anonjobv1.RegisterDeliveryServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register delivery gateway: %w", err)
 	}
-	if metrics != nil {
+	if metrics := cfg.MetricsHandler; metrics != nil {
 		if err := mux.HandlePath(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 			metrics.ServeHTTP(w, r)
 		}); err != nil {
@@ -58,9 +74,9 @@ func New(ctx context.Context, conn *grpc.ClientConn, limits Limits, metrics http
 		_, outbound := runtime.MarshalerForRequest(mux, r)
 		runtime.HTTPError(r.Context(), mux, outbound, w, r, err)
 	}
-	h := protect(o.sec, limits, fail, guard(limits, apiRoutes(), fail, mux))
-	if o.metrics != nil {
-		h = o.metrics.instrument(h)
+	h := protect(cfg.Security, limits, fail, guard(limits, apiRoutes(), fail, mux))
+	if cfg.RequestMetrics != nil {
+		h = cfg.RequestMetrics.instrument(h)
 	}
 	return accessLog(log, h), nil
 }

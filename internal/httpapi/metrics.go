@@ -31,9 +31,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// WithMetrics makes the handler count and time its requests on m.
-func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
-
 type routeKey struct{}
 
 // unmatchedRoute labels requests that no route took (404s, refusals before routing), so a

@@ -13,13 +13,37 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/anonjob/anonjob/internal/apierr"
+	"github.com/anonjob/anonjob/internal/limits"
 )
 
-// Limits bound request bodies per route.
+// Limits bound request bodies per route. A zero field means its default.
 type Limits struct {
-	MaxImageBytes   int64 // POST /v1/jobs
-	MaxWebhookBytes int64 // provider webhooks
-	MaxBodyBytes    int64 // every other request
+	MaxImageBytes   int64 // POST /v1/jobs; 0: DefaultMaxImageBytes
+	MaxWebhookBytes int64 // provider webhooks; 0: DefaultMaxWebhookBytes
+	MaxBodyBytes    int64 // every other request; 0: DefaultMaxBodyBytes
+}
+
+// Defaults of Limits.
+const (
+	// DefaultMaxImageBytes is the API's bound on one image.
+	DefaultMaxImageBytes = limits.DefaultMaxImageBytes
+	// DefaultMaxWebhookBytes bounds a provider webhook, a few hundred bytes of links.
+	DefaultMaxWebhookBytes = 64 << 10
+	// DefaultMaxBodyBytes bounds every other request body.
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxImageBytes <= 0 {
+		l.MaxImageBytes = DefaultMaxImageBytes
+	}
+	if l.MaxWebhookBytes <= 0 {
+		l.MaxWebhookBytes = DefaultMaxWebhookBytes
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return l
 }
 
 // requestState is per-request information the gateway's error handlers need but cannot get

@@ -25,22 +25,11 @@ type RateLimiter interface {
 // customer's request rate and the server's budget of upload bytes in flight; and the bearer
 // token of /metrics.
 type Security struct {
-	Keys         KeyChecker  // nil: keys are left to the gRPC server
-	Limiter      RateLimiter // nil: no rate limit
-	Uploads      *inflight.Budget
-	MetricsToken string // empty: /metrics is open
+	Keys         KeyChecker       // nil: keys are left to the gRPC server
+	Limiter      RateLimiter      // nil: no rate limit
+	Uploads      *inflight.Budget // nil: no bound on upload bytes in flight
+	MetricsToken string           // empty: /metrics is open
 }
-
-// Option configures New.
-type Option func(*options)
-
-type options struct {
-	sec     Security
-	metrics *Metrics
-}
-
-// WithSecurity makes the handler check sec first.
-func WithSecurity(sec Security) Option { return func(o *options) { o.sec = sec } }
 
 const webhookPath = "/v1/webhooks/celantur"
 

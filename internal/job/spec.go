@@ -1,6 +1,7 @@
 package job
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -22,6 +23,13 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{MaxInputBytes: limits.DefaultMaxImageBytes, MaxImagePixels: limits.DefaultMaxImagePixels,
 		MaxRequestIDLen: 128, MaxCallbackURLLen: 2048}
+}
+
+// WithDefaults fills the zero fields of l with those of DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits()
+	return Limits{MaxInputBytes: cmp.Or(l.MaxInputBytes, d.MaxInputBytes), MaxImagePixels: cmp.Or(l.MaxImagePixels, d.MaxImagePixels),
+		MaxRequestIDLen: cmp.Or(l.MaxRequestIDLen, d.MaxRequestIDLen), MaxCallbackURLLen: cmp.Or(l.MaxCallbackURLLen, d.MaxCallbackURLLen)}
 }
 
 // FieldError names the request field that is wrong and why.

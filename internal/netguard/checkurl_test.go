@@ -11,6 +11,7 @@ import (
 
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
+	const accepted = "" // the reason of a URL CheckURL accepts
 	strict := NewPolicy(nil, false)
 	loopbackOK := NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false).WithPorts(AllPorts())
 	httpOK := NewPolicy(nil, true).WithPorts(AllPorts())
@@ -20,19 +21,19 @@ func TestCheckURL(t *testing.T) {
 		name   string
 		policy *Policy
 		url    string
-		reason string // "" means accepted
+		reason string
 	}{
-		{"https name", strict, "https://public.example/hook?token=x", ""},
-		{"upper case and trailing dot", strict, "https://PUBLIC.Example./hook", ""},
-		{"https IPv4 literal", strict, "https://93.184.216.34:8443/", ""},
-		{"https IPv6 literal", strict, "https://[2606:4700::1111]/", ""},
-		{"dual stack name", strict, "https://dual.example/", ""},
-		{"IPv6 name", strict, "https://v6public.example/", ""},
-		{"NAT64 of a public address", strict, "https://nat64pub.example/", ""},
+		{"https name", strict, "https://public.example/hook?token=x", accepted},
+		{"upper case and trailing dot", strict, "https://PUBLIC.Example./hook", accepted},
+		{"https IPv4 literal", strict, "https://93.184.216.34:8443/", accepted},
+		{"https IPv6 literal", strict, "https://[2606:4700::1111]/", accepted},
+		{"dual stack name", strict, "https://dual.example/", accepted},
+		{"IPv6 name", strict, "https://v6public.example/", accepted},
+		{"NAT64 of a public address", strict, "https://nat64pub.example/", accepted},
 
 		{"http refused", strict, "http://public.example/", ReasonInsecureScheme},
 		{"http to public literal refused", strict, "http://93.184.216.34/", ReasonInsecureScheme},
-		{"http allowed by flag", httpOK, "http://public.example/", ""},
+		{"http allowed by flag", httpOK, "http://public.example/", accepted},
 
 		{"loopback literal", strict, "https://127.0.0.1/", ReasonForbiddenAddress},
 		{"loopback literal other", strict, "https://127.8.9.10:9000/", ReasonForbiddenAddress},
@@ -68,9 +69,9 @@ func TestCheckURL(t *testing.T) {
 		{"name to 0.0.0.0", strict, "https://unspecified.example/", ReasonForbiddenAddress},
 		{"private even with http allowed", httpOK, "http://10.0.0.1/", ReasonForbiddenAddress},
 
-		{"allowed loopback over http", loopbackOK, "http://127.0.0.1:8080/hook", ""},
-		{"allowed loopback name over http", loopbackOK, "http://loop.example/", ""},
-		{"allowed loopback mapped", loopbackOK, "https://[::ffff:127.0.0.1]/", ""},
+		{"allowed loopback over http", loopbackOK, "http://127.0.0.1:8080/hook", accepted},
+		{"allowed loopback name over http", loopbackOK, "http://loop.example/", accepted},
+		{"allowed loopback mapped", loopbackOK, "https://[::ffff:127.0.0.1]/", accepted},
 		{"allow-list is not everything", loopbackOK, "https://10.0.0.1/", ReasonForbiddenAddress},
 		{"allow-list does not permit http elsewhere", loopbackOK, "http://public.example/", ReasonInsecureScheme},
 		{"mixed allowed and public over http", loopbackOK, "http://dual.example/", ReasonInsecureScheme},
@@ -101,13 +102,13 @@ func TestCheckURL(t *testing.T) {
 
 		{"unknown name", strict, "https://nowhere.example/", ReasonUnresolvable},
 
-		{"default https port", strict, "https://public.example/", ""},
-		{"port 443 spelled out", strict, "https://public.example:443/", ""},
-		{"port 8443", strict, "https://public.example:8443/", ""},
+		{"default https port", strict, "https://public.example/", accepted},
+		{"port 443 spelled out", strict, "https://public.example:443/", accepted},
+		{"port 8443", strict, "https://public.example:8443/", accepted},
 		{"other port refused", strict, "https://public.example:8080/", ReasonForbiddenPort},
 		{"ssh port refused", strict, "https://93.184.216.34:22/", ReasonForbiddenPort},
 		{"port refused though allowed address", NewPolicy([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false), "http://127.0.0.1:8080/", ReasonForbiddenPort},
-		{"extra port range allowed", extraPorts, "https://public.example:9050/", ""},
+		{"extra port range allowed", extraPorts, "https://public.example:9050/", accepted},
 		{"outside extra range", extraPorts, "https://public.example:9101/", ReasonForbiddenPort},
 		{"SRv6 SID refused", strict, "https://[5f00::1]/", ReasonForbiddenAddress},
 	}
@@ -115,7 +116,7 @@ func TestCheckURL(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := tt.policy.CheckURL(context.Background(), tt.url, testResolver())
-			if tt.reason == "" {
+			if tt.reason == accepted {
 				if err != nil {
 					t.Fatalf("CheckURL(%q) = %v, want accepted", tt.url, err)
 				}

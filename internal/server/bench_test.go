@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"log/slog"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/loadgen"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 )
 
 // The figures the issue asks for: 32 concurrent clients; 1,000 watchers at 500 events/s.
@@ -151,17 +151,10 @@ func benchServer(b *testing.B) *server.Server {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg := servertest.Config(b, harness.NewDatabase(b))
 	cfg.MaxWatchesPerCustomer = benchWatchers // the fan-out is measured, not the per-customer bound
 	cfg.RateLimit = 0                         // one customer drives the whole load
-	cfg.DatabaseURL = harness.NewDatabase(b)
-	cfg.Log = slog.New(slog.DiscardHandler)
-	srv, err := server.Start(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Close)
+	srv, _ := servertest.Start(b, cfg)
 	select {
 	case <-srv.Hub.Ready():
 	case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/service"
 )
 
 // Defaults of Config, and the defaults of anonjobd's flags, which read them.
@@ -32,7 +33,7 @@ const (
 	// DefaultMaxDBConns is the database pool size.
 	DefaultMaxDBConns = 32
 	// DefaultHeartbeat is the interval of heartbeats on idle watch streams.
-	DefaultHeartbeat = 15 * time.Second
+	DefaultHeartbeat = service.DefaultHeartbeat
 	// DefaultEventRetention keeps a week of event history for resuming watchers.
 	DefaultEventRetention = 7 * 24 * time.Hour
 	// DefaultNotifyInterval is the most often a replica sends NOTIFY: often enough for

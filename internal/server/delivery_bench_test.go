@@ -21,16 +21,7 @@ func BenchmarkDeliveries(b *testing.B) {
 	defer rcv.Close()
 	e := benchEnv(b)
 	ctx := context.Background()
-	st := e.st
-	ids := make([]string, b.N)
-	for i := range ids {
-		j, _, err := st.CreateJob(ctx, "acme", job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true},
-			ContentType: "image/png", CallbackURL: rcv.URL}, benchPNG(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = j.ID
-	}
+	ids := benchJobs(b, e.st, rcv.URL)
 	b.ResetTimer()
 	start := time.Now()
 	for _, id := range ids {
@@ -59,17 +50,11 @@ func BenchmarkTransitionOutbox(b *testing.B) {
 			}
 			defer pool.Close()
 			st := store.New(pool)
-			ids := make([]string, b.N)
-			for i := range ids {
-				j, _, err := st.CreateJob(ctx, "acme", job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true},
-					ContentType: "image/png", CallbackURL: tc.callback}, benchPNG(b))
-				if err != nil {
+			ids := benchJobs(b, st, tc.callback)
+			for _, id := range ids {
+				if _, _, err := st.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-" + id}); err != nil {
 					b.Fatal(err)
 				}
-				if _, _, err := st.Transition(ctx, j.ID, store.Change{To: job.StatusProcessing, ProviderFileID: "f-" + j.ID}); err != nil {
-					b.Fatal(err)
-				}
-				ids[i] = j.ID
 			}
 			b.ResetTimer()
 			for _, id := range ids {
@@ -79,6 +64,21 @@ func BenchmarkTransitionOutbox(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchJobs creates b.N queued jobs of acme with callback as their callback_url.
+func benchJobs(b *testing.B, st *store.Store, callback string) []string {
+	b.Helper()
+	ids := make([]string, b.N)
+	for i := range ids {
+		j, _, err := st.CreateJob(context.Background(), "acme", job.Spec{Method: job.MethodBlur, Targets: job.Targets{Face: true},
+			ContentType: "image/png", CallbackURL: callback}, benchPNG(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = j.ID
+	}
+	return ids
 }
 
 // benchEnv starts a server for a benchmark (the senders deliver to loopback).

@@ -44,11 +44,8 @@ func TestWatchFromTheFuture(t *testing.T) {
 		!strings.Contains(string(r.raw), "current revision "+strconv.FormatInt(pos, 10)) {
 		t.Fatalf("watch from the future over REST: %d %s", r.status, r.raw)
 	}
-	stream, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: pos + 1000})
-	if err == nil {
-		_, err = stream.Recv()
-	}
-	assertStatus(t, err, codes.OutOfRange, "REVISION_IN_FUTURE", "since_revision")
+	assertStatus(t, watchError(ctx, e.jobs, &anonjobv1.WatchJobsRequest{SinceRevision: pos + 1000}),
+		codes.OutOfRange, "REVISION_IN_FUTURE", "since_revision")
 
 	// A revision handed out but not yet visible here (another replica's, or one whose
 	// transaction rolled back) is waited for, and the watch starts there.
@@ -62,7 +59,7 @@ func TestWatchFromTheFuture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err = e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: next})
+	stream, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: next})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,13 +189,7 @@ func TestEmbeddedDatabaseKilled(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	watch, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := watch.Recv(); err != nil {
-		t.Fatal(err)
-	}
+	watch, _ := watchJobs(ctx, t, e.jobs, &anonjobv1.WatchJobsRequest{})
 	var ids []string
 	for range 5 {
 		ids = append(ids, e.createJob(t).GetId())

@@ -10,7 +10,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -28,6 +27,7 @@ import (
 	"github.com/anonjob/anonjob/internal/netguard"
 	"github.com/anonjob/anonjob/internal/pgembed"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -57,39 +57,24 @@ func newEnv(t *testing.T, opts ...option) *env {
 // already in use.
 func startOn(t testing.TB, dbURL string, opts ...option) *env {
 	t.Helper()
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.DatabaseURL = dbURL
+	cfg := servertest.Config(t, dbURL)
 	cfg.MaxDBConns = 8
 	cfg.Dispatch = false // the tests of the job API play the engine's part themselves
 	cfg.CallbackAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.CallbackAllowPorts = netguard.AllPorts() // receivers are httptest servers on random ports
 	cfg.RateLimit = 0                            // the rate limit has tests of its own
-	cfg.EngineAddr = "127.0.0.1:0"
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ctx := context.Background()
-	srv, err := server.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(srv.Close)
+	srv, keys := servertest.Start(t, cfg, "acme", "rival")
+	key, rivalKey := keys[0], keys[1]
 	if dbURL == "" { // the embedded database
 		var ok bool
 		if dbURL, ok = pgembed.RunningURL(cfg.DataDir); !ok {
 			t.Fatal("no embedded database running")
 		}
 	}
-	_, key, err := auth.CreateKey(ctx, srv.Store, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rivalKey, err := auth.CreateKey(ctx, srv.Store, "rival")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	conn := dial(t, srv.GRPCAddr().String(), key)
 	rivalConn := dial(t, srv.GRPCAddr().String(), rivalKey)
 	db, err := store.Connect(ctx, dbURL, 4)
@@ -102,6 +87,32 @@ func startOn(t testing.TB, dbURL string, opts ...option) *env {
 		key: key, rival: anonjobv1.NewJobServiceClient(rivalConn), rivalKey: rivalKey}
 	e.waitHealthy()
 	return e
+}
+
+// watchJobs opens a watch through c and reads its first message (the opening heartbeat, or
+// the first of the replay): once that is back, the watch is in place.
+func watchJobs(ctx context.Context, t *testing.T, c anonjobv1.JobServiceClient, req *anonjobv1.WatchJobsRequest) (
+	grpc.ServerStreamingClient[anonjobv1.WatchJobsResponse], *anonjobv1.WatchJobsResponse) {
+	t.Helper()
+	stream, err := c.WatchJobs(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("first message of the watch: %v", err)
+	}
+	return stream, first
+}
+
+// watchError opens a watch through c that is to fail, and returns its error: the call's, or
+// that of its first message.
+func watchError(ctx context.Context, c anonjobv1.JobServiceClient, req *anonjobv1.WatchJobsRequest) error {
+	stream, err := c.WatchJobs(ctx, req)
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	return err
 }
 
 // dial connects to the gRPC server with an API key ("" for none).

@@ -16,6 +16,7 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 )
 
 func get(t *testing.T, url string, header http.Header) (*http.Response, []byte) {
@@ -217,10 +218,8 @@ func TestCORS(t *testing.T) {
 func TestCORSOriginsAreChecked(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"console.example.com", "https://console.example.com/", "https://x.example/path", "ftp://x.example"} {
-		cfg := server.Defaults()
+		cfg := servertest.Config(t, harness.NewDatabase(t))
 		cfg.CORSOrigins = []string{bad}
-		cfg.GRPCAddr, cfg.HTTPAddr, cfg.EngineAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-		cfg.DatabaseURL = harness.NewDatabase(t)
 		cfg.Dispatch = false
 		if srv, err := server.Start(context.Background(), cfg); err == nil {
 			srv.Close()

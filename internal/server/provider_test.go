@@ -40,13 +40,7 @@ func TestEndToEndWithBuiltInEngine(t *testing.T) {
 	// A bound, not a timing: the job takes well under a second, even under the race detector.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	watch, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := watch.Recv(); err != nil { // the opening heartbeat: the watch is in place
-		t.Fatal(err)
-	}
+	watch, _ := watchJobs(ctx, t, e.jobs, &anonjobv1.WatchJobsRequest{})
 	// The flow, not the detector, is under test here (the engine's own tests and the quality
 	// command measure detection): a small image keeps it quick.
 	img := testJPEG(t)

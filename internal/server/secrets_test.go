@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/secretbox"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 	"github.com/anonjob/anonjob/internal/store"
 )
 
@@ -28,13 +28,7 @@ func TestRevokedKeyEndsOpenWatch(t *testing.T) {
 	key := createKey(t, e, "acme")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w, err := anonjobv1.NewJobServiceClient(dial(t, e.srv.GRPCAddr().String(), key)).WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Recv(); err != nil {
-		t.Fatalf("first message: %v", err)
-	}
+	w, _ := watchJobs(ctx, t, anonjobv1.NewJobServiceClient(dial(t, e.srv.GRPCAddr().String(), key)), &anonjobv1.WatchJobsRequest{})
 	if err := e.srv.Store.RevokeAPIKey(ctx, strings.Split(key, "_")[1]); err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +43,7 @@ func TestRevokedKeyEndsOpenWatch(t *testing.T) {
 		break
 	}
 	// Another key's watch on the same server is unaffected.
-	other, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Recv(); err != nil {
-		t.Fatalf("other key's watch: %v", err)
-	}
+	watchJobs(ctx, t, e.jobs, &anonjobv1.WatchJobsRequest{})
 }
 
 // TestWebhookSecretCapAndRevokePrevious: however often a customer rotates, two secrets sign at
@@ -132,7 +120,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := store.New(sealed.st.Pool(), store.WithSecretBox(box)).SealSecrets(ctx); err != nil || n != 0 {
+	if n, err := store.New(sealed.st.Pool(), store.Config{SecretBox: box}).SealSecrets(ctx); err != nil || n != 0 {
 		t.Fatalf("%d secrets left in clear, %v", n, err)
 	}
 	if got, err := sealed.st.WebhookSecrets(ctx, "acme", nil); err == nil {
@@ -146,9 +134,8 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("the sealed secrets did not open to the rotated ones: %v", err)
 	}
 	// Without the key file the server refuses, naming the flag.
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DatabaseURL, cfg.Dispatch = "127.0.0.1:0", "127.0.0.1:0", dbURL, false
-	cfg.Log = slog.New(slog.DiscardHandler)
+	cfg := servertest.Config(t, dbURL)
+	cfg.Dispatch = false
 	if srv, err := server.Start(ctx, cfg); err == nil {
 		srv.Close()
 		t.Fatal("a server without the secrets key started on sealed secrets")

@@ -146,7 +146,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Store = store.New(pool, store.WithSecretBox(box), store.WithGroupCommit(s.cfg.GroupCommit), store.WithCommitHook(func() {
+	s.Store = store.New(pool, store.Config{SecretBox: box, GroupCommit: s.cfg.GroupCommit, CommitHook: func() {
 		s.Hub.Poke()
 		s.waker.Poke()
 		if s.engines != nil { // set before serving starts
@@ -155,7 +155,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 		if s.sender != nil {
 			s.sender.Poke() // a job's end may owe its client a webhook
 		}
-	}))
+	}})
 	s.Metrics.MustRegister(metrics.NewJobsCollector(s.Store, s.cfg.Log.With("component", "metrics")))
 	return nil
 }

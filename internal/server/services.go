@@ -59,7 +59,7 @@ func (s *Server) registerServices(ctx context.Context) error {
 	maxMsg := int(s.cfg.MaxUploadBytes) + maxMessageOverhead
 	uploads := inflight.New(s.cfg.MaxInflightUploadBytes)
 	limiter := ratelimit.New(s.cfg.RateLimit, s.cfg.RateBurst)
-	sizes := methodLimits{upload: int64(maxMsg), webhook: 64 << 10, other: 1 << 20}
+	sizes := methodLimits{upload: int64(maxMsg), webhook: httpapi.DefaultMaxWebhookBytes, other: httpapi.DefaultMaxBodyBytes}
 	g := &gate{authn: authn, limiter: limiter, uploads: uploads, maxMsg: int64(maxMsg), mark: newGatewayMark(),
 		lookup: 2 * time.Second, nowFunc: time.Now}
 	// First in the chains, so calls refused by size, key or UTF-8 checks are counted too.
@@ -82,29 +82,35 @@ func (s *Server) registerServices(ctx context.Context) error {
 			Time:                  5 * time.Minute, Timeout: 20 * time.Second, // drop dead peers
 		}),
 	)...)
-	limits := job.DefaultLimits()
-	limits.MaxInputBytes = s.cfg.MaxUploadBytes
-	limits.MaxImagePixels = s.imageLimits().MaxPixels
-	var files service.FileSource
-	if s.engines != nil {
-		files = s.engines // a nil *Pool in the interface would not compare nil
-	}
 	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false).WithPorts(s.cfg.CallbackAllowPorts)
 	s.sender = clientwebhook.NewSender(s.Store, clientwebhook.Config{
 		PublicURL: mustURL(s.cfg.PublicURL), Client: policy.HTTPClient(15 * time.Second),
 		Schedule: s.cfg.DeliverySchedule, Metrics: clientwebhook.NewMetrics(s.Metrics), Grace: s.cfg.ShutdownGrace,
 	}, s.cfg.Log.With("component", "webhooks"))
-	jobs := service.NewJobServer(s.Store, s.Hub, files, limits, s.cfg.Heartbeat, s.cfg.MaxWatchesPerCustomer, s.cfg.Log).
-		WithCallbackCheck(func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) }).
-		WithPublicURL(mustURL(s.cfg.PublicURL)).
-		WithMetrics(s.Metrics)
+	jobCfg := service.JobServerConfig{
+		Limits:                job.Limits{MaxInputBytes: s.cfg.MaxUploadBytes, MaxImagePixels: s.imageLimits().MaxPixels},
+		Heartbeat:             s.cfg.Heartbeat,
+		MaxWatchesPerCustomer: s.cfg.MaxWatchesPerCustomer,
+		PublicURL:             mustURL(s.cfg.PublicURL),
+		CheckCallback:         func(ctx context.Context, raw string) error { return policy.CheckURL(ctx, raw, nil) },
+		Metrics:               s.Metrics,
+		Log:                   s.cfg.Log,
+	}
+	if s.engines != nil {
+		jobCfg.Files = s.engines // a nil *Pool in the interface would not compare nil
+	}
 	if len(s.providerURLs()) == 0 {
 		// A hosted provider is assumed to detect every class; the built-in engine's are known.
-		jobs.WithEngineTargets("built-in", engine.Detects())
+		can := engine.Detects()
+		jobCfg.EngineName, jobCfg.EngineTargets = "built-in", &can
 	}
-	anonjobv1.RegisterJobServiceServer(s.grpc, jobs)
-	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, clientwebhook.FreshSecret, s.sender.Poke, s.cfg.Log))
-	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, s.cfg.WebhookDeadline, s.cfg.Log).WithMetrics(s.Metrics).WithTraces(s.Store))
+	anonjobv1.RegisterJobServiceServer(s.grpc, service.NewJobServer(s.Store, s.Hub, jobCfg))
+	anonjobv1.RegisterDeliveryServiceServer(s.grpc, service.NewDeliveryServer(s.Store, service.DeliveryServerConfig{
+		Wake: s.sender.Poke, Log: s.cfg.Log,
+	}))
+	anonjobv1.RegisterWebhookServiceServer(s.grpc, service.NewWebhookServer(s.Store, s.Store, s.Signer, service.WebhookServerConfig{
+		WebhookDeadline: s.cfg.WebhookDeadline, Metrics: s.Metrics, Traces: s.Store, Log: s.cfg.Log,
+	}))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.ready.attach(s.health)
@@ -121,11 +127,13 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dial own gRPC server: %w", err)
 	}
-	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Limits{
-		MaxImageBytes: s.cfg.MaxUploadBytes, MaxWebhookBytes: 64 << 10, MaxBodyBytes: 1 << 20,
-	}, promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}), s.cfg.Log,
-		httpapi.WithSecurity(httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken}),
-		httpapi.WithMetrics(httpapi.NewMetrics(s.Metrics)))
+	gw, err := httpapi.New(ctx, s.gwConn, httpapi.Config{
+		Limits:         httpapi.Limits{MaxImageBytes: s.cfg.MaxUploadBytes},
+		Security:       httpapi.Security{Keys: authn, Limiter: limiter, Uploads: uploads, MetricsToken: s.cfg.MetricsToken},
+		MetricsHandler: promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}),
+		RequestMetrics: httpapi.NewMetrics(s.Metrics),
+		Log:            s.cfg.Log,
+	})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/tls"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
 	"github.com/anonjob/anonjob/internal/server"
+	"github.com/anonjob/anonjob/internal/server/servertest"
 	"github.com/anonjob/anonjob/internal/tlsfiles/tlstest"
 )
 
@@ -108,22 +108,11 @@ func serialOf(t *testing.T, addr string, ca *tlstest.CA) int64 {
 // startTLS starts a server with the pair and returns it with an API key of customer acme.
 func startTLS(t *testing.T, certFile, keyFile string) (*server.Server, string) {
 	t.Helper()
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.Dispatch = "127.0.0.1:0", "127.0.0.1:0", false
-	cfg.DatabaseURL, cfg.MaxDBConns = harness.NewDatabase(t), 4
+	cfg := servertest.Config(t, harness.NewDatabase(t))
+	cfg.Dispatch, cfg.MaxDBConns = false, 4
 	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
-	cfg.Log = slog.New(slog.DiscardHandler)
-	ctx := context.Background()
-	srv, err := server.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(srv.Close)
-	_, key, err := auth.CreateKey(ctx, srv.Store, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, key
+	srv, keys := servertest.Start(t, cfg, "acme")
+	return srv, keys[0]
 }
 
 // TestListenRules: without TLS only loopback is allowed unless told, and callback and provider

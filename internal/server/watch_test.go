@@ -177,11 +177,8 @@ func TestWatchRejectsBadInput(t *testing.T) {
 			t.Errorf("watch?%s = %d %q %s, want %d %q", tc.query, r.status, r.reason(), r.raw, tc.status, tc.reason)
 		}
 	}
-	stream, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: old.GetRevision()})
-	if err == nil {
-		_, err = stream.Recv()
-	}
-	assertStatus(t, err, codes.OutOfRange, "REVISION_COMPACTED", "since_revision")
+	assertStatus(t, watchError(ctx, e.jobs, &anonjobv1.WatchJobsRequest{SinceRevision: old.GetRevision()}),
+		codes.OutOfRange, "REVISION_COMPACTED", "since_revision")
 }
 
 // TestReplicasShareOneDatabase runs two servers on one database: writes through either are
@@ -276,21 +273,12 @@ func TestShutdownEndsWatchStreamsResumably(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stream, err := e.jobs.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := stream.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream, first := watchJobs(ctx, t, e.jobs, &anonjobv1.WatchJobsRequest{})
 	done := make(chan struct{})
 	go func() { e.srv.Close(); close(done) }()
-	for {
+	var err error
+	for err == nil {
 		_, err = stream.Recv()
-		if err != nil {
-			break
-		}
 	}
 	<-done
 	if errors.Is(err, io.EOF) {

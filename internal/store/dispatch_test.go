@@ -112,11 +112,7 @@ func TestClaimQueued(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t, s, ids)
 			}
-			got, err := s.ClaimQueued(ctx, "b", tc.limit, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantClaimed(t, got, ids, tc.want)
+			got := wantClaimed(t, s.ClaimQueued, tc.limit, ids, tc.want)
 			for _, c := range got {
 				if c.Attempts != tc.attempts {
 					t.Errorf("job %s: attempts %d, want %d", c.Job.ID, c.Attempts, tc.attempts)
@@ -215,11 +211,7 @@ func TestClaimPolls(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t, s, ids)
 			}
-			got, err := s.ClaimPolls(ctx, "b", tc.limit, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantClaimed(t, got, ids, tc.want)
+			got := wantClaimed(t, s.ClaimPolls, tc.limit, ids, tc.want)
 			for _, c := range got {
 				if c.Attempts != tc.polls || c.Job.Status != job.StatusProcessing {
 					t.Errorf("job %s: %d polls, status %s; want %d polls", c.Job.ID, c.Attempts, c.Job.Status, tc.polls)
@@ -382,9 +374,15 @@ func TestDispatchState(t *testing.T) {
 	}
 }
 
-// wantClaimed fails the test unless the claims are of exactly the jobs ids[i] of want, in order.
-func wantClaimed(t *testing.T, got []store.Claim, ids []string, want []int) {
+// wantClaimed claims up to limit jobs for owner "b" for an hour, and fails the test unless the
+// claims are of exactly the jobs ids[i] of want, in order.
+func wantClaimed(t *testing.T, claim func(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Claim, error),
+	limit int, ids []string, want []int) []store.Claim {
 	t.Helper()
+	got, err := claim(context.Background(), "b", limit, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wantIDs []string
 	for _, i := range want {
 		wantIDs = append(wantIDs, ids[i])
@@ -392,4 +390,5 @@ func wantClaimed(t *testing.T, got []store.Claim, ids []string, want []int) {
 	if !slices.Equal(claimIDs(got), wantIDs) {
 		t.Fatalf("claimed %v, want %v", claimIDs(got), wantIDs)
 	}
+	return got
 }

@@ -33,11 +33,6 @@ type GroupCommit struct {
 	Writers int
 }
 
-// WithGroupCommit sets how CreateJob and Transition calls are gathered.
-func WithGroupCommit(g GroupCommit) Option {
-	return func(s *Store) { s.creates, s.transitions = newCreateGroups(g), newGroups[*transitionReq](g) }
-}
-
 // GroupCommitStats counts what group commit has written, for metrics and tests.
 type GroupCommitStats struct {
 	// Groups is the number of group transactions that committed.
@@ -207,20 +202,26 @@ func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 	b := &pgx.Batch{}
 	b.Queue(assignXID)
 	for _, r := range group {
-		r.found = false
-		b.Queue(createJob, createArgs(r)).Query(func(rows pgx.Rows) error {
-			row, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[jobRow])
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			r.row, r.found = row, err == nil
-			return err
-		})
+		queueRow(b, &r.row, &r.found, createJob, createArgs(r))
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	return nil
+}
+
+// queueRow queues query on b to scan the row it returns, if it returns one, into *row, and to
+// tell in *found whether it did.
+func queueRow[R any](b *pgx.Batch, row *R, found *bool, query string, args pgx.StrictNamedArgs) {
+	*found = false
+	b.Queue(query, args).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[R])
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		*row, *found = got, err == nil
+		return err
+	})
 }
 
 // GroupCommitStats reports what CreateJob's group commit has written so far.

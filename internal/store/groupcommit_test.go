@@ -17,7 +17,7 @@ import (
 func heldGroups(t *testing.T, setup func(*store.Store)) (s *store.Store, sizes func() []int, held <-chan struct{}, release func()) {
 	t.Helper()
 	pool := newPool(t)
-	s = store.New(pool, store.WithGroupCommit(store.GroupCommit{Writers: 1}))
+	s = store.New(pool, store.Config{GroupCommit: store.GroupCommit{Writers: 1}})
 	if setup != nil {
 		setup(s)
 	}

@@ -55,7 +55,7 @@ func TestSecrets(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			s := store.New(newPool(t), store.WithSecretBox(box))
+			s := store.New(newPool(t), store.Config{SecretBox: box})
 			a, err := s.Secret(ctx, "a", 16)
 			if err != nil || len(a) != 16 {
 				t.Fatalf("Secret = %x, %v", a, err)
@@ -136,7 +136,7 @@ func TestSealSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed := store.New(pool, store.WithSecretBox(box))
+	sealed := store.New(pool, store.Config{SecretBox: box})
 	if n, err := sealed.SealSecrets(ctx); err != nil || n != 2 {
 		t.Fatalf("SealSecrets = %d, %v; want 2", n, err)
 	}

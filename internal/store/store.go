@@ -31,23 +31,34 @@ type Store struct {
 	box *secretbox.Box
 }
 
-// Option configures a Store.
-type Option func(*Store)
+// Config tunes a Store. As with net/http, a zero field means its documented default.
+type Config struct {
+	// CommitHook is called after each committed job change, to wake watchers without a
+	// NOTIFY in the write transaction. It must not block. nil: nothing is called.
+	CommitHook func()
+	// SecretBox seals the secrets the store keeps (webhook secrets, callback keys, engine
+	// secrets). nil: they are kept in clear.
+	SecretBox *secretbox.Box
+	// GroupCommit bounds how concurrent CreateJob and Transition calls share transactions.
+	// Zero fields: DefaultGroupCommitBatch and DefaultGroupCommitWriters.
+	GroupCommit GroupCommit
+}
 
-// WithCommitHook sets a function called after each committed job change. It must not block.
-func WithCommitHook(f func()) Option { return func(s *Store) { s.onCommit = f } }
-
-// WithSecretBox seals the secrets the store keeps (webhook secrets, callback keys) with box.
-func WithSecretBox(box *secretbox.Box) Option { return func(s *Store) { s.box = box } }
-
-// New wraps an open pool.
-func New(pool *pgxpool.Pool, opts ...Option) *Store {
-	s := &Store{pool: pool, onCommit: func() {}, creates: newCreateGroups(GroupCommit{}),
-		transitions: newGroups[*transitionReq](GroupCommit{})}
-	for _, o := range opts {
-		o(s)
+// New wraps an open pool. cfg is at most one Config; none means Config{}, the defaults.
+func New(pool *pgxpool.Pool, cfg ...Config) *Store {
+	var c Config
+	switch len(cfg) {
+	case 0:
+	case 1:
+		c = cfg[0]
+	default:
+		panic("store.New: more than one Config")
 	}
-	return s
+	if c.CommitHook == nil {
+		c.CommitHook = func() {}
+	}
+	return &Store{pool: pool, onCommit: c.CommitHook, box: c.SecretBox,
+		creates: newCreateGroups(c.GroupCommit), transitions: newGroups[*transitionReq](c.GroupCommit)}
 }
 
 // Pool returns the underlying pool, for listeners that need a dedicated connection.

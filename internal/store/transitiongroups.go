@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -182,15 +181,7 @@ func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) err
 	b := &pgx.Batch{}
 	b.Queue(assignXID)
 	for _, r := range group {
-		r.found = false
-		b.Queue(applyChange, r.args()).Query(func(rows pgx.Rows) error {
-			row, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[transitionRow])
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			r.row, r.found = row, err == nil
-			return err
-		})
+		queueRow(b, &r.row, &r.found, applyChange, r.args())
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		for _, r := range group {

@@ -20,7 +20,7 @@ func TestGroupedTransitionsGiveEachCallItsOwnAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	s := store.New(pool, store.WithGroupCommit(store.GroupCommit{Writers: 1}))
+	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{Writers: 1}})
 	const n = 10
 	ids := make([]string, 3*n)
 	for i := range ids {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func newFixture(t *testing.T, cfg watch.Config) *fixture {
 		default: // nobody is reading: the hub must not wait for the test
 		}
 	})
-	f.store = store.New(pool, store.WithCommitHook(f.hub.Poke))
+	f.store = store.New(pool, store.Config{CommitHook: f.hub.Poke})
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.hub.Run(ctx, f.store) }()
 	t.Cleanup(func() { cancel(); <-done; pool.Close() })
@@ -74,6 +75,27 @@ func (f *fixture) create(t testing.TB, requestID string) job.Job {
 		t.Fatal(err)
 	}
 	return j
+}
+
+// subscribe watches from since until the test ends.
+func (f *fixture) subscribe(t *testing.T, since int64) *watch.Subscription {
+	t.Helper()
+	sub, err := f.hub.Subscribe(context.Background(), since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	return sub
+}
+
+// wantRevisions wakes the hub and reads sub up to the last of want, which must be exactly
+// what sub delivers.
+func (f *fixture) wantRevisions(t *testing.T, sub *watch.Subscription, want ...int64) {
+	t.Helper()
+	f.hub.Poke()
+	if got := collect(t, sub, want[len(want)-1]); !slices.Equal(got, want) {
+		t.Fatalf("got revisions %v, want %v", got, want)
+	}
 }
 
 // collect reads from sub until it has seen revision upTo.
@@ -169,12 +191,7 @@ func waitPos(t *testing.T, h *watch.Hub, rev int64) {
 func TestHubHoldsBackRevisionsAboveOneInFlight(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, watch.Config{})
-	ctx := context.Background()
-	sub, err := f.hub.Subscribe(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	sub := f.subscribe(t, 0)
 	tx, held := heldRevision(t, f.dbURL)
 	later := f.create(t, "")
 	if later.Revision != held+1 {
@@ -186,21 +203,14 @@ func TestHubHoldsBackRevisionsAboveOneInFlight(t *testing.T) {
 		t.Fatalf("hub published %d while %d was in flight", pos, held)
 	}
 	commitHeld(t, tx, held)
-	f.hub.Poke()
-	if got := collect(t, sub, later.Revision); len(got) != 2 || got[0] != held || got[1] != later.Revision {
-		t.Fatalf("got revisions %v, want [%d %d]", got, held, later.Revision)
-	}
+	f.wantRevisions(t, sub, held, later.Revision)
 }
 
 func TestHubPassesRevisionsThatNeverCommit(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, watch.Config{})
 	ctx := context.Background()
-	sub, err := f.hub.Subscribe(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	sub := f.subscribe(t, 0)
 	tx, held := heldRevision(t, f.dbURL)
 	f.create(t, "dup") // held+1
 	// A request_id conflict consumes a revision without an event.
@@ -209,11 +219,7 @@ func TestHubPassesRevisionsThatNeverCommit(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.hub.Poke()
-	got := collect(t, sub, last.Revision)
-	if len(got) != 2 || got[0] != held+1 || got[1] != last.Revision {
-		t.Fatalf("got %v, want [%d %d]", got, held+1, last.Revision)
-	}
+	f.wantRevisions(t, sub, held+1, last.Revision)
 }
 
 // TestSettledRangeBeyondAFullPage: a gap proven final up to some revision must not let the hub
@@ -222,11 +228,7 @@ func TestSettledRangeBeyondAFullPage(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, watch.Config{PageSize: 2})
 	ctx := context.Background()
-	sub, err := f.hub.Subscribe(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	sub := f.subscribe(t, 0)
 	// Write without waking the hub, so that its next read sees everything at once.
 	unseen := &fixture{store: store.New(f.store.Pool())}
 	t1, r1 := heldRevision(t, f.dbURL)
@@ -241,28 +243,16 @@ func TestSettledRangeBeyondAFullPage(t *testing.T) {
 	if err := t1.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.hub.Poke()
-	got := collect(t, sub, last.Revision)
-	want := []int64{r1 + 1, r3, r4, last.Revision}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
+	f.wantRevisions(t, sub, r1+1, r3, r4, last.Revision)
 }
 
 func TestSlowWatcherIsCutOffWithoutSlowingOthers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, watch.Config{Buffer: 2})
 	ctx := context.Background()
-	slow, err := f.hub.Subscribe(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slow := f.subscribe(t, 0)
 	start := slow.Revision()
-	fast, err := f.hub.Subscribe(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fast.Close()
+	fast := f.subscribe(t, 0)
 	var all []int64
 	for range 6 {
 		j := f.create(t, "")
@@ -286,19 +276,10 @@ func TestSlowWatcherIsCutOffWithoutSlowingOthers(t *testing.T) {
 			got = append(got, e.Revision)
 		}
 	}
-	resumed, err := f.hub.Subscribe(ctx, slow.Revision())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resumed.Close()
+	resumed := f.subscribe(t, slow.Revision())
 	got = append(got, collect(t, resumed, all[len(all)-1])...)
-	if len(got) != len(all) || slow.Revision() < start {
+	if !slices.Equal(got, all) || slow.Revision() < start {
 		t.Fatalf("slow watcher with resume got %v, want %v", got, all)
-	}
-	for i := range all {
-		if got[i] != all[i] {
-			t.Fatalf("slow watcher with resume got %v, want %v", got, all)
-		}
 	}
 }
 
@@ -313,20 +294,7 @@ func TestResumeReplaysFromDatabaseBeyondTheRing(t *testing.T) {
 		want = append(want, last.Revision)
 	}
 	waitPos(t, f.hub, last.Revision)
-	sub, err := f.hub.Subscribe(context.Background(), first.Revision)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	got := collect(t, sub, last.Revision)
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("got %v, want %v", got, want)
-		}
-	}
+	f.wantRevisions(t, f.subscribe(t, first.Revision), want...)
 }
 
 func TestCompactedRevisionIsRefused(t *testing.T) {
