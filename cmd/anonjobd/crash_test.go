@@ -247,7 +247,7 @@ func openStore(t *testing.T, dbURL string) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return store.New(pool)
+	return store.New(pool, store.Config{})
 }
 
 // crashSetup is what a crash test needs: the binary, its own database and an engine that

@@ -93,7 +93,7 @@ func newStore(t *testing.T, conns int32) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return store.New(pool)
+	return store.New(pool, store.Config{})
 }
 
 // run runs the pool until the test ends.

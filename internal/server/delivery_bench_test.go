@@ -49,7 +49,7 @@ func BenchmarkTransitionOutbox(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer pool.Close()
-			st := store.New(pool)
+			st := store.New(pool, store.Config{})
 			ids := benchJobs(b, st, tc.callback)
 			for _, id := range ids {
 				if _, _, err := st.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-" + id}); err != nil {

@@ -82,7 +82,7 @@ func startOn(t testing.TB, dbURL string, opts ...option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	e := &env{t: t, srv: srv, dbURL: dbURL, st: store.New(db), jobs: anonjobv1.NewJobServiceClient(conn),
+	e := &env{t: t, srv: srv, dbURL: dbURL, st: store.New(db, store.Config{}), jobs: anonjobv1.NewJobServiceClient(conn),
 		hooks: anonjobv1.NewWebhookServiceClient(conn), base: "http://" + srv.HTTPAddr().String(),
 		key: key, rival: anonjobv1.NewJobServiceClient(rivalConn), rivalKey: rivalKey}
 	e.waitHealthy()

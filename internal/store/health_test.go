@@ -36,7 +36,7 @@ func TestNotifyWakesListeners(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pool := newPool(t)
-	s := store.New(pool)
+	s := store.New(pool, store.Config{})
 	log := slog.New(slog.DiscardHandler)
 	woke := make(chan struct{}, 16)
 	listened := make(chan struct{})

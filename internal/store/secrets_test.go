@@ -120,7 +120,7 @@ func TestSealSecrets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	clear := store.New(pool)
+	clear := store.New(pool, store.Config{})
 	plain, err := clear.WebhookSecrets(ctx, "acme", func() string { return "s3cret" })
 	if err != nil {
 		t.Fatal(err)

@@ -44,16 +44,8 @@ type Config struct {
 	GroupCommit GroupCommit
 }
 
-// New wraps an open pool. cfg is at most one Config; none means Config{}, the defaults.
-func New(pool *pgxpool.Pool, cfg ...Config) *Store {
-	var c Config
-	switch len(cfg) {
-	case 0:
-	case 1:
-		c = cfg[0]
-	default:
-		panic("store.New: more than one Config")
-	}
+// New wraps an open pool; zero fields of c are the defaults.
+func New(pool *pgxpool.Pool, c Config) *Store {
 	if c.CommitHook == nil {
 		c.CommitHook = func() {}
 	}

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { pgtest.Main(m, &harness) }
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	return store.New(newPool(t))
+	return store.New(newPool(t), store.Config{})
 }
 
 func newPool(t *testing.T) *pgxpool.Pool {

@@ -230,7 +230,7 @@ func TestSettledRangeBeyondAFullPage(t *testing.T) {
 	ctx := context.Background()
 	sub := f.subscribe(t, 0)
 	// Write without waking the hub, so that its next read sees everything at once.
-	unseen := &fixture{store: store.New(f.store.Pool())}
+	unseen := &fixture{store: store.New(f.store.Pool(), store.Config{})}
 	t1, r1 := heldRevision(t, f.dbURL)
 	unseen.create(t, "") // r1+1
 	t3, r3 := heldRevision(t, f.dbURL)
