@@ -10,8 +10,9 @@ import (
 	"github.com/anonjob/anonjob/internal/onnxrt"
 )
 
-// BenchmarkDetect1080p: one 1920x1080 image, run at 1024x576, persons and vehicles.
-func BenchmarkDetect1080p(b *testing.B) {
+// benchModel opens the installed model for a benchmark and closes it after.
+func benchModel(b *testing.B) *Model {
+	b.Helper()
 	if !onnxrt.Available() {
 		b.Skip("ONNX Runtime needs cgo")
 	}
@@ -19,7 +20,13 @@ func BenchmarkDetect1080p(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close()
+	b.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// BenchmarkDetect1080p: one 1920x1080 image, run at 1024x576, persons and vehicles.
+func BenchmarkDetect1080p(b *testing.B) {
+	m := benchModel(b)
 	img := image.NewRGBA(image.Rect(0, 0, 1920, 1080))
 	for i := range img.Pix {
 		img.Pix[i] = byte(i * 7)
@@ -35,14 +42,7 @@ func BenchmarkDetect1080p(b *testing.B) {
 
 // BenchmarkRun512: the network alone at its export size.
 func BenchmarkRun512(b *testing.B) {
-	if !onnxrt.Available() {
-		b.Skip("ONNX Runtime needs cgo")
-	}
-	m, err := Open(filepath.Join(detect.DefaultDir, onnxrt.LibraryFile), "", 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	m := benchModel(b)
 	in := make([]float32, 512*512*3)
 	b.ResetTimer()
 	for range b.N {

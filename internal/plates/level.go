@@ -1,10 +1,9 @@
 package plates
 
 import (
+	"cmp"
 	"image"
 	"slices"
-
-	"github.com/anonjob/anonjob/internal/detect"
 )
 
 // plane is a grey image, one byte per pixel, row after row.
@@ -101,16 +100,10 @@ func (t table) rect(x0, y0, x1, y1 int) int32 {
 	return t.s[y1*t.w+x1] - t.s[y0*t.w+x1] - t.s[y1*t.w+x0] + t.s[y0*t.w+x0]
 }
 
-func sortByScore(ds []detect.Detection) []detect.Detection {
-	out := slices.Clone(ds)
-	slices.SortStableFunc(out, func(a, b detect.Detection) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return 0
-	})
+// byScore is a copy of xs, best score first; equal scores keep their order, so the result
+// does not depend on the sort's implementation.
+func byScore[T any](xs []T, score func(T) float64) []T {
+	out := slices.Clone(xs)
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(score(b), score(a)) })
 	return out
 }

@@ -110,7 +110,7 @@ func toImage(r image.Rectangle, at image.Point, f float64) image.Rectangle {
 // nms keeps the best of plates found on more than one level.
 func nms(ds []detect.Detection) []detect.Detection {
 	var out []detect.Detection
-	for _, d := range sortByScore(ds) {
+	for _, d := range byScore(ds, func(d detect.Detection) float64 { return d.Score }) {
 		keep := true
 		for _, k := range out {
 			if iou(d.Rect, k.Rect) > 0.3 {

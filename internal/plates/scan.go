@@ -2,7 +2,6 @@ package plates
 
 import (
 	"image"
-	"slices"
 )
 
 // The plate model on one pyramid level, in level pixels. A window is a plate's character
@@ -87,17 +86,8 @@ func scanLevel(l *plane) []candidate {
 			}
 		}
 	}
-	slices.SortStableFunc(found, func(a, b candidate) int {
-		switch {
-		case a.score > b.score:
-			return -1
-		case a.score < b.score:
-			return 1
-		}
-		return 0
-	})
 	var out []candidate
-	for _, c := range found {
+	for _, c := range byScore(found, func(c candidate) float64 { return c.score }) {
 		clash := false
 		for _, k := range out {
 			if iou(c.rect, k.rect) > 0.2 {
