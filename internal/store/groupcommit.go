@@ -208,7 +208,11 @@ func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 	b.Queue(assignXID)
 	for _, r := range group {
 		r.found = false
-		b.Queue(createJob, createArgs(r)).Query(func(rows pgx.Rows) error {
+		args, err := createJobStmt.Args(createArgs(r))
+		if err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		b.Queue(createJobStmt.SQL(), args...).Query(func(rows pgx.Rows) error {
 			row, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[jobRow])
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgnamed"
 )
 
 // applyChange locks the job, moves it if its current status (and, with @if_file_id, its
@@ -61,6 +62,9 @@ WITH cur AS (
     FROM upd WHERE @with_receipt
 )
 SELECT ` + jobColumns + `, previous_status FROM upd`
+
+// applyChangeStmt is applyChange in positional form: rewritten once, not per transition.
+var applyChangeStmt = pgnamed.MustRewrite(applyChange)
 
 // transitionRow is a job after a transition, with the status it had before.
 type transitionRow struct {
@@ -183,7 +187,11 @@ func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) err
 	b.Queue(assignXID)
 	for _, r := range group {
 		r.found = false
-		b.Queue(applyChange, r.args()).Query(func(rows pgx.Rows) error {
+		args, err := applyChangeStmt.Args(r.args())
+		if err != nil {
+			return fmt.Errorf("transition job: %w", err)
+		}
+		b.Queue(applyChangeStmt.SQL(), args...).Query(func(rows pgx.Rows) error {
 			row, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[transitionRow])
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
