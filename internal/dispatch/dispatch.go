@@ -75,7 +75,8 @@ type Config struct {
 	Concurrency int      // uploads at once per replica (default 8)
 	// Capacity is how many jobs the engine holds at once without refusing more (429): the
 	// most the dispatcher keeps in flight. 0 asks the engine; until it answers, or if it
-	// cannot, there is no limit until the engine first refuses an upload.
+	// cannot, the limit starts small and doubles as the engine accepts uploads (a slow
+	// start, see flow) until the engine first refuses one or it reaches Concurrency.
 	Capacity int
 	// Owner is this replica's id, recorded with its claims (default: made up per process).
 	Owner string

@@ -32,7 +32,7 @@ type Dispatcher struct {
 func NewDispatcher(s DispatcherStore, p DispatcherProvider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg, log: logger(log),
-		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, time.Now)}
+		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, cfg.Concurrency, time.Now)}
 	d.leases = newLeases(func(ctx context.Context, ids []string) (int64, error) {
 		return s.RenewClaims(ctx, cfg.Owner, ids, cfg.Lease)
 	}, cfg.Lease, d.log)

@@ -167,16 +167,20 @@ func TestDispatchRetriesUntilAttemptsRunOut(t *testing.T) {
 func TestDispatchThrottled(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name       string
-		capacity   int // 0: unknown
-		processing int
-		want       []string
-		limit      float64
+		name        string
+		capacity    int // 0: unknown
+		concurrency int
+		processing  int
+		want        []string
+		limit       float64
 	}{
 		// Told capacity 4: the 429 halves the limit; the jobs at the engine need no count.
-		{"known capacity", 4, 3, []string{"Release"}, 2},
-		// Unknown: the first 429 sets the limit to half of what is in flight, counted.
-		{"unknown capacity", 0, 9, []string{"CountProcessing", "Release"}, 5},
+		{"known capacity", 4, 2, 3, []string{"Release"}, 2},
+		// Unknown, in its slow start: the 429 halves the slow start's limit, uncounted.
+		{"unknown capacity, slow start", 0, 8, 3, []string{"Release"}, slowStartLimit / 2},
+		// Unknown, no limit (the uploads at once bound no more than a slow start would): the
+		// first 429 sets the limit to half of what is in flight, counted.
+		{"unknown capacity, no limit", 0, slowStartLimit, 9, []string{"CountProcessing", "Release"}, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -186,7 +190,7 @@ func TestDispatchThrottled(t *testing.T) {
 				return celantur.File{}, apiError(429, time.Minute)
 			}
 			cfg := testConfig()
-			cfg.Capacity = tc.capacity
+			cfg.Capacity, cfg.Concurrency = tc.capacity, tc.concurrency
 			d := NewDispatcher(s, p, signer{}, cfg, nil)
 			dispatchOnce(t.Context(), d, queued("j1", cfg.MaxAttempts)) // even at the last attempt
 			if got := opsOf(s.made()); !slices.Equal(got, tc.want) {

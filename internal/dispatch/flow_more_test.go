@@ -10,7 +10,7 @@ import (
 func TestFlowHalvesDownToOneThenPauses(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1e9, 0)}
-	f := newFlow(4, c.now)
+	f := newFlow(4, 32, c.now)
 	for _, want := range []struct {
 		limit  int
 		paused bool

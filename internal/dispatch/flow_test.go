@@ -11,10 +11,25 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
+// fill starts as many uploads as there is room for with atEngine jobs at the engine, as the
+// dispatcher's claim does, and returns how many and when they began.
+func fill(f *flow, atEngine int) (n int, began time.Time) {
+	uploads, _ := f.uploads()
+	n = f.room(atEngine, uploads)
+	return n, f.start(n)
+}
+
+// accept has the engine accept n uploads.
+func accept(f *flow, n int) {
+	for range n {
+		f.accepted()
+	}
+}
+
 func TestFlowLimit(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1e9, 0)}
-	f := newFlow(8, c.now)
+	f := newFlow(8, 32, c.now)
 	if got := f.room(3, 2); got != 3 {
 		t.Fatalf("room at capacity 8 with 3 at the engine and 2 uploading = %d, want 3", got)
 	}
@@ -47,7 +62,7 @@ func TestFlowLimit(t *testing.T) {
 func TestFlowPausesOnlyAtOne(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1e9, 0)}
-	f := newFlow(1, c.now)
+	f := newFlow(1, 32, c.now)
 	began := f.start(1)
 	c.t = c.t.Add(time.Millisecond)
 	if _, paused := f.refused(began, 30*time.Second, 0); !paused {
@@ -73,10 +88,91 @@ func TestFlowPausesOnlyAtOne(t *testing.T) {
 	}
 }
 
-func TestFlowWithoutCapacity(t *testing.T) {
+// TestFlowSlowStart: an engine that has not told its capacity meets slowStartLimit uploads
+// first, and more only as it accepts them.
+func TestFlowSlowStart(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		concurrency int
+		// run drives the flow from its start, the engine holding every job it accepted.
+		run       func(t *testing.T, f *flow, c *clock)
+		wantLimit float64
+	}{
+		{"first contact is slowStartLimit uploads", 32, func(t *testing.T, f *flow, c *clock) {
+			if n, _ := fill(f, 0); n != slowStartLimit {
+				t.Errorf("first contact: %d uploads, want %d", n, slowStartLimit)
+			}
+		}, slowStartLimit},
+		{"doubles per round of limit accepted uploads", 32, func(t *testing.T, f *flow, c *clock) {
+			held := 0
+			for _, want := range []float64{8, 16} {
+				limit, _ := f.state()
+				for accepted := 0; accepted < int(limit); {
+					n, _ := fill(f, held)
+					accept(f, n)
+					held, accepted = held+n, accepted+n
+				}
+				if got, _ := f.state(); got != want {
+					t.Errorf("after a round of %v accepted: limit %v, want %v", limit, got, want)
+				}
+			}
+		}, 16},
+		{"a trickle of jobs does not grow it", 32, func(t *testing.T, f *flow, c *clock) {
+			for range 100 {
+				f.room(0, 0)
+				f.start(1)
+				f.accepted()
+			}
+		}, slowStartLimit},
+		{"the first 429 halves it and ends the slow start", 32, func(t *testing.T, f *flow, c *clock) {
+			_, began := fill(f, 0)
+			c.t = c.t.Add(time.Millisecond)
+			if limit, paused := f.refused(began, time.Hour, 0); limit != 2 || paused {
+				t.Errorf("first 429: limit %d paused %v, want 2 and no pause", limit, paused)
+			}
+			f.refused(began, time.Hour, 0) // of the same burst: no second cut
+			accept(f, 1)                   // additive increase from here: 1/limit, not one
+		}, 2.5},
+		{"lifted at the dispatcher's concurrency", 8, func(t *testing.T, f *flow, c *clock) {
+			n, _ := fill(f, 0)
+			accept(f, n)
+			if _, limited := f.uploads(); limited {
+				t.Error("limited past the dispatcher's concurrency")
+			}
+			if got := f.room(500, 20); got != math.MaxInt {
+				t.Errorf("room past the slow start = %d", got)
+			}
+		}, math.Inf(1)},
+		{"none when the concurrency is as small", slowStartLimit, func(t *testing.T, f *flow, c *clock) {
+			if got := f.room(0, 0); got != math.MaxInt {
+				t.Errorf("room = %d: the uploads at once are the smaller bound", got)
+			}
+		}, math.Inf(1)},
+		{"a told capacity ends it", 32, func(t *testing.T, f *flow, c *clock) {
+			f.setCapacity(3)
+			n, _ := fill(f, 0)
+			accept(f, n)
+		}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := &clock{t: time.Unix(1e9, 0)}
+			f := newFlow(0, tc.concurrency, c.now)
+			tc.run(t, f, c)
+			if limit, _ := f.state(); limit != tc.wantLimit {
+				t.Errorf("limit %v, want %v", limit, tc.wantLimit)
+			}
+		})
+	}
+}
+
+// TestFlowWithoutLimit: past its slow start an engine of unknown capacity is not held back
+// until it refuses; then the limit is half of what was in flight, growing without a ceiling.
+func TestFlowWithoutLimit(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1e9, 0)}
-	f := newFlow(0, c.now)
+	f := newFlow(0, slowStartLimit, c.now) // no slow start
 	// No limit until the first refusal: a hosted provider that never refuses is never held back.
 	if got := f.room(500, 20); got != math.MaxInt {
 		t.Fatalf("room before any 429 = %d", got)

@@ -72,8 +72,8 @@ func TestRunClaimsRoomAtEngine(t *testing.T) {
 	}
 }
 
-// TestRunLearnsCapacityLater: an engine not up at start is asked again; meanwhile there is no
-// limit, and once it answers, claims keep within it.
+// TestRunLearnsCapacityLater: an engine not up at start is asked again; meanwhile its limit
+// is a slow start's, and once it answers, claims keep within its capacity.
 func TestRunLearnsCapacityLater(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
@@ -92,30 +92,51 @@ func TestRunLearnsCapacityLater(t *testing.T) {
 	// The answer pokes the loop, whose claim then asks for no more than the capacity.
 	waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" && c.n == 2 })
 	stop()
-	if n := s.made("ClaimQueued")[0].n; n != 8 {
-		t.Errorf("first claim for %d, want 8 (no limit yet)", n)
+	if n := s.made("ClaimQueued")[0].n; n != slowStartLimit {
+		t.Errorf("first claim for %d, want %d (a slow start meanwhile)", n, slowStartLimit)
 	}
 	if !strings.Contains(logs.String(), "connection refused") {
 		t.Errorf("log %q, want the failed question", logs)
 	}
 }
 
+// TestRunCapacityUnknown: an engine that does not tell its capacity is asked once. Its first
+// claims are a slow start's, counting the jobs at the engine, unless the uploads at once are
+// no more than that: then there is no limit and nothing to count.
 func TestRunCapacityUnknown(t *testing.T) {
 	t.Parallel()
-	s, p := newFakeStore(), newFakeProvider() // answers ErrCapacityUnknown
-	cfg := testConfig()
-	cfg.Capacity, cfg.Concurrency = 0, 3
-	d := NewDispatcher(s, p, signer{}, cfg, nil)
-	stop := run(t, d)
-	waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" })
-	d.Poke()
-	waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" })
-	stop()
-	if n := len(p.made("Capacity")); n != 1 {
-		t.Errorf("asked the capacity %d times, want once: the engine does not tell", n)
-	}
-	if got := s.made("CountProcessing"); len(got) != 0 {
-		t.Errorf("counted the jobs at the engine %d times without a limit", len(got))
+	for _, tc := range []struct {
+		name        string
+		concurrency int
+		claim       int
+		counted     bool
+	}{
+		{"slow start", 8, slowStartLimit, true},
+		{"no limit", 3, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, p := newFakeStore(), newFakeProvider() // answers ErrCapacityUnknown
+			cfg := testConfig()
+			cfg.Capacity, cfg.Concurrency = 0, tc.concurrency
+			d := NewDispatcher(s, p, signer{}, cfg, nil)
+			stop := run(t, d)
+			waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" })
+			d.Poke()
+			waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" })
+			stop()
+			if n := len(p.made("Capacity")); n != 1 {
+				t.Errorf("asked the capacity %d times, want once: the engine does not tell", n)
+			}
+			for _, c := range s.made("ClaimQueued") {
+				if c.n != tc.claim {
+					t.Errorf("claimed %d, want %d", c.n, tc.claim)
+				}
+			}
+			if got := len(s.made("CountProcessing")) > 0; got != tc.counted {
+				t.Errorf("counted the jobs at the engine: %v, want %v", got, tc.counted)
+			}
+		})
 	}
 }
 

@@ -100,7 +100,8 @@ func (f *busyEngine) counts() (uploads, refusals, maxHeld int) {
 // TestFlowControlKeepsTheEngineFull: jobs far beyond an engine's capacity all end, none
 // parked for the engine's Retry-After and none charged an attempt for a refusal, while the
 // engine is filled to its capacity. An engine that tells its capacity is never refused at
-// all; one that does not is found out from its 429 answers.
+// all; one that does not is found out from its 429 answers, the dispatcher's default
+// concurrency notwithstanding: its slow start meets the engine with a few uploads, not 32.
 func TestFlowControlKeepsTheEngineFull(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -125,9 +126,6 @@ func TestFlowControlKeepsTheEngineFull(t *testing.T) {
 				c.ProviderURL = eng.URL
 				c.ProviderCredentials.Username, c.ProviderCredentials.Password = "u", "p"
 				c.ProviderConcurrency = tc.flag
-				// An engine that tells nothing meets up to this many uploads at first contact;
-				// the refusals beyond its capacity are what the bound below allows for.
-				c.DispatchConcurrency = 8
 			})
 			for deadline := time.Now().Add(2 * time.Minute); e.jobCount(job.StatusDone) < jobs; {
 				if time.Now().After(deadline) {
@@ -149,8 +147,12 @@ func TestFlowControlKeepsTheEngineFull(t *testing.T) {
 			if (tc.tell || tc.flag > 0) && refusals != 0 {
 				t.Errorf("%d uploads refused although the capacity was known", refusals)
 			}
-			if refusals > jobs/2 {
-				t.Errorf("%d refusals for %d jobs: the limit did not come down", refusals, jobs)
+			// At the default dispatch concurrency (32), first contact without a slow start
+			// alone would be refused 29 times; the slow start's first round is 4 uploads, and
+			// the probing after it costs at most one refusal per climb of the limit from 2 back
+			// to 4, which takes six accepted uploads.
+			if refusals > jobs/3 {
+				t.Errorf("%d refusals for %d jobs: the limit started too high or did not come down", refusals, jobs)
 			}
 			t.Logf("%d uploads, %d refused", uploads, refusals)
 		})

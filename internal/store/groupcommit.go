@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgnamed"
 )
 
 // Group commit defaults. A commit costs one WAL flush whatever it holds, so CreateJob calls that
@@ -202,7 +203,9 @@ func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 	b := &pgx.Batch{}
 	b.Queue(assignXID)
 	for _, r := range group {
-		queueRow(b, &r.row, &r.found, createJob, createArgs(r))
+		if err := queueRow(b, &r.row, &r.found, createJobStmt, createArgs(r)); err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("insert job: %w", err)
@@ -210,11 +213,15 @@ func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 	return nil
 }
 
-// queueRow queues query on b to scan the row it returns, if it returns one, into *row, and to
-// tell in *found whether it did.
-func queueRow[R any](b *pgx.Batch, row *R, found *bool, query string, args pgx.StrictNamedArgs) {
+// queueRow queues stmt with named on b to scan the row it returns, if it returns one, into *row,
+// and to tell in *found whether it did; a missing or extra argument is an error.
+func queueRow[R any](b *pgx.Batch, row *R, found *bool, stmt pgnamed.Statement, named pgx.StrictNamedArgs) error {
 	*found = false
-	b.Queue(query, args).Query(func(rows pgx.Rows) error {
+	args, err := stmt.Args(named)
+	if err != nil {
+		return err
+	}
+	b.Queue(stmt.SQL(), args...).Query(func(rows pgx.Rows) error {
 		got, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[R])
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -222,6 +229,7 @@ func queueRow[R any](b *pgx.Batch, row *R, found *bool, query string, args pgx.S
 		*row, *found = got, err == nil
 		return err
 	})
+	return nil
 }
 
 // GroupCommitStats reports what CreateJob's group commit has written so far.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgnamed"
 )
 
 // assignXID makes a write transaction take its transaction id before it takes a revision.
@@ -38,6 +39,9 @@ WITH ins AS (
     SELECT revision, id, 'CREATED', to_jsonb(ins) - 'request_hash' - 'trace_parent', create_time FROM ins
 )
 SELECT ` + jobColumns + ` FROM ins`
+
+// createJobStmt is createJob in positional form: rewritten once, not per job.
+var createJobStmt = pgnamed.MustRewrite(createJob)
 
 // createArgs are createJob's arguments for one request.
 func createArgs(r *createReq) pgx.StrictNamedArgs {

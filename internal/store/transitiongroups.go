@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
+	"github.com/anonjob/anonjob/internal/pgnamed"
 )
 
 // applyChange locks the job, moves it if its current status (and, with @if_file_id, its
@@ -60,6 +61,9 @@ WITH cur AS (
     FROM upd WHERE @with_receipt
 )
 SELECT ` + jobColumns + `, previous_status FROM upd`
+
+// applyChangeStmt is applyChange in positional form: rewritten once, not per transition.
+var applyChangeStmt = pgnamed.MustRewrite(applyChange)
 
 // transitionRow is a job after a transition, with the status it had before.
 type transitionRow struct {
@@ -181,7 +185,9 @@ func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) err
 	b := &pgx.Batch{}
 	b.Queue(assignXID)
 	for _, r := range group {
-		queueRow(b, &r.row, &r.found, applyChange, r.args())
+		if err := queueRow(b, &r.row, &r.found, applyChangeStmt, r.args()); err != nil {
+			return fmt.Errorf("transition job: %w", err)
+		}
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		for _, r := range group {
