@@ -174,12 +174,15 @@ func (s *Store) RemoveEngine(ctx context.Context, id string) error {
 		WITH busy AS (SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'PROCESSING' AND engine_id = @id) AS b),
 		del AS (DELETE FROM engines WHERE id = @id AND NOT (SELECT b FROM busy) RETURNING id)
 		SELECT EXISTS (SELECT 1 FROM del), (SELECT b FROM busy)`, pgx.NamedArgs{"id": id}).Scan(&removed, &busy)
-	switch {
-	case err != nil:
+	// An if chain, not a tagless switch: the coverage profile has no block for a case's
+	// condition, so mutation testing could not see !removed tested (docs/testing.md).
+	if err != nil {
 		return fmt.Errorf("remove engine %s: %w", id, err)
-	case busy:
+	}
+	if busy {
 		return ErrEngineBusy
-	case !removed:
+	}
+	if !removed {
 		return ErrEngineNotFound
 	}
 	return nil

@@ -9,3 +9,14 @@ func QueuedCreates(s *Store) int {
 	defer s.creates.mu.Unlock()
 	return len(s.creates.queue)
 }
+
+// QueuedTransitions lists the jobs of the Transition calls waiting for a group, in order.
+func QueuedTransitions(s *Store) []string {
+	s.transitions.mu.Lock()
+	defer s.transitions.mu.Unlock()
+	ids := make([]string, len(s.transitions.queue))
+	for i, r := range s.transitions.queue {
+		ids[i] = r.id
+	}
+	return ids
+}

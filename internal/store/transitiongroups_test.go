@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -120,5 +121,65 @@ func TestGroupedTransitionsGiveEachCallItsOwnAnswer(t *testing.T) {
 	// Every move that applied has exactly one event.
 	if k := count(`SELECT count(*) FROM job_events WHERE type = 'STATUS_CHANGED'`); k != 3*n {
 		t.Errorf("%d status events, want %d", k, 3*n)
+	}
+}
+
+// TestTransitionCallerGoneBeforeItsGroup: a Transition whose caller gives up while it waits for
+// a group leaves the queue and is never written; the call queued behind it still is.
+func TestTransitionCallerGoneBeforeItsGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	s := store.New(pool, store.WithGroupCommit(store.GroupCommit{Writers: 1}))
+	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 3, pgtest.Job{})) // held, gone, kept
+	up := func(i int) store.Change {
+		return store.Change{To: job.StatusProcessing, ProviderFileID: fmt.Sprint("f-", i)}
+	}
+	// The one writer's first group waits for the row lock this transaction holds, so the
+	// calls after it queue.
+	tx, err := pool.Begin(ctx)
+	must(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, ids[0])
+	must(t, err)
+	transition := func(ctx context.Context, i int) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := s.Transition(ctx, ids[i], up(i))
+			done <- err
+		}()
+		return done
+	}
+	held := transition(ctx, 0)
+	waitFor(t, func() bool {
+		var n int
+		must(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
+		return n == 1
+	})
+	goneCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gone := transition(goneCtx, 1)
+	waitFor(t, func() bool { return slices.Equal(store.QueuedTransitions(s), ids[1:2]) })
+	kept := transition(ctx, 2)
+	waitFor(t, func() bool { return slices.Equal(store.QueuedTransitions(s), ids[1:]) })
+
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Transition: %v, want context.Canceled", err)
+	}
+	if q := store.QueuedTransitions(s); !slices.Equal(q, ids[2:]) {
+		t.Fatalf("queued after the caller left: %v, want %v", q, ids[2:])
+	}
+	must(t, tx.Rollback(ctx))
+	for name, done := range map[string]<-chan error{"held": held, "kept": kept} {
+		if err := <-done; err != nil {
+			t.Errorf("%s Transition: %v", name, err)
+		}
+	}
+	for i, want := range []job.Status{job.StatusProcessing, job.StatusQueued, job.StatusProcessing} {
+		if j, err := s.GetJob(ctx, ids[i]); err != nil || j.Status != want {
+			t.Errorf("job %d: %s, %v; want %s", i, j.Status, err, want)
+		}
 	}
 }
