@@ -95,7 +95,7 @@ func TestWithQueryTracer(t *testing.T) {
 			pool, err := store.Connect(ctx, harness.NewDatabase(t), 2, store.WithQueryTracer(tracer))
 			must(t, err)
 			t.Cleanup(pool.Close)
-			if _, err := store.New(pool).JobTraceparent(ctx, "00000000-0000-0000-0000-000000000001"); err != nil {
+			if _, err := store.New(pool, store.Config{}).JobTraceparent(ctx, "00000000-0000-0000-0000-000000000001"); err != nil {
 				t.Fatal(err)
 			}
 			if tc.rec == nil {
