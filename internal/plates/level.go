@@ -37,18 +37,30 @@ func resample(p *plane, w, h int) *plane {
 	case w > p.w:
 		return bilinear(p, w, h)
 	}
-	sum := integral(p.w, p.h, p.pix)
+	// Column sums of each output row's source rows, not a summed-area table of the whole
+	// plane: a 40 MP photo's table alone would take 160 MB.
 	out := &plane{w: w, h: h, pix: make([]uint8, w*h)}
 	xs := make([]int, w+1)
 	for x := range xs {
 		xs[x] = x * p.w / w
 	}
+	cols := make([]int32, p.w)
 	for y := range h {
 		y0, y1 := y*p.h/h, max(y*p.h/h+1, (y+1)*p.h/h)
+		clear(cols)
+		for sy := y0; sy < y1; sy++ {
+			for x, v := range p.pix[sy*p.w : (sy+1)*p.w] {
+				cols[x] += int32(v)
+			}
+		}
 		for x := range w {
 			x0, x1 := xs[x], max(xs[x]+1, xs[x+1])
+			var sum int32
+			for _, v := range cols[x0:x1] {
+				sum += v
+			}
 			n := int32((x1 - x0) * (y1 - y0))
-			out.pix[y*w+x] = uint8((sum.rect(x0, y0, x1, y1) + n/2) / n)
+			out.pix[y*w+x] = uint8((sum + n/2) / n)
 		}
 	}
 	return out
