@@ -90,7 +90,11 @@ func (d *Detector) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detect
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		for _, c := range scanLevel(resample(g, w, h)) {
+		cs, err := scanLevel(ctx, resample(g, w, h))
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
 			found = append(found, candidate{rect: toImage(c.rect, b.Min, f), band: toImage(c.band, b.Min, f), score: c.score})
 		}
 	}

@@ -1,6 +1,7 @@
 package plates
 
 import (
+	"context"
 	"image"
 )
 
@@ -41,9 +42,21 @@ type candidate struct {
 	score float64
 }
 
+// Bounds on one level's work, so that a page of text (every row of it a band of characters
+// with plain margins between the lines) costs about what a photo does: a 1080p screenshot of
+// small text passed 15.8 M windows and took minutes. A photo stays far inside them (the 1080p
+// collage of the face set passes 12.5 k windows on its finest level).
+const (
+	// maxWindows are kept per level: beyond it, the best half are kept and collection goes on.
+	maxWindows = 200_000
+	// maxChecks windows per level are checked on their pixels; maxPlates are found at most.
+	maxChecks = 20_000
+	maxPlates = 256
+)
+
 // scanLevel scores every window of l and returns the plates that pass the checks of
 // verify, best first, without overlaps.
-func scanLevel(l *plane) []candidate {
+func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 	edges := integral(l.w, l.h, edgeMap(l))
 	density := func(x0, y0, x1, y1 int) float64 {
 		return float64(edges.rect(x0, y0, x1, y1)) / float64((x1-x0)*(y1-y0))
@@ -52,6 +65,12 @@ func scanLevel(l *plane) []candidate {
 	for _, th := range textHeights {
 		m := max(1, int(marginShare*float64(th)+0.5))
 		for y := m; y+th+m <= l.h; y++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if len(found) >= maxWindows {
+				found = byScore(found, func(c candidate) float64 { return c.score })[:maxWindows/2]
+			}
 			for x := 0; x < l.w; x++ {
 				// The narrowest shape first: a band that is not dense at its left end is
 				// no plate's.
@@ -87,7 +106,15 @@ func scanLevel(l *plane) []candidate {
 		}
 	}
 	var out []candidate
-	for _, c := range byScore(found, func(c candidate) float64 { return c.score }) {
+	for i, c := range byScore(found, func(c candidate) float64 { return c.score }) {
+		if i == maxChecks || len(out) == maxPlates {
+			break
+		}
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		clash := false
 		for _, k := range out {
 			if iou(c.rect, k.rect) > 0.2 {
@@ -102,16 +129,17 @@ func scanLevel(l *plane) []candidate {
 			out = append(out, extend(edges, c, l.w))
 		}
 	}
-	return out
+	return out, nil
 }
 
 // joinLines joins plates found in pieces: windows side by side on one line of characters
 // (their bands overlapping in height by half, the gap between them less than a band height
 // and a half) are one plate. The best window of a plate is often a run of its characters.
 func joinLines(cs []candidate) []candidate {
-	for joined := true; joined; {
-		joined = false
-		for i := 0; i < len(cs) && !joined; i++ {
+	for i := 0; i < len(cs); i++ {
+		// cs[i] grows with each join, so the rest are looked at again until none joins.
+		for joined := true; joined; {
+			joined = false
 			for j := i + 1; j < len(cs); j++ {
 				a, b := cs[i].band, cs[j].band
 				over := min(a.Max.Y, b.Max.Y) - max(a.Min.Y, b.Min.Y)
@@ -122,7 +150,7 @@ func joinLines(cs []candidate) []candidate {
 					u.Dx() > maxJoined*u.Dy() {
 					continue
 				}
-				cs[i] = candidate{rect: cs[i].rect.Union(cs[j].rect), band: a.Union(b), score: max(cs[i].score, cs[j].score)}
+				cs[i] = candidate{rect: cs[i].rect.Union(cs[j].rect), band: u, score: max(cs[i].score, cs[j].score)}
 				cs = append(cs[:j], cs[j+1:]...)
 				joined = true
 				break
