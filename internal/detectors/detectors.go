@@ -1,6 +1,6 @@
 // Package detectors opens the built-in engine's detectors from the installed detector data:
 // faces with BlazeFace and persons and vehicles with CenterNet, both on ONNX Runtime, and
-// licence plates with OpenCV's plate cascade.
+// licence plates with OpenCV's plate cascade and the character search of package plates.
 package detectors
 
 import (
