@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -102,14 +103,23 @@ func TestEmbeddedDatabaseLifecycle(t *testing.T) {
 	waitGone(t, pgPID)
 }
 
+// freeAddr is a loopback address for a child process to listen on. The port is drawn below
+// Linux's ephemeral range (32768 and up): a port picked there and released can be taken by
+// any outgoing connection (to PostgreSQL, between the tests' processes) before the child binds
+// it, as "address already in use" showed under load.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return addr
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
+	t.Fatal("no free port in 20000-31999 on 127.0.0.1")
+	return ""
 }
 
 func waitHealthy(t *testing.T, base string, logs *bytes.Buffer) {
