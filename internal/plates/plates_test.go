@@ -249,3 +249,17 @@ func rects(ds []detect.Detection) []image.Rectangle {
 	}
 	return out
 }
+
+// TestNoPlatesInTheCollage: the face set's collage (portraits, crowds, sky, sand) has no plate,
+// and the search finds none there. The checks on a window's pixels (its strokes, two grey
+// levels, character runs, both margins) each keep boxes out of it.
+func TestNoPlatesInTheCollage(t *testing.T) {
+	t.Parallel()
+	ds, err := New(Config{}).Detect(context.Background(), testimages.Collage(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 0 {
+		t.Errorf("found %d plates in the collage: %v", len(ds), rects(ds))
+	}
+}
