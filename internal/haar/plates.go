@@ -18,7 +18,9 @@ type PlateConfig struct {
 	Workers int
 	// MinNeighbors is the number of overlapping window hits a plate needs.
 	MinNeighbors int
-	// MinWidth is the smallest plate searched for, in pixels.
+	// MinWidth is the smallest plate the whole-image search looks for, in pixels. Smaller
+	// plates are searched inside vehicles (DetectInVehicles), where they are: a plate of
+	// MinWidth or less belongs to a car far enough off for the object detector to box it.
 	MinWidth int
 	// DenseStep scans every position at every scale: the default
 	// every-other-position scan missed plates of 80-100 px.
@@ -39,12 +41,13 @@ func DefaultPlateConfig() PlateConfig {
 		ScaleFactor:  1.1,
 		Workers:      1,
 		MinNeighbors: 3,
-		MinWidth:     60,
-		DenseStep:    true,
-		Grow:         [4]float64{0.05, 0.05, 0.1, 0.1},
+		// The cascade's cost grows with the inverse square of the smallest plate: from 60 px
+		// a 1080p scan took 1.0 core-s, from 120 px 0.2 (docs/engine.md).
+		MinWidth:  120,
+		DenseStep: true,
+		Grow:      [4]float64{0.05, 0.05, 0.1, 0.1},
 		// 16 MP: a 4896x3264 photo is scanned whole; a 40 MP one at half its
-		// size, from plates of 120 px, which at that resolution is a plate
-		// too far off to read.
+		// size, from plates of 240 px (smaller ones inside its vehicles).
 		MaxLevelPixels: limits.PlateLevelPixels,
 	}
 }

@@ -10,12 +10,12 @@ import (
 )
 
 // Inside vehicles, plates are searched closer than over the whole image: each vehicle's box
-// (padded a little, since a plate may sit on its edge) is upscaled so that the smallest plate
-// it may carry fills the cascade's 60x20 window. The smallest plate searched is a tenth of
-// the vehicle's width (a plate is about 0.52 m on a car 1.8 m wide, seen from the front or
-// the back; from an angle it shrinks with the width the car shows) and at least
-// VehicleMinPlateWidth px. The largest is twice the whole-image search's MinWidth: the
-// whole-image search finds the larger ones.
+// (padded a little, since a plate may sit on its edge) is scaled so that the smallest plate
+// it may carry fills the cascade's 60x20 window, up for a small vehicle, down for a large
+// one. The smallest plate searched is a tenth of the vehicle's width (a plate is about
+// 0.52 m on a car 1.8 m wide, seen from the front or the back; from an angle it shrinks with
+// the width the car shows) and at least VehicleMinPlateWidth px; the largest is as large as
+// the crop.
 const (
 	VehicleMinPlateWidth = 20
 	vehiclePlateShare    = 0.1
@@ -25,10 +25,10 @@ const (
 	maxVehicleUpscale = 3
 )
 
-// DetectInVehicles finds licence plates inside the given vehicle boxes of img, on upscaled
-// crops. The crops together hold at most limits.PlateCropPixels after upscaling: when more
-// vehicles than that are given, every crop is upscaled less (its smallest plate grows) and a
-// crop that would not be upscaled at all is left to the whole-image search.
+// DetectInVehicles finds licence plates inside the given vehicle boxes of img, on scaled
+// crops. The crops together cost at most what limits.PlateCropPixels scanned from the
+// cascade's window size costs: when more vehicles than that are given, every crop's smallest
+// plate grows alike.
 func (d *PlateDetector) DetectInVehicles(ctx context.Context, img *image.RGBA, vehicles []image.Rectangle) ([]detect.Detection, error) {
 	type crop struct {
 		r     image.Rectangle
@@ -43,9 +43,6 @@ func (d *PlateDetector) DetectInVehicles(ctx context.Context, img *image.RGBA, v
 		}
 		minPlate := math.Max(VehicleMinPlateWidth, vehiclePlateShare*float64(v.Dx()))
 		s := math.Min(maxVehicleUpscale, float64(d.cascade.Width)/minPlate)
-		if s <= 1 {
-			continue // its smallest plate is as wide as the whole-image search's
-		}
 		crops = append(crops, crop{r, s})
 		total += s * s * float64(r.Dx()*r.Dy())
 	}
@@ -55,15 +52,9 @@ func (d *PlateDetector) DetectInVehicles(ctx context.Context, img *image.RGBA, v
 	}
 	var out []detect.Detection
 	for _, c := range crops {
-		s := c.scale * shrink
-		if s <= 1 {
-			continue
-		}
-		minW := roundInt(float64(d.cascade.Width) / s)
-		maxW := 2 * d.cfg.MinWidth
+		minW := roundInt(float64(d.cascade.Width) / (c.scale * shrink))
 		job := Job{Cascade: d.cascade, MinSize: image.Pt(minW, max(1, minW*d.cascade.Height/d.cascade.Width)),
-			MaxSize: image.Pt(maxW, maxW*d.cascade.Height/d.cascade.Width), MinNeighbors: d.cfg.MinNeighbors,
-			DenseStep: d.cfg.DenseStep}
+			MinNeighbors: d.cfg.MinNeighbors, DenseStep: d.cfg.DenseStep}
 		g := Gray(img.SubImage(c.r))
 		groups, err := Run(ctx, g, []Job{job}, Options{ScaleFactor: d.cfg.ScaleFactor, Workers: d.cfg.Workers})
 		if err != nil {
