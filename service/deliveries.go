@@ -124,12 +124,9 @@ func (s *DeliveryServer) RevokePreviousWebhookSecret(ctx context.Context, _ *ano
 
 // ownJob checks the id and that the job is the caller's, and returns the caller.
 func (s *DeliveryServer) ownJob(ctx context.Context, id string) (string, error) {
-	customer, err := callerOf(ctx)
+	customer, err := callerOfJob(ctx, "job_id", id)
 	if err != nil {
 		return "", err
-	}
-	if !job.ValidID(id) {
-		return "", invalidField("job_id", "INVALID_ID", "must be a job id (a UUID)")
 	}
 	if _, err := s.store.GetCustomerJob(ctx, customer, id); err != nil {
 		return "", toStatus(ctx, s.log, err)

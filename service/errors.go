@@ -31,6 +31,25 @@ func callerOf(ctx context.Context) (string, error) {
 	return "", status.Error(codes.Unauthenticated, "missing or invalid API key: send authorization: Bearer <key>")
 }
 
+// callerOfJob is callerOf for a call on one job: it also checks that id, the value of the
+// request's field, is a job id. The caller comes first, so an unauthenticated call learns
+// nothing about its arguments.
+func callerOfJob(ctx context.Context, field, id string) (string, error) {
+	customer, err := callerOf(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !job.ValidID(id) {
+		return "", invalidJobID(field)
+	}
+	return customer, nil
+}
+
+// invalidJobID is the error for a field that should hold a job id and does not.
+func invalidJobID(field string) error {
+	return invalidField(field, "INVALID_ID", "must be a job id (a UUID)")
+}
+
 // toStatus maps domain and watch errors to canonical codes. Anything unexpected is logged and
 // reported as INTERNAL without its text, which may hold database details.
 func toStatus(ctx context.Context, log *slog.Logger, err error) error {

@@ -32,12 +32,9 @@ const chunkSize = 64 << 10
 // GetJobFile streams one result file of a DONE job from the engine.
 func (s *JobServer) GetJobFile(req *anonjobv1.GetJobFileRequest, stream anonjobv1.JobService_GetJobFileServer) error {
 	ctx := stream.Context()
-	customer, err := callerOf(ctx)
+	customer, err := callerOfJob(ctx, "id", req.GetId())
 	if err != nil {
 		return err
-	}
-	if !job.ValidID(req.GetId()) {
-		return invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
 	}
 	if !slices.Contains(FileKinds(), req.GetKind()) {
 		return invalidField("kind", "INVALID_FILE_KIND", "must be one of anonymized, original, binary-mask, instance-mask, metadata")

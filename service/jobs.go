@@ -262,12 +262,9 @@ func (s *JobServer) checkImage(img *httpbody.HttpBody) (string, error) {
 
 // GetJob returns one job.
 func (s *JobServer) GetJob(ctx context.Context, req *anonjobv1.GetJobRequest) (*anonjobv1.GetJobResponse, error) {
-	customer, err := callerOf(ctx)
+	customer, err := callerOfJob(ctx, "id", req.GetId())
 	if err != nil {
 		return nil, err
-	}
-	if !job.ValidID(req.GetId()) {
-		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
 	}
 	j, err := s.store.GetCustomerJob(ctx, customer, req.GetId())
 	if err != nil {
@@ -352,12 +349,9 @@ func filterHash(q store.ListQuery) uint64 {
 
 // CancelJob cancels a job that has not ended. Cancelling a cancelled job returns it unchanged.
 func (s *JobServer) CancelJob(ctx context.Context, req *anonjobv1.CancelJobRequest) (*anonjobv1.CancelJobResponse, error) {
-	customer, err := callerOf(ctx)
+	customer, err := callerOfJob(ctx, "id", req.GetId())
 	if err != nil {
 		return nil, err
-	}
-	if !job.ValidID(req.GetId()) {
-		return nil, invalidField("id", "INVALID_ID", "must be a job id (a UUID)")
 	}
 	j, prev, err := s.store.Transition(ctx, req.GetId(), store.Change{To: job.StatusCancelled, Customer: customer})
 	var te *job.TransitionError

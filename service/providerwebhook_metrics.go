@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // newWebhookCounter registers the count of webhooks received by outcome on reg; a nil reg
@@ -12,12 +13,10 @@ func newWebhookCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	if reg == nil {
 		return nil
 	}
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+	return promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Name: "anonjob_provider_webhooks_total",
 		Help: "Provider webhooks received, by outcome: applied, duplicate, ignored, not_final, rejected (a bad payload or a failure) or forged (unknown job or bad token).",
 	}, []string{"outcome"})
-	reg.MustRegister(c)
-	return c
 }
 
 // count records one webhook; outcome is a WebhookOutcome name, "rejected" or "forged".

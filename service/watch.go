@@ -73,7 +73,7 @@ func parseWatchFilter(req *anonjobv1.WatchJobsRequest, customer string) (watchFi
 	if jobID := req.GetJobId(); jobID != "" {
 		id, err := uuid.Parse(jobID)
 		if err != nil || !job.ValidID(jobID) {
-			return f, invalidField("job_id", "INVALID_ID", "must be a job id (a UUID)")
+			return f, invalidJobID("job_id")
 		}
 		f.jobID = id.String() // events carry the canonical, lower-case form
 	}

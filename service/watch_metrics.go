@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/anonjob/anonjob/internal/watch"
 )
@@ -19,15 +20,14 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	if reg == nil {
 		return nil
 	}
-	m := &watchMetrics{
-		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "anonjob_watch_streams_open", Help: "WatchJobs streams open."}),
-		cutOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promauto.With(reg)
+	return &watchMetrics{
+		open: f.NewGauge(prometheus.GaugeOpts{Name: "anonjob_watch_streams_open", Help: "WatchJobs streams open."}),
+		cutOffs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "anonjob_watch_cutoffs_total",
 			Help: "Watch streams the server ended, by reason: too_slow (fell behind), shutting_down, error.",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.open, m.cutOffs)
-	return m
 }
 
 func (m *watchMetrics) opened(delta float64) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/loadgen"
 )
 
@@ -49,15 +48,11 @@ func (c *createCmd) Run(ctx context.Context, log *slog.Logger) error {
 		raw = &r
 	}
 
-	conns, err := c.dial(nconns)
+	clients, closeConns, err := c.jobClients(nconns)
 	if err != nil {
 		return err
 	}
-	defer closeAll(conns)
-	clients := make([]anonjobv1.JobServiceClient, len(conns))
-	for i, cc := range conns {
-		clients[i] = anonjobv1.NewJobServiceClient(cc)
-	}
+	defer closeConns()
 	create := func(ctx context.Context, w int) error {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
 )
 
@@ -31,9 +32,18 @@ type serverFlags struct {
 	APIKey string `name:"api-key" help:"API key; default: the dev key in anonjob-data/dev-api-key." env:"ANONJOB_API_KEY"`
 }
 
-// dial opens n gRPC connections to the server the flags name.
-func (f serverFlags) dial(n int) ([]*grpc.ClientConn, error) {
-	return dialLoopback(f.Addr, apiKey(f.APIKey), n)
+// jobClients opens n gRPC connections to the server the flags name, a JobService client on
+// each; closeConns ends them all.
+func (f serverFlags) jobClients(n int) (clients []anonjobv1.JobServiceClient, closeConns func(), err error) {
+	conns, err := dialLoopback(f.Addr, apiKey(f.APIKey), n)
+	if err != nil {
+		return nil, nil, err
+	}
+	clients = make([]anonjobv1.JobServiceClient, len(conns))
+	for i, cc := range conns {
+		clients[i] = anonjobv1.NewJobServiceClient(cc)
+	}
+	return clients, func() { closeAll(conns) }, nil
 }
 
 // dialLoopback opens n gRPC connections to a loopback address.

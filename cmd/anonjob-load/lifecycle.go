@@ -43,13 +43,13 @@ func (c *lifecycleCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--engine-addr: %w", err)
 	}
-	conns, err := c.dial(1)
+	clients, closeConns, err := c.jobClients(1)
 	if err != nil {
 		_ = lis.Close()
 		return err
 	}
-	defer closeAll(conns)
-	res, err := runLifecycle(ctx, log, lis, anonjobv1.NewJobServiceClient(conns[0]), c.Count, c.Clients, c.Timeout)
+	defer closeConns()
+	res, err := runLifecycle(ctx, log, lis, clients[0], c.Count, c.Clients, c.Timeout)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/loadgen"
 )
 
@@ -31,22 +30,18 @@ func (c *watchCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	conns, err := c.dial(c.Conns + 1) // the last one drives the events
+	clients, closeConns, err := c.jobClients(c.Conns + 1) // the last one drives the events
 	if err != nil {
 		return err
 	}
-	defer closeAll(conns)
-	var watchClients []anonjobv1.JobServiceClient
-	for _, cc := range conns[:c.Conns] {
-		watchClients = append(watchClients, anonjobv1.NewJobServiceClient(cc))
-	}
+	defer closeConns()
 	driver := loadgen.Driver{
-		Client: anonjobv1.NewJobServiceClient(conns[c.Conns]), Image: img,
+		Client: clients[c.Conns], Image: img,
 		Rate: c.Rate, Writers: c.Writers, Duration: c.Duration,
 	}
 
 	log.Info("opening watchers", "watchers", c.Watchers, "conns", c.Conns)
-	f, err := loadgen.OpenFanout(ctx, watchClients, c.Watchers)
+	f, err := loadgen.OpenFanout(ctx, clients[:c.Conns], c.Watchers)
 	if err != nil {
 		return err
 	}

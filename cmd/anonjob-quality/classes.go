@@ -1,6 +1,10 @@
 package main
 
-import "image"
+import (
+	"image"
+
+	"github.com/anonjob/anonjob/internal/testimages/labels"
+)
 
 // Detection is one entry of the engine's metadata; BBox is [x1,y1,x2,y2]
 // with x2, y2 exclusive.
@@ -44,7 +48,7 @@ func (c ClassTallies) Add(o ClassTallies) {
 // that class. It reads the metadata rather than the instance mask because
 // the instance mask keeps only the last box drawn where boxes overlap, and
 // a plate lies inside its vehicle.
-func ScoreClasses(size image.Point, dets []Detection, objects []Object) ClassTallies {
+func ScoreClasses(size image.Point, dets []Detection, objects []labels.Object) ClassTallies {
 	bounds := image.Rectangle{Max: size}
 	out := ClassTallies{}
 	for _, class := range scoredClasses {
@@ -54,19 +58,19 @@ func ScoreClasses(size image.Point, dets []Detection, objects []Object) ClassTal
 				boxes = append(boxes, image.Rect(d.BBox[0], d.BBox[1], d.BBox[2], d.BBox[3]).Intersect(bounds))
 			}
 		}
-		var labels []image.Rectangle
+		var truth []image.Rectangle
 		for _, o := range objects {
 			if o.Class == class {
-				labels = append(labels, o.rect())
+				truth = append(truth, o.Rect())
 			}
 		}
-		if len(boxes) == 0 && len(labels) == 0 {
+		if len(boxes) == 0 && len(truth) == 0 {
 			continue
 		}
 		found := paint(bounds, boxes)
-		labelled := paint(bounds, labels)
+		labelled := paint(bounds, truth)
 		var t ClassTally
-		for _, l := range labels {
+		for _, l := range truth {
 			r := l.Intersect(bounds)
 			covered := 0
 			for y := r.Min.Y; y < r.Max.Y; y++ {

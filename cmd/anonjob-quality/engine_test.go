@@ -19,6 +19,7 @@ import (
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/engine"
 	"github.com/anonjob/anonjob/internal/onnxrt"
+	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
 
 // fakeEngine is a Celantur v1 engine that detects faces only: it refuses
@@ -144,9 +145,9 @@ func TestRunBuiltinEngine(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.png"), tinyPNG(t, 64, 48), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	labels, _ := json.Marshal(Labels{Images: []LabelledImage{{File: "a.png", Width: 64, Height: 48,
-		Objects: []Object{{Class: classPerson, BBox: [4]int{10, 5, 30, 45}}}}}})
-	if err := os.WriteFile(filepath.Join(dir, "labels.json"), labels, 0o644); err != nil {
+	data, _ := json.Marshal(labels.File{Images: []labels.Image{{File: "a.png", Width: 64, Height: 48,
+		Objects: []labels.Object{{Class: classPerson, BBox: [4]int{10, 5, 30, 45}}}}}})
+	if err := os.WriteFile(filepath.Join(dir, "labels.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

@@ -26,6 +26,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
 
 type options struct {
@@ -88,7 +89,7 @@ func main() {
 // folder is one labelled folder and the classes asked for on its images.
 type folder struct {
 	dir    string
-	labels *Labels
+	labels *labels.File
 	want   map[string]bool
 }
 
@@ -97,7 +98,7 @@ func loadFolder(dir string) (folder, error) {
 	if err != nil {
 		return folder{}, fmt.Errorf("open labels: %w", err)
 	}
-	labels, err := readLabels(f)
+	set, err := labels.Read(f)
 	_ = f.Close()
 	if err != nil {
 		return folder{}, fmt.Errorf("%s: %w", dir, err)
@@ -106,14 +107,14 @@ func loadFolder(dir string) (folder, error) {
 	// only where they are labelled: asked for on the face set they would
 	// mask its unlabelled people and move its face figures.
 	want := map[string]bool{classFace: true, classPlate: true}
-	for _, im := range labels.Images {
+	for _, im := range set.Images {
 		for _, o := range im.Objects {
 			if o.Class == classPerson || o.Class == classVehicle {
 				want[o.Class] = true
 			}
 		}
 	}
-	return folder{dir: dir, labels: labels, want: want}, nil
+	return folder{dir: dir, labels: set, want: want}, nil
 }
 
 // report is everything measured in one run.
@@ -154,7 +155,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	return check(rep, o)
 }
 
-func measure(ctx context.Context, s *session, f folder, im LabelledImage, rep *report, verbose bool, out io.Writer) error {
+func measure(ctx context.Context, s *session, f folder, im labels.Image, rep *report, verbose bool, out io.Writer) error {
 	data, err := os.ReadFile(filepath.Join(f.dir, im.File))
 	if err != nil {
 		return fmt.Errorf("read image: %w", err)

@@ -1,32 +1,10 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"image"
-	"io"
+
+	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
-
-// Labels is the labels.json of a test folder.
-type Labels struct {
-	Images []LabelledImage `json:"images"`
-}
-
-// LabelledImage lists the objects boxed in one image.
-type LabelledImage struct {
-	File    string   `json:"file"`
-	Width   int      `json:"width"`
-	Height  int      `json:"height"`
-	Objects []Object `json:"objects"`
-}
-
-// Object is one labelled face, person, vehicle or licence plate; BBox is
-// [x1,y1,x2,y2] with x2, y2 exclusive.
-type Object struct {
-	Class string `json:"class"`
-	BBox  [4]int `json:"bbox"`
-	Small bool   `json:"small"`
-}
 
 // Label classes, as labels.json and the metadata's type_label write them.
 const (
@@ -39,18 +17,6 @@ const (
 // CoveredShare is the share of an object's box that must be masked for
 // the object to count as anonymized.
 const CoveredShare = 0.8
-
-func readLabels(r io.Reader) (*Labels, error) {
-	var l Labels
-	if err := json.NewDecoder(r).Decode(&l); err != nil {
-		return nil, fmt.Errorf("decode labels: %w", err)
-	}
-	return &l, nil
-}
-
-func (o Object) rect() image.Rectangle {
-	return image.Rect(o.BBox[0], o.BBox[1], o.BBox[2], o.BBox[3])
-}
 
 // Count is a number of labelled objects (or pixels) and how many of them
 // were hit.
@@ -127,13 +93,13 @@ func (t *Tally) Add(o Tally) {
 // object counts as anonymized when CoveredShare of its box is masked,
 // whatever class the mask was drawn for: a plate hidden inside a blurred
 // vehicle is hidden.
-func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
+func Score(mask *image.Gray, objects []labels.Object) (Tally, []labels.Object) {
 	var t Tally
-	var missed []Object
+	var missed []labels.Object
 	b := mask.Rect
 	labelled := make([]bool, b.Dx()*b.Dy())
 	for _, o := range objects {
-		r := o.rect().Intersect(b)
+		r := o.Rect().Intersect(b)
 		covered := 0
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			for x := r.Min.X; x < r.Max.X; x++ {
@@ -145,15 +111,15 @@ func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 		}
 		// The share is of the whole labelled box: a box reaching outside the
 		// image cannot be covered there.
-		hit := covers(covered, o.rect())
+		hit := covers(covered, o.Rect())
 		switch {
 		case o.Class == classPlate:
 			t.Plates++
 			if hit {
 				t.PlatesHit++
 			}
-			t.PlateSizes[plateBucket(o.rect())].count(hit)
-			if onVehicle(o.rect(), objects) {
+			t.PlateSizes[plateBucket(o.Rect())].count(hit)
+			if onVehicle(o.Rect(), objects) {
 				t.PlatesOnVehicles.count(hit)
 			} else {
 				t.PlatesElsewhere.count(hit)
@@ -193,9 +159,9 @@ func Score(mask *image.Gray, objects []Object) (Tally, []Object) {
 
 // onVehicle reports whether CoveredShare of plate lies in one labelled
 // vehicle.
-func onVehicle(plate image.Rectangle, objects []Object) bool {
+func onVehicle(plate image.Rectangle, objects []labels.Object) bool {
 	for _, o := range objects {
-		if o.Class == classVehicle && covers(area(plate.Intersect(o.rect())), plate) {
+		if o.Class == classVehicle && covers(area(plate.Intersect(o.Rect())), plate) {
 			return true
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"image/draw"
 	"strings"
 	"testing"
+
+	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
 
 // maskWith returns a 100x100 mask with the given rectangles white.
@@ -23,37 +25,37 @@ func sizes(small, medium, large Count) [plateBuckets]Count {
 
 func TestScore(t *testing.T) {
 	t.Parallel()
-	face := Object{Class: classFace, BBox: [4]int{10, 10, 30, 30}}               // 400 px
-	small := Object{Class: classFace, BBox: [4]int{50, 50, 60, 60}, Small: true} // 100 px
-	plate := Object{Class: classPlate, BBox: [4]int{70, 80, 90, 85}}             // 100 px, 20 wide
-	person := Object{Class: classPerson, BBox: [4]int{0, 40, 20, 100}}           // 1200 px
-	vehicle := Object{Class: classVehicle, BBox: [4]int{40, 60, 100, 100}}       // 2400 px
-	midPlate := Object{Class: classPlate, BBox: [4]int{30, 0, 60, 5}}            // 30 wide
-	bigPlate := Object{Class: classPlate, BBox: [4]int{0, 0, 60, 5}}             // 60 wide
+	face := labels.Object{Class: classFace, BBox: [4]int{10, 10, 30, 30}}               // 400 px
+	small := labels.Object{Class: classFace, BBox: [4]int{50, 50, 60, 60}, Small: true} // 100 px
+	plate := labels.Object{Class: classPlate, BBox: [4]int{70, 80, 90, 85}}             // 100 px, 20 wide
+	person := labels.Object{Class: classPerson, BBox: [4]int{0, 40, 20, 100}}           // 1200 px
+	vehicle := labels.Object{Class: classVehicle, BBox: [4]int{40, 60, 100, 100}}       // 2400 px
+	midPlate := labels.Object{Class: classPlate, BBox: [4]int{30, 0, 60, 5}}            // 30 wide
+	bigPlate := labels.Object{Class: classPlate, BBox: [4]int{0, 0, 60, 5}}             // 60 wide
 	cases := []struct {
 		name    string
 		mask    *image.Gray
-		objects []Object
+		objects []labels.Object
 		want    Tally
 		missed  int
 	}{
 		{
 			name:    "exactly 80% of the face covered counts",
 			mask:    maskWith(image.Rect(10, 10, 30, 26)), // 16 of 20 rows
-			objects: []Object{face},
+			objects: []labels.Object{face},
 			want:    Tally{Faces: 1, FacesHit: 1, MaskedPixels: 320},
 		},
 		{
 			name:    "just under 80% does not",
 			mask:    maskWith(image.Rect(10, 10, 30, 25)),
-			objects: []Object{face},
+			objects: []labels.Object{face},
 			want:    Tally{Faces: 1, MaskedPixels: 300},
 			missed:  1,
 		},
 		{
 			name:    "over-masking counts outside area",
 			mask:    maskWith(image.Rect(0, 0, 40, 40)),
-			objects: []Object{face, small, plate},
+			objects: []labels.Object{face, small, plate},
 			want: Tally{Faces: 1, FacesHit: 1, SmallFaces: 1, Plates: 1, MaskedPixels: 1600, MaskedOutside: 1200,
 				PlateSizes: sizes(Count{N: 1}, Count{}, Count{}), PlatesElsewhere: Count{N: 1}},
 			missed: 2,
@@ -61,7 +63,7 @@ func TestScore(t *testing.T) {
 		{
 			name:    "each class has its own tally",
 			mask:    maskWith(image.Rect(50, 50, 60, 60), image.Rect(70, 80, 90, 85)),
-			objects: []Object{face, small, plate},
+			objects: []labels.Object{face, small, plate},
 			want: Tally{Faces: 1, SmallFaces: 1, SmallFacesHit: 1, Plates: 1, PlatesHit: 1, MaskedPixels: 200,
 				PlateSizes: sizes(Count{N: 1, Hit: 1}, Count{}, Count{}), PlatesElsewhere: Count{N: 1, Hit: 1}},
 			missed: 1,
@@ -69,14 +71,14 @@ func TestScore(t *testing.T) {
 		{
 			name:    "a box partly outside the image needs 80% of its full area",
 			mask:    maskWith(image.Rect(0, 0, 100, 100)),
-			objects: []Object{{Class: classFace, BBox: [4]int{90, 90, 110, 110}}},
+			objects: []labels.Object{{Class: classFace, BBox: [4]int{90, 90, 110, 110}}},
 			want:    Tally{Faces: 1, MaskedPixels: 10000, MaskedOutside: 10000 - 100},
 			missed:  1,
 		},
 		{
 			name:    "persons and vehicles",
 			mask:    maskWith(image.Rect(0, 52, 20, 100), image.Rect(40, 60, 100, 91)), // person 48 of 60 rows, vehicle 31 of 40
-			objects: []Object{person, vehicle},
+			objects: []labels.Object{person, vehicle},
 			want: Tally{Persons: Count{N: 1, Hit: 1}, Vehicles: Count{N: 1}, MaskedPixels: 960 + 1860,
 				MaskedOutside: 0},
 			missed: 1,
@@ -84,14 +86,14 @@ func TestScore(t *testing.T) {
 		{
 			name:    "a plate inside a masked vehicle is hidden",
 			mask:    maskWith(image.Rect(40, 60, 100, 100)),
-			objects: []Object{vehicle, plate},
+			objects: []labels.Object{vehicle, plate},
 			want: Tally{Vehicles: Count{N: 1, Hit: 1}, Plates: 1, PlatesHit: 1, MaskedPixels: 2400,
 				PlateSizes: sizes(Count{N: 1, Hit: 1}, Count{}, Count{}), PlatesOnVehicles: Count{N: 1, Hit: 1}},
 		},
 		{
 			name:    "a plate half out of its vehicle is elsewhere",
 			mask:    maskWith(),
-			objects: []Object{vehicle, {Class: classPlate, BBox: [4]int{30, 60, 50, 65}}},
+			objects: []labels.Object{vehicle, {Class: classPlate, BBox: [4]int{30, 60, 50, 65}}},
 			want: Tally{Vehicles: Count{N: 1}, Plates: 1, PlateSizes: sizes(Count{N: 1}, Count{}, Count{}),
 				PlatesElsewhere: Count{N: 1}},
 			missed: 2,
@@ -99,7 +101,7 @@ func TestScore(t *testing.T) {
 		{
 			name:    "plates fall into buckets by width",
 			mask:    maskWith(image.Rect(0, 0, 60, 5)),
-			objects: []Object{plate, midPlate, bigPlate},
+			objects: []labels.Object{plate, midPlate, bigPlate},
 			want: Tally{Plates: 3, PlatesHit: 2, MaskedPixels: 300,
 				PlateSizes:      sizes(Count{N: 1}, Count{N: 1, Hit: 1}, Count{N: 1, Hit: 1}),
 				PlatesElsewhere: Count{N: 3, Hit: 2}},
@@ -120,22 +122,22 @@ func TestScore(t *testing.T) {
 func TestScoreClasses(t *testing.T) {
 	t.Parallel()
 	size := image.Pt(100, 100)
-	vehicle := Object{Class: classVehicle, BBox: [4]int{40, 60, 100, 100}}
-	plate := Object{Class: classPlate, BBox: [4]int{70, 80, 90, 85}}
-	person := Object{Class: classPerson, BBox: [4]int{0, 0, 10, 10}}
+	vehicle := labels.Object{Class: classVehicle, BBox: [4]int{40, 60, 100, 100}}
+	plate := labels.Object{Class: classPlate, BBox: [4]int{70, 80, 90, 85}}
+	person := labels.Object{Class: classPerson, BBox: [4]int{0, 0, 10, 10}}
 	det := func(class string, x1, y1, x2, y2 int) Detection {
 		return Detection{TypeLabel: class, BBox: [4]int{x1, y1, x2, y2}}
 	}
 	cases := []struct {
 		name    string
 		dets    []Detection
-		objects []Object
+		objects []labels.Object
 		want    ClassTallies
 	}{
 		{
 			name:    "a vehicle box does not find the plate in it",
 			dets:    []Detection{det(classVehicle, 40, 60, 100, 100)},
-			objects: []Object{vehicle, plate},
+			objects: []labels.Object{vehicle, plate},
 			want: ClassTallies{
 				classVehicle: {Own: Count{N: 1, Hit: 1}, Pixels: Count{N: 2400, Hit: 2400}},
 				classPlate:   {Own: Count{N: 1}},
@@ -144,13 +146,13 @@ func TestScoreClasses(t *testing.T) {
 		{
 			name:    "a plate box finds it; its pixels outside the label lower plate precision",
 			dets:    []Detection{det(classPlate, 70, 80, 90, 90)},
-			objects: []Object{plate},
+			objects: []labels.Object{plate},
 			want:    ClassTallies{classPlate: {Own: Count{N: 1, Hit: 1}, Pixels: Count{N: 200, Hit: 100}}},
 		},
 		{
 			name:    "overlapping boxes of one class count their pixels once, clipped to the image",
 			dets:    []Detection{det(classPerson, 0, 0, 10, 10), det(classPerson, 5, 0, 15, 10), det(classPerson, 95, 95, 120, 120)},
-			objects: []Object{person},
+			objects: []labels.Object{person},
 			want:    ClassTallies{classPerson: {Own: Count{N: 1, Hit: 1}, Pixels: Count{N: 150 + 25, Hit: 100}}},
 		},
 		{
@@ -238,16 +240,5 @@ func TestRefusedClass(t *testing.T) {
 		if got := refusedClass(c.msg, c.asked); got != c.want {
 			t.Errorf("%q: got %q, want %q", c.msg, got, c.want)
 		}
-	}
-}
-
-func TestReadLabels(t *testing.T) {
-	t.Parallel()
-	l, err := readLabels(strings.NewReader(`{"images":[{"file":"a.png","width":4,"height":3,"objects":[{"class":"face","bbox":[1,2,3,4],"small":true}]}]}`))
-	if err != nil || len(l.Images) != 1 || l.Images[0].Objects[0].BBox != [4]int{1, 2, 3, 4} || !l.Images[0].Objects[0].Small {
-		t.Fatalf("%+v %v", l, err)
-	}
-	if _, err := readLabels(strings.NewReader("{")); err == nil {
-		t.Error("broken JSON accepted")
 	}
 }

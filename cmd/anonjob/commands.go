@@ -30,16 +30,23 @@ func endOf(j *anonjobv1.Job) error {
 	return fmt.Errorf("%w: %s %s", errJobNotDone, statusWord(j.GetStatus()), j.GetError().GetMessage())
 }
 
-type getCmd struct {
+// jobArg is the job id that the commands on one job take first.
+type jobArg struct {
 	ID string `arg:"" help:"Job id."`
 }
 
+// getCmd and cancelCmd differ only in the call: both answer with the job.
+type (
+	getCmd    struct{ jobArg }
+	cancelCmd struct{ jobArg }
+)
+
 func (c *getCmd) Run(e *env) error {
-	resp, err := e.client.GetJob(e.ctx, &anonjobv1.GetJobRequest{Id: c.ID})
-	if err != nil {
-		return err
-	}
-	return e.out.job(resp.GetJob())
+	return e.out.reply(e.client.GetJob(e.ctx, &anonjobv1.GetJobRequest{Id: c.ID}))
+}
+
+func (c *cancelCmd) Run(e *env) error {
+	return e.out.reply(e.client.CancelJob(e.ctx, &anonjobv1.CancelJobRequest{Id: c.ID}))
 }
 
 type listCmd struct {
@@ -95,20 +102,8 @@ func (c *watchCmd) Run(e *env) error {
 	}, func(err error, resume int64) { _, _ = fmt.Fprintln(e.out.err, describeBreak(err, resume)) })
 }
 
-type cancelCmd struct {
-	ID string `arg:"" help:"Job id."`
-}
-
-func (c *cancelCmd) Run(e *env) error {
-	resp, err := e.client.CancelJob(e.ctx, &anonjobv1.CancelJobRequest{Id: c.ID})
-	if err != nil {
-		return err
-	}
-	return e.out.job(resp.GetJob())
-}
-
 type fetchCmd struct {
-	ID   string `arg:"" help:"Job id."`
+	jobArg
 	Kind string `arg:"" optional:"" help:"Which file: anonymized (the default), original, binary-mask, instance-mask or metadata."`
 	Out  string `short:"o" help:"Write to this file instead of standard output; with --all, the folder to save into." type:"path"`
 	All  bool   `help:"Save every file the job has into the --out folder, as JOB_ID.KIND.EXT (the anonymized image as JOB_ID.EXT)."`

@@ -42,6 +42,14 @@ func (p *printer) job(j *anonjobv1.Job) error {
 	return err
 }
 
+// reply prints the job a call answered with, or returns the call's error.
+func (p *printer) reply(resp interface{ GetJob() *anonjobv1.Job }, err error) error {
+	if err != nil {
+		return err
+	}
+	return p.job(resp.GetJob())
+}
+
 func describeJob(j *anonjobv1.Job) string {
 	var b strings.Builder
 	row := func(k, v string) {

@@ -39,9 +39,7 @@ func (c *rotateSecretCmd) Run(e *env) error {
 	return err
 }
 
-type deliveriesCmd struct {
-	ID string `arg:"" help:"Job id."`
-}
+type deliveriesCmd struct{ jobArg }
 
 func (c *deliveriesCmd) Run(e *env) error {
 	resp, err := e.deliveries.ListDeliveries(e.ctx, &anonjobv1.ListDeliveriesRequest{JobId: c.ID})

@@ -10,8 +10,7 @@ import (
 )
 
 type callbackKeyCmd struct {
-	databaseFlags
-	SecretsKeyFile string `name:"secrets-key-file" help:"The secrets key anonjobd uses (default with the embedded database: DATA_DIR/secrets.key)." env:"ANONJOB_SECRETS_KEY_FILE"`
+	sealedDatabaseFlags `set:"secrets_key_help=The secrets key anonjobd uses (default with the embedded database: DATA_DIR/secrets.key)."`
 
 	Rotate callbackKeyRotateCmd `cmd:"" help:"Make a new callback key; the old one is still accepted for --grace."`
 }
@@ -24,7 +23,7 @@ func (c *callbackKeyRotateCmd) Run(parent *callbackKeyCmd, log *slog.Logger) err
 	if c.Grace < 0 {
 		return fmt.Errorf("--grace %s: must not be negative", c.Grace)
 	}
-	return withStore(log, parent.DatabaseURL, parent.DataDir, parent.SecretsKeyFile, true, func(ctx context.Context, s *store.Store) error {
+	return parent.withStore(log, func(ctx context.Context, s *store.Store) error {
 		if err := s.RotateCallbackKey(ctx, c.Grace); err != nil {
 			return err
 		}

@@ -90,31 +90,52 @@ func startReplica(t *testing.T, bin, dbURL, engineURL string, args ...string) *r
 // own, with the given flags besides, and waits until it is ready.
 func startAnonjobd(t *testing.T, bin, dbURL string, args ...string) *replica {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "anonjobd.log")
+	httpAddr := freeAddr(t)
+	cmd, logPath := startProcess(t, bin, "anonjobd.log", []string{"CELANTUR_USERNAME=u", "CELANTUR_PASSWORD=p"},
+		append([]string{"--database-url", dbURL, "--grpc-addr", freeAddr(t), "--http-addr", httpAddr,
+			"--data-dir", t.TempDir()}, args...)...)
+	r := &replica{cmd: cmd, base: "http://" + httpAddr, log: logPath}
+	waitReady(t, "anonjobd never became ready", logPath, func() bool {
+		resp, err := http.Get(r.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return r
+}
+
+// startProcess runs bin with args and env added to this process's environment, its output
+// going to a log file (logName in a folder of the test's own) so a failure can show it. The
+// process is killed when the test ends; startProcess returns it and the log's path.
+func startProcess(t *testing.T, bin, logName string, env []string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), logName)
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
-	httpAddr := freeAddr(t)
-	cmd := exec.Command(bin, append([]string{"--database-url", dbURL,
-		"--grpc-addr", freeAddr(t), "--http-addr", httpAddr, "--data-dir", t.TempDir()}, args...)...)
-	cmd.Env = append(os.Environ(), "CELANTUR_USERNAME=u", "CELANTUR_PASSWORD=p")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	r := &replica{cmd: cmd, base: "http://" + httpAddr, log: logPath}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(r.base + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
+	return cmd, logPath
+}
+
+// waitReady asks ready every 50 ms until it says yes; after a minute it fails the test with
+// failure and the log at logPath. A child on a loaded machine may take long to start; a
+// minute tells a slow start from one that will never come.
+func waitReady(t *testing.T, failure, logPath string, ready func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("anonjobd never became ready; its log:\n%s", r.logs())
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s; its log:\n%s", failure, b)
 		}
 	}
 }

@@ -16,17 +16,12 @@ import (
 )
 
 type enginesCmd struct {
-	databaseFlags
-	SecretsKeyFile string `name:"secrets-key-file" help:"The replicas' secrets key, which seals the engines' credentials; default with the embedded database: DATA_DIR/secrets.key." env:"ANONJOB_SECRETS_KEY_FILE"`
+	sealedDatabaseFlags `set:"secrets_key_help=The replicas' secrets key, which seals the engines' credentials; default with the embedded database: DATA_DIR/secrets.key."`
 
 	List   enginesListCmd   `cmd:"" help:"List the engines, their state, capacity, jobs and last heartbeat."`
 	Add    enginesAddCmd    `cmd:"" help:"Add an engine (or update one by its URL); credentials from CELANTUR_USERNAME and CELANTUR_PASSWORD, or CELANTUR_TOKEN."`
 	Drain  enginesDrainCmd  `cmd:"" help:"Give an engine no new work; its jobs finish there."`
 	Remove enginesRemoveCmd `cmd:"" help:"Remove an engine that has no processing job (drain it first)."`
-}
-
-func (c *enginesCmd) withStore(log *slog.Logger, f func(ctx context.Context, s *store.Store) error) error {
-	return withStore(log, c.DatabaseURL, c.DataDir, c.SecretsKeyFile, true, f)
 }
 
 type enginesListCmd struct {

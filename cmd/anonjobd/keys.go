@@ -22,6 +22,19 @@ type databaseFlags struct {
 	DataDir     string `name:"data-dir" help:"anonjobd's data dir, for its embedded database." default:"${data_dir}" env:"ANONJOB_DATA_DIR"`
 }
 
+// sealedDatabaseFlags are databaseFlags and the secrets key, for the commands whose store
+// seals and opens secrets (engines, callback-key). Each command says in secrets_key_help what
+// the key protects for it.
+type sealedDatabaseFlags struct {
+	databaseFlags
+	SecretsKeyFile string `name:"secrets-key-file" help:"${secrets_key_help}" env:"ANONJOB_SECRETS_KEY_FILE"`
+}
+
+// withStore runs fn on the database, with the secrets key opened.
+func (f sealedDatabaseFlags) withStore(log *slog.Logger, fn func(ctx context.Context, s *store.Store) error) error {
+	return withStore(log, f.DatabaseURL, f.DataDir, f.SecretsKeyFile, true, fn)
+}
+
 type keysCmd struct {
 	databaseFlags
 

@@ -41,31 +41,18 @@ func (e *engineProc) id() string  { return e.addr } // enginepool.EngineID of it
 
 func startEngine(t *testing.T, bin, addr, dataDir string) *engineProc {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "engine.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = logFile.Close() })
-	cmd := exec.Command(bin, "engine", "--addr", addr, "--data-dir", dataDir, "--workers", "1")
-	cmd.Env = append(os.Environ(), "ANONJOB_ENGINE_USERNAME=u", "ANONJOB_ENGINE_PASSWORD=p")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	cmd, logPath := startProcess(t, bin, "engine.log", []string{"ANONJOB_ENGINE_USERNAME=u", "ANONJOB_ENGINE_PASSWORD=p"},
+		"engine", "--addr", addr, "--data-dir", dataDir, "--workers", "1")
 	e := &engineProc{cmd: cmd, addr: addr, dataDir: dataDir, log: logPath}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Post(e.url()+"/v1/signin", "application/json",
-			strings.NewReader(`{"username":"u","password":"p"}`)); err == nil {
-			_ = resp.Body.Close()
-			return e
+	waitReady(t, "engine never answered", logPath, func() bool {
+		resp, err := http.Post(e.url()+"/v1/signin", "application/json", strings.NewReader(`{"username":"u","password":"p"}`))
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("engine never answered; its log:\n%s", b)
-		}
-	}
+		_ = resp.Body.Close()
+		return true
+	})
+	return e
 }
 
 // jobsAt lists the jobs the engine was given, from the records it keeps of its files.

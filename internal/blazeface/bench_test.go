@@ -20,13 +20,7 @@ func BenchmarkDetect(b *testing.B) {
 	}{{"1080p", testimages.Collage(b)}, {"64x48", noise(64, 48, 1)}} {
 		for _, threads := range []int{1, 2} {
 			d := newDetector(b, Config{Threads: threads})
-			b.Run(fmt.Sprintf("%s/threads=%d", tc.name, threads), func(b *testing.B) {
-				for b.Loop() {
-					if _, err := d.Detect(context.Background(), tc.img); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+			testimages.BenchDetect(b, fmt.Sprintf("%s/threads=%d", tc.name, threads), d.Detect, tc.img)
 		}
 	}
 }

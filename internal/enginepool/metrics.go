@@ -1,6 +1,9 @@
 package enginepool
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
 
 // metrics are the pool's families: whether each engine answers this replica, and the jobs
 // handed over from dead engines.
@@ -13,18 +16,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return nil
 	}
-	m := &metrics{
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	f := promauto.With(reg)
+	return &metrics{
+		up: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "anonjob_pool_engine_up",
 			Help: "1 when the engine answered this replica's last heartbeat question, else 0, by engine id.",
 		}, []string{"engine"}),
-		handedOf: prometheus.NewCounterVec(prometheus.CounterOpts{
+		handedOf: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "anonjob_pool_jobs_handed_over_total",
 			Help: "Processing jobs of a dead engine this replica queued again for another engine, by the dead engine's id.",
 		}, []string{"engine"}),
 	}
-	reg.MustRegister(m.up, m.handedOf)
-	return m
 }
 
 func (m *metrics) setUp(engine string, up bool) {

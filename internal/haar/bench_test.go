@@ -1,7 +1,6 @@
 package haar
 
 import (
-	"context"
 	"fmt"
 	"image"
 	"image/draw"
@@ -16,19 +15,7 @@ import (
 func BenchmarkPlates(b *testing.B) {
 	img := testimages.Collage(b)
 	for _, workers := range []int{1, 2} {
-		cfg := DefaultPlateConfig()
-		cfg.Workers = workers
-		d, err := NewPlateDetector(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := d.Detect(context.Background(), img); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		benchPlates(b, fmt.Sprintf("workers=%d", workers), img, func(c *PlateConfig) { c.Workers = workers })
 	}
 }
 
@@ -40,18 +27,19 @@ func BenchmarkPlatesLarge(b *testing.B) {
 	img := image.NewRGBA(g.Rect)
 	draw.Draw(img, img.Rect, g, image.Point{}, draw.Src)
 	for _, level := range []int{0, limits.PlateLevelPixels} {
-		cfg := DefaultPlateConfig()
-		cfg.MaxLevelPixels = level
-		d, err := NewPlateDetector(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprintf("max-level-pixels=%d", level), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := d.Detect(context.Background(), img); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		benchPlates(b, fmt.Sprintf("max-level-pixels=%d", level), img, func(c *PlateConfig) { c.MaxLevelPixels = level })
 	}
+}
+
+// benchPlates times the plate search of img as the sub-benchmark name, with the default
+// configuration as set changes it.
+func benchPlates(b *testing.B, name string, img *image.RGBA, set func(*PlateConfig)) {
+	b.Helper()
+	cfg := DefaultPlateConfig()
+	set(&cfg)
+	d, err := NewPlateDetector(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	testimages.BenchDetect(b, name, d.Detect, img)
 }

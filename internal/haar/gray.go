@@ -22,21 +22,9 @@ func Gray(img image.Image) *image.Gray {
 			copy(g.Pix[y*g.Stride:], src.Y[src.YOffset(b.Min.X, b.Min.Y+y):][:b.Dx()])
 		}
 	case *image.RGBA:
-		for y := 0; y < b.Dy(); y++ {
-			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
-			out := g.Pix[y*g.Stride:]
-			for x := 0; x < b.Dx(); x++ {
-				out[x] = luma(uint32(row[4*x]), uint32(row[4*x+1]), uint32(row[4*x+2]))
-			}
-		}
+		lumaRows(g, src.Pix, src.PixOffset(b.Min.X, b.Min.Y), src.Stride)
 	case *image.NRGBA:
-		for y := 0; y < b.Dy(); y++ {
-			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
-			out := g.Pix[y*g.Stride:]
-			for x := 0; x < b.Dx(); x++ {
-				out[x] = luma(uint32(row[4*x]), uint32(row[4*x+1]), uint32(row[4*x+2]))
-			}
-		}
+		lumaRows(g, src.Pix, src.PixOffset(b.Min.X, b.Min.Y), src.Stride)
 	default:
 		for y := 0; y < b.Dy(); y++ {
 			for x := 0; x < b.Dx(); x++ {
@@ -46,6 +34,20 @@ func Gray(img image.Image) *image.Gray {
 		}
 	}
 	return g
+}
+
+// lumaRows fills g from pixels of four bytes, R, G, B and A, whose first row starts at off
+// and whose rows are stride apart: the layout RGBA and NRGBA share. The alpha is not read,
+// as OpenCV's BGR2GRAY drops it.
+func lumaRows(g *image.Gray, pix []uint8, off, stride int) {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	for y := 0; y < h; y++ {
+		row := pix[off+y*stride:]
+		out := g.Pix[y*g.Stride:]
+		for x := 0; x < w; x++ {
+			out[x] = luma(uint32(row[4*x]), uint32(row[4*x+1]), uint32(row[4*x+2]))
+		}
+	}
 }
 
 // luma uses OpenCV's 14-bit fixed-point coefficients.

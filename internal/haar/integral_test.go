@@ -1,6 +1,7 @@
 package haar
 
 import (
+	"bytes"
 	"image"
 	"math/rand/v2"
 	"testing"
@@ -97,5 +98,32 @@ func TestGrayLuma(t *testing.T) {
 	// OpenCV's BGR2GRAY: 0.299, 0.587, 0.114
 	if g.Pix[0] != 76 || g.Pix[1] != 150 || g.Pix[2] != 29 {
 		t.Errorf("luma %v, want [76 150 29]", g.Pix)
+	}
+}
+
+// TestGrayFastPathsMatchGeneric: the RGBA and NRGBA paths read the pixel buffers directly,
+// offsets of a sub-image included; on opaque pixels they must give what At gives.
+func TestGrayFastPathsMatchGeneric(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 7))
+	rgba := image.NewRGBA(image.Rect(0, 0, 9, 7))
+	nrgba := image.NewNRGBA(rgba.Rect)
+	for i := range rgba.Pix {
+		v := uint8(rng.UintN(256))
+		if i%4 == 3 {
+			v = 255
+		}
+		rgba.Pix[i], nrgba.Pix[i] = v, v
+	}
+	sub := image.Rect(2, 1, 8, 6)
+	for name, img := range map[string]image.Image{
+		"RGBA":  rgba.SubImage(sub),
+		"NRGBA": nrgba.SubImage(sub),
+	} {
+		got := Gray(img)
+		want := Gray(struct{ image.Image }{img}) // hides the type: the generic path
+		if !bytes.Equal(got.Pix, want.Pix) || got.Rect != want.Rect {
+			t.Errorf("%s: %v, generic %v", name, got.Pix, want.Pix)
+		}
 	}
 }

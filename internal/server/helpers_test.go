@@ -285,6 +285,27 @@ func (e *env) doAs(key, method, path, contentType string, body []byte) httpResul
 	return r
 }
 
+// watchHTTP opens GET /v1/jobs:watch with query as e's customer and checks that it streams
+// newline-delimited JSON, the media type the OpenAPI document gives. The stream ends with ctx
+// or the test.
+func watchHTTP(ctx context.Context, t *testing.T, e *env, query string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/jobs:watch"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("watch: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return resp
+}
+
 func (e *env) postImage(query url.Values, contentType string, body []byte) httpResult {
 	return e.do(http.MethodPost, "/v1/jobs?"+query.Encode(), contentType, body)
 }

@@ -55,16 +55,7 @@ func TestWatchOverHTTPStreamsNDJSON(t *testing.T) {
 	first := e.createJob(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/jobs:watch?since_revision="+strconv.FormatInt(first.GetRevision()-1, 10), nil)
-	req.Header.Set("Authorization", "Bearer "+e.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
-		t.Fatalf("watch: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
+	resp := watchHTTP(ctx, t, e, "?since_revision="+strconv.FormatInt(first.GetRevision()-1, 10))
 	lines := bufio.NewScanner(resp.Body)
 	next := func() ndjsonLine {
 		t.Helper()

@@ -5,6 +5,7 @@ package testimages
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
@@ -53,6 +54,19 @@ func CollageJPEG(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// BenchDetect runs detect on img as the sub-benchmark name, failing at the first error: the
+// loop the detectors' benchmarks share, so their figures measure the same thing.
+func BenchDetect[T any](b *testing.B, name string, detect func(context.Context, *image.RGBA) (T, error), img *image.RGBA) {
+	b.Helper()
+	b.Run(name, func(b *testing.B) {
+		for b.Loop() {
+			if _, err := detect(context.Background(), img); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // PNGHeader is the start of a PNG of w x h pixels: signature and IHDR, CRC included. Decoding

@@ -18,6 +18,8 @@ import (
 
 	xdraw "golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // gcompris backgrounds
+
+	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
 
 // Recipe is recipe.json: the photos used as they are and the composites.
@@ -28,23 +30,23 @@ type Recipe struct {
 
 // Photo is a committed image labelled by hand.
 type Photo struct {
-	File    string   `json:"file"`
-	Source  string   `json:"source"`
-	Objects []Object `json:"objects"`
+	File    string          `json:"file"`
+	Source  string          `json:"source"`
+	Objects []labels.Object `json:"objects"`
 }
 
 // Composite is an image made from a base photo, cut-out stamps and
 // synthetic plates. Objects are labelled by hand on the base, in the
 // output's pixels; stamps and plates label themselves.
 type Composite struct {
-	File    string   `json:"file"`
-	Source  string   `json:"source"`
-	Base    string   `json:"base"`              // path below src/
-	Size    [2]int   `json:"size,omitempty"`    // resize the base to this first (0: keep)
-	Stamps  []Stamp  `json:"stamps,omitempty"`  // pasted in order, before the plates
-	Plates  []Plate  `json:"plates,omitempty"`  // pasted last
-	Objects []Object `json:"objects,omitempty"` // hand labels of the base
-	Quality int      `json:"quality"`           // JPEG quality of the output
+	File    string          `json:"file"`
+	Source  string          `json:"source"`
+	Base    string          `json:"base"`              // path below src/
+	Size    [2]int          `json:"size,omitempty"`    // resize the base to this first (0: keep)
+	Stamps  []Stamp         `json:"stamps,omitempty"`  // pasted in order, before the plates
+	Plates  []Plate         `json:"plates,omitempty"`  // pasted last
+	Objects []labels.Object `json:"objects,omitempty"` // hand labels of the base
+	Quality int             `json:"quality"`           // JPEG quality of the output
 }
 
 // Stamp is a cut-out (PNG with alpha) pasted at At, scaled to Width px
@@ -63,27 +65,6 @@ type Plate struct {
 	Box  [4]int `json:"box"`
 }
 
-// Object is one label, as in labels.json.
-type Object struct {
-	Class string `json:"class"`
-	BBox  [4]int `json:"bbox"`
-	Note  string `json:"note,omitempty"`
-}
-
-// Labels is labels.json, in the face set's schema.
-type Labels struct {
-	Images []LabelledImage `json:"images"`
-}
-
-// LabelledImage is one image of labels.json.
-type LabelledImage struct {
-	File    string   `json:"file"`
-	Width   int      `json:"width"`
-	Height  int      `json:"height"`
-	Source  string   `json:"source"`
-	Objects []Object `json:"objects"`
-}
-
 // Label classes of the set.
 const (
 	ClassPerson  = "person"
@@ -95,7 +76,7 @@ const (
 // photos) and returns the files to write, labels.json included.
 func Build(dir fs.FS, r Recipe) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	var labels Labels
+	var set labels.File
 	for _, p := range r.Photos {
 		f, err := dir.Open(p.File)
 		if err != nil {
@@ -106,7 +87,7 @@ func Build(dir fs.FS, r Recipe) (map[string][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.File, err)
 		}
-		labels.Images = append(labels.Images, LabelledImage{File: p.File, Width: cfg.Width, Height: cfg.Height, Source: p.Source, Objects: nonNil(p.Objects)})
+		set.Images = append(set.Images, labels.Image{File: p.File, Width: cfg.Width, Height: cfg.Height, Source: p.Source, Objects: nonNil(p.Objects)})
 	}
 	for _, c := range r.Composites {
 		img, objs, err := compose(dir, c)
@@ -118,9 +99,9 @@ func Build(dir fs.FS, r Recipe) (map[string][]byte, error) {
 			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
 		out[c.File] = buf.Bytes()
-		labels.Images = append(labels.Images, LabelledImage{File: c.File, Width: img.Rect.Dx(), Height: img.Rect.Dy(), Source: c.Source, Objects: objs})
+		set.Images = append(set.Images, labels.Image{File: c.File, Width: img.Rect.Dx(), Height: img.Rect.Dy(), Source: c.Source, Objects: objs})
 	}
-	j, err := json.MarshalIndent(labels, "", " ")
+	j, err := json.MarshalIndent(set, "", " ")
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +109,9 @@ func Build(dir fs.FS, r Recipe) (map[string][]byte, error) {
 	return out, nil
 }
 
-func nonNil(o []Object) []Object {
+func nonNil(o []labels.Object) []labels.Object {
 	if o == nil {
-		return []Object{}
+		return []labels.Object{}
 	}
 	return o
 }
@@ -148,7 +129,7 @@ func decode(dir fs.FS, name string) (image.Image, error) {
 	return img, nil
 }
 
-func compose(dir fs.FS, c Composite) (*image.RGBA, []Object, error) {
+func compose(dir fs.FS, c Composite) (*image.RGBA, []labels.Object, error) {
 	base, err := decode(dir, "src/"+c.Base)
 	if err != nil {
 		return nil, nil, err
@@ -163,13 +144,13 @@ func compose(dir fs.FS, c Composite) (*image.RGBA, []Object, error) {
 	} else {
 		xdraw.CatmullRom.Scale(img, img.Rect, base, base.Bounds(), draw.Src, nil)
 	}
-	objs := append([]Object{}, c.Objects...)
+	objs := append([]labels.Object{}, c.Objects...)
 	for _, s := range c.Stamps {
 		box, err := paste(dir, img, s)
 		if err != nil {
 			return nil, nil, err
 		}
-		objs = append(objs, Object{Class: s.Class, BBox: box})
+		objs = append(objs, labels.Object{Class: s.Class, BBox: box})
 	}
 	for _, p := range c.Plates {
 		r := image.Rect(p.Box[0], p.Box[1], p.Box[2], p.Box[3])
@@ -181,7 +162,7 @@ func compose(dir fs.FS, c Composite) (*image.RGBA, []Object, error) {
 			return nil, nil, err
 		}
 		draw.Draw(img, r, plate, image.Point{}, draw.Src)
-		objs = append(objs, Object{Class: ClassPlate, BBox: p.Box})
+		objs = append(objs, labels.Object{Class: ClassPlate, BBox: p.Box})
 	}
 	return img, objs, nil
 }

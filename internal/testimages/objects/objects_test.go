@@ -7,6 +7,8 @@ import (
 	"image/color"
 	"os"
 	"testing"
+
+	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
 
 func readRecipe(t *testing.T) Recipe {
@@ -49,12 +51,13 @@ func TestReproducible(t *testing.T) {
 
 func TestLabelsInsideImages(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("labels.json")
+	f, err := os.Open("labels.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var l Labels
-	if err := json.Unmarshal(data, &l); err != nil {
+	defer func() { _ = f.Close() }()
+	l, err := labels.Read(f)
+	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
