@@ -20,6 +20,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/onnxrt"
+	"github.com/anonjob/anonjob/internal/testimages"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.json")
@@ -38,22 +39,6 @@ func newDetector(t testing.TB, cfg Config) *Detector {
 	}
 	t.Cleanup(func() { _ = d.Close() })
 	return d
-}
-
-func loadRGBA(t testing.TB, path string) *image.RGBA {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rgba := image.NewRGBA(image.Rect(0, 0, src.Bounds().Dx(), src.Bounds().Dy()))
-	draw.Draw(rgba, rgba.Rect, src, src.Bounds().Min, draw.Src)
-	return rgba
 }
 
 // goldenBox is a detection as golden.json keeps it.
@@ -80,7 +65,7 @@ func TestGolden(t *testing.T) {
 	for _, threads := range []int{1, 2} {
 		d := newDetector(t, Config{Threads: threads})
 		for _, name := range images {
-			ds, err := d.Detect(context.Background(), loadRGBA(t, filepath.Join("testdata", name)))
+			ds, err := d.Detect(context.Background(), testimages.LoadRGBA(t, filepath.Join("testdata", name)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,8 +135,8 @@ func TestConcurrent(t *testing.T) {
 	t.Parallel()
 	d := newDetector(t, Config{})
 	imgs := []*image.RGBA{
-		loadRGBA(t, "testdata/face.jpg"),
-		loadRGBA(t, "testdata/two-faces.jpg"),
+		testimages.LoadRGBA(t, "testdata/face.jpg"),
+		testimages.LoadRGBA(t, "testdata/two-faces.jpg"),
 		noise(97, 61, 1),
 		noise(300, 170, 2),
 	}
@@ -200,7 +185,7 @@ func noise(w, h int, seed uint64) *image.RGBA {
 func TestSizes(t *testing.T) {
 	t.Parallel()
 	d := newDetector(t, Config{MaxLevelPixels: 1 << 16})
-	face := loadRGBA(t, "testdata/face.jpg")
+	face := testimages.LoadRGBA(t, "testdata/face.jpg")
 	for _, off := range []image.Point{{0, -50}, {-100, 0}, {60, 80}} {
 		img := image.NewRGBA(image.Rect(0, 0, 211, 187))
 		draw.Draw(img, img.Rect, face, off, draw.Src)

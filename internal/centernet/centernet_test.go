@@ -3,7 +3,6 @@ package centernet
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"flag"
 	"image"
 	_ "image/jpeg"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/onnxrt"
+	"github.com/anonjob/anonjob/internal/testimages"
 )
 
 // writeInput writes the reference input as raw little-endian float32 for
@@ -43,16 +43,7 @@ type cell struct {
 
 func decodeRef(t *testing.T) image.Image {
 	t.Helper()
-	f, err := os.Open(refImage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return testimages.LoadRGBA(t, refImage)
 }
 
 func refInput(t *testing.T) []float32 {
@@ -77,14 +68,8 @@ func TestMatchesTensorFlowJS(t *testing.T) {
 	if !onnxrt.Available() {
 		t.Skip("ONNX Runtime needs cgo")
 	}
-	raw, err := os.ReadFile("testdata/reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ref reference
-	if err := json.Unmarshal(raw, &ref); err != nil {
-		t.Fatal(err)
-	}
+	testimages.ReadJSON(t, "testdata/reference.json", &ref)
 	m, err := Open(filepath.Join(detect.DefaultDir, onnxrt.LibraryFile), "", 0)
 	if err != nil {
 		t.Fatal(err) // names the file and the install script

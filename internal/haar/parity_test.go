@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"image"
 	_ "image/jpeg"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/testimages"
 )
 
 // reference holds boxes produced by OpenCV 4.6.0 (Debian's python3-opencv
@@ -35,14 +35,8 @@ type reference struct {
 // off by a pixel.
 func TestOpenCVParity(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("testdata/opencv-reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ref reference
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	testimages.ReadJSON(t, "testdata/opencv-reference.json", &ref)
 	f, err := os.Open(filepath.Join("testdata", ref.Image))
 	if err != nil {
 		t.Fatal(err)

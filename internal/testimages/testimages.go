@@ -7,11 +7,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"hash/crc32"
 	"image"
 	"image/draw"
 	"image/jpeg"
-	_ "image/png" // the collage is a PNG
+	_ "image/png" // LoadRGBA reads PNGs too (the collage is one)
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,9 +32,18 @@ func Dir() string {
 func Collage(tb testing.TB) *image.RGBA {
 	tb.Helper()
 	path := filepath.Join(Dir(), "dev_composite_1920x1080.png")
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("benchmark image: %v (set ANONJOB_TESTDATA to the labelled set)", err)
+	}
+	return LoadRGBA(tb, path)
+}
+
+// LoadRGBA decodes the JPEG or PNG at path into an RGBA image whose bounds start at 0, 0.
+func LoadRGBA(tb testing.TB, path string) *image.RGBA {
+	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		tb.Fatalf("benchmark image: %v (set ANONJOB_TESTDATA to the labelled set)", err)
+		tb.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
 	src, _, err := image.Decode(f)
@@ -43,6 +53,18 @@ func Collage(tb testing.TB) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, src.Bounds().Dx(), src.Bounds().Dy()))
 	draw.Draw(img, img.Rect, src, src.Bounds().Min, draw.Src)
 	return img
+}
+
+// ReadJSON decodes the JSON file at path into v.
+func ReadJSON(tb testing.TB, path string, v any) {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
 }
 
 // CollageJPEG is the collage re-encoded as a JPEG at quality 90, the

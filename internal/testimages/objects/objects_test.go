@@ -2,25 +2,19 @@ package objects
 
 import (
 	"bytes"
-	"encoding/json"
 	"image"
 	"image/color"
 	"os"
 	"testing"
 
+	"github.com/anonjob/anonjob/internal/testimages"
 	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
 
 func readRecipe(t *testing.T) Recipe {
 	t.Helper()
-	data, err := os.ReadFile("recipe.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var r Recipe
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatal(err)
-	}
+	testimages.ReadJSON(t, "recipe.json", &r)
 	return r
 }
 
