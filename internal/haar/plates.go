@@ -119,6 +119,23 @@ func shrinkGray(g *image.Gray, k int) *image.Gray {
 	return out
 }
 
+// shrinkRGBAGray is the luma of the r part of img averaged over k x k blocks, as
+// shrinkGray(Gray(img.SubImage(r)), k), without holding the crop's full-size luma: k rows at
+// a time.
+func shrinkRGBAGray(img *image.RGBA, r image.Rectangle, k int) *image.Gray {
+	if k <= 1 {
+		return Gray(img.SubImage(r))
+	}
+	w, h := r.Dx(), r.Dy()/k
+	out := image.NewGray(image.Rect(0, 0, w/k, h))
+	rows := image.NewGray(image.Rect(0, 0, w, k))
+	for y := range h {
+		lumaRows(rows, img.Pix, img.PixOffset(r.Min.X, r.Min.Y+y*k), img.Stride)
+		copy(out.Pix[y*out.Stride:][:w/k], shrinkGray(rows, k).Pix)
+	}
+	return out
+}
+
 // score maps a neighbour count to (0,1): one cluster of 3 hits is a weak
 // detection, 20 hits a confident one.
 func score(neighbors int) float64 {

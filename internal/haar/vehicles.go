@@ -52,16 +52,20 @@ func (d *PlateDetector) DetectInVehicles(ctx context.Context, img *image.RGBA, v
 	}
 	var out []detect.Detection
 	for _, c := range crops {
-		minW := roundInt(float64(d.cascade.Width) / (c.scale * shrink))
+		// A large vehicle's crop, whose smallest plate is k or more times the window, is
+		// scanned at 1/k of its size, so that no crop is held larger than it is scanned.
+		s := c.scale * shrink
+		k := max(1, int(1/s))
+		g := shrinkRGBAGray(img, c.r, k)
+		minW := roundInt(float64(d.cascade.Width) / (s * float64(k)))
 		job := Job{Cascade: d.cascade, MinSize: image.Pt(minW, max(1, minW*d.cascade.Height/d.cascade.Width)),
 			MinNeighbors: d.cfg.MinNeighbors, DenseStep: d.cfg.DenseStep}
-		g := Gray(img.SubImage(c.r))
 		groups, err := Run(ctx, g, []Job{job}, Options{ScaleFactor: d.cfg.ScaleFactor, Workers: d.cfg.Workers})
 		if err != nil {
 			return nil, err
 		}
 		for _, gr := range groups[0] {
-			r := gr.Rect.Add(c.r.Min)
+			r := image.Rect(gr.Rect.Min.X*k, gr.Rect.Min.Y*k, gr.Rect.Max.X*k, gr.Rect.Max.Y*k).Add(c.r.Min)
 			out = append(out, detect.Detection{Class: detect.LicensePlate,
 				Rect: detect.Grow(r, d.cfg.Grow).Intersect(img.Rect), Score: score(gr.Neighbors)})
 		}

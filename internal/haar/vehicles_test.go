@@ -1,6 +1,7 @@
 package haar
 
 import (
+	"bytes"
 	"context"
 	"image"
 	"image/draw"
@@ -63,4 +64,48 @@ func covers(dets []detect.Detection, plate image.Rectangle) bool {
 		}
 	}
 	return false
+}
+
+// TestShrinkRGBAGray pins the crop reader of large vehicles to the full-size luma averaged
+// afterwards, on a crop that does not start at the image's corner and does not divide by k.
+func TestShrinkRGBAGray(t *testing.T) {
+	t.Parallel()
+	g := street(203, 131, 5)
+	img := image.NewRGBA(g.Rect)
+	for i, v := range g.Pix {
+		img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = v, uint8(i), v/2, 255
+	}
+	r := image.Rect(17, 9, 180, 121)
+	for _, k := range []int{1, 2, 3, 5} {
+		got := shrinkRGBAGray(img, r, k)
+		want := Gray(img.SubImage(r))
+		if k > 1 {
+			want = shrinkGray(want, k)
+		}
+		if got.Rect != want.Rect || !bytes.Equal(got.Pix, want.Pix) {
+			t.Errorf("k=%d: %v differs from %v", k, got.Rect, want.Rect)
+		}
+	}
+}
+
+// TestPlateInLargeVehicle searches a vehicle so wide that its crop is scanned at half size
+// (its smallest plate, a tenth of 1200 px, is twice the window) and masks its plate in the
+// image's own coordinates.
+func TestPlateInLargeVehicle(t *testing.T) {
+	t.Parallel()
+	d, err := NewPlateDetector(DefaultPlateConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := street(1400, 800, 11)
+	plate := drawPlate(g, 601, 401, 180)
+	rgba := image.NewRGBA(g.Rect)
+	draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+	dets, err := d.DetectInVehicles(context.Background(), rgba, []image.Rectangle{image.Rect(100, 200, 1300, 700)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !covers(dets, plate) {
+		t.Fatalf("plate %v not masked inside its vehicle: %v", plate, dets)
+	}
 }
