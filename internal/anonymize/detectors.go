@@ -77,35 +77,25 @@ func (ds Detectors) check(r Request) error {
 // vehicles or plates is asked for, once.
 func (ds Detectors) detect(ctx context.Context, img *image.RGBA, r Request, stages *stageClock) ([]detect.Detection, error) {
 	var (
-		mu    sync.Mutex
-		found [][]detect.Detection
-		errs  []error
-		wg    sync.WaitGroup
+		found  findings
+		plates findings
+		wg     sync.WaitGroup
 	)
-	add := func(d []detect.Detection, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		found = append(found, d)
-		errs = append(errs, err)
-	}
 	timed := func(name string, f func() ([]detect.Detection, error)) ([]detect.Detection, error) {
 		start := time.Now()
 		d, err := f()
 		stages.add(name, time.Since(start))
 		return d, err
 	}
+	// Plates of both searches are merged at the end; their errors count with the others.
+	addPlates := func(d []detect.Detection, err error) {
+		plates.add(d, nil)
+		found.add(nil, err)
+	}
 	if r.Faces {
 		wg.Go(func() {
-			add(timed(StageFaces, func() ([]detect.Detection, error) { return ds.Faces.Detect(ctx, img) }))
+			found.add(timed(StageFaces, func() ([]detect.Detection, error) { return ds.Faces.Detect(ctx, img) }))
 		})
-	}
-	var plates [][]detect.Detection
-	var platesMu sync.Mutex
-	addPlates := func(d []detect.Detection, err error) {
-		platesMu.Lock()
-		plates = append(plates, d)
-		platesMu.Unlock()
-		add(nil, err)
 	}
 	if r.Plates {
 		wg.Go(func() {
@@ -116,25 +106,11 @@ func (ds Detectors) detect(ctx context.Context, img *image.RGBA, r Request, stag
 		wg.Go(func() {
 			objs, err := timed(StageObjects, func() ([]detect.Detection, error) { return ds.Objects.DetectObjects(ctx, img, r.Persons || r.Vehicles) })
 			if err != nil {
-				add(nil, err)
+				found.add(nil, err)
 				return
 			}
-			var keep []detect.Detection
-			var vehicles []image.Rectangle
-			for _, o := range objs {
-				switch o.Class {
-				case detect.Person:
-					if r.Persons {
-						keep = append(keep, o)
-					}
-				case detect.Vehicle:
-					vehicles = append(vehicles, o.Rect)
-					if r.Vehicles {
-						keep = append(keep, o)
-					}
-				}
-			}
-			add(keep, nil)
+			keep, vehicles := r.wanted(objs)
+			found.add(keep, nil)
 			if r.Plates && len(vehicles) > 0 {
 				addPlates(timed(StagePlatesInVehicle, func() ([]detect.Detection, error) {
 					return ds.Plates.DetectInVehicles(ctx, img, vehicles)
@@ -143,12 +119,46 @@ func (ds Detectors) detect(ctx context.Context, img *image.RGBA, r Request, stag
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(found.errs...); err != nil {
 		return nil, err
 	}
 	// A plate found by both searches is reported once.
-	found = append(found, detect.DropContained(slices.Concat(plates...)))
-	return slices.Concat(found...), nil
+	found.sets = append(found.sets, detect.DropContained(slices.Concat(plates.sets...)))
+	return slices.Concat(found.sets...), nil
+}
+
+// wanted splits the object pass's detections into those r asks for and the boxes of all
+// vehicles, which the plate search looks into whether or not vehicles are asked for.
+func (r Request) wanted(objs []detect.Detection) (keep []detect.Detection, vehicles []image.Rectangle) {
+	for _, o := range objs {
+		switch o.Class {
+		case detect.Person:
+			if r.Persons {
+				keep = append(keep, o)
+			}
+		case detect.Vehicle:
+			vehicles = append(vehicles, o.Rect)
+			if r.Vehicles {
+				keep = append(keep, o)
+			}
+		}
+	}
+	return keep, vehicles
+}
+
+// findings collects what detectors running side by side find, and their errors.
+type findings struct {
+	mu   sync.Mutex
+	sets [][]detect.Detection
+	errs []error
+}
+
+// add keeps what one detector found and its error.
+func (f *findings) add(d []detect.Detection, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sets = append(f.sets, d)
+	f.errs = append(f.errs, err)
 }
 
 // stageClock collects stage times from concurrent detectors.
@@ -161,4 +171,17 @@ func (c *stageClock) add(name string, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stages = append(c.stages, Stage{Name: name, Duration: d})
+}
+
+// run runs f as the stage name, in a trace span of that name, and records its time when it
+// succeeds.
+func (c *stageClock) run(ctx context.Context, name string, f func(context.Context) error) error {
+	start := time.Now()
+	sctx, span := stage(ctx, name)
+	err := f(sctx)
+	endStage(span, err)
+	if err == nil {
+		c.add(name, time.Since(start))
+	}
+	return err
 }

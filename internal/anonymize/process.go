@@ -7,7 +7,6 @@ import (
 	"image"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/limits"
@@ -44,38 +43,68 @@ type Result struct {
 // Process decodes data, detects, hides and encodes all outputs. Errors
 // caused by the input wrap ErrNotImage.
 func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Result, error) {
+	q, err := ds.validate(req)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		clock stageClock
+		img   *image.RGBA
+		f     Format
+		dets  []detect.Detection
+		res   *Result
+	)
+	if err := clock.run(ctx, StageDecode, func(context.Context) (err error) {
+		img, f, err = Decode(data, req.Limits)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := clock.run(ctx, StageDetect, func(ctx context.Context) (err error) {
+		dets, err = ds.detect(ctx, img, req, &clock)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("detect: %w", err)
+	}
+	sortDetections(dets)
+	anonymized := req.Method != Detect
+	_ = clock.run(ctx, StageAnonymize, func(context.Context) error {
+		if anonymized {
+			for _, det := range dets {
+				apply(img, det.Rect, req.Method)
+			}
+		}
+		return nil
+	})
+	if err := clock.run(ctx, StageEncode, func(context.Context) (err error) {
+		res, err = encode(img, f, q, dets, anonymized)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	res.Stages = clock.stages
+	return res, nil
+}
+
+// validate checks what the request asks for against the detectors and returns the JPEG
+// quality to encode with.
+func (ds Detectors) validate(req Request) (quality int, err error) {
 	if _, ok := ParseMethod(string(req.Method)); !ok {
-		return nil, fmt.Errorf("unknown method %q", req.Method)
+		return 0, fmt.Errorf("unknown method %q", req.Method)
 	}
 	q := req.Quality
 	if q == 0 {
 		q = DefaultQuality
 	}
 	if q < 1 || q > 100 {
-		return nil, fmt.Errorf("quality %d out of range 1-100", q)
+		return 0, fmt.Errorf("quality %d out of range 1-100", q)
 	}
-	if err := ds.check(req); err != nil {
-		return nil, err
-	}
-	var clock stageClock
-	start := time.Now()
-	_, span := stage(ctx, "decode")
-	img, f, err := Decode(data, req.Limits)
-	endStage(span, err)
-	if err != nil {
-		return nil, err
-	}
-	clock.add(StageDecode, time.Since(start))
-	start = time.Now()
-	dctx, span := stage(ctx, "detect")
-	dets, err := ds.detect(dctx, img, req, &clock)
-	endStage(span, err)
-	if err != nil {
-		return nil, fmt.Errorf("detect: %w", err)
-	}
-	clock.add(StageDetect, time.Since(start))
-	// A total order makes ids, masks and metadata reproducible: the detectors run side by
-	// side and finish in any order.
+	return q, ds.check(req)
+}
+
+// sortDetections puts dets in a total order, which makes ids, masks and metadata
+// reproducible: the detectors run side by side and finish in any order.
+func sortDetections(dets []detect.Detection) {
 	sort.SliceStable(dets, func(i, j int) bool {
 		a, b := dets[i], dets[j]
 		switch {
@@ -90,19 +119,11 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 		}
 		return a.Rect.Max.X < b.Rect.Max.X
 	})
-	anonymized := req.Method != Detect
-	start = time.Now()
-	_, span = stage(ctx, "anonymize")
-	if anonymized {
-		for _, det := range dets {
-			apply(img, det.Rect, req.Method)
-		}
-	}
-	span.End()
-	clock.add(StageAnonymize, time.Since(start))
-	start = time.Now()
-	_, span = stage(ctx, "encode")
-	defer span.End()
+}
+
+// encode writes every output of the hidden img: the image in its own format f at quality q,
+// both masks and the metadata.
+func encode(img *image.RGBA, f Format, q int, dets []detect.Detection, anonymized bool) (*Result, error) {
 	size := img.Rect.Size()
 	res := &Result{Format: f, Detections: dets, Size: size}
 	// The three images are independent and each encoder runs on one core: side by side they
@@ -116,10 +137,9 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
+	var err error
 	if res.Metadata, err = metadata(size, dets, anonymized); err != nil {
 		return nil, err
 	}
-	clock.add(StageEncode, time.Since(start))
-	res.Stages = clock.stages
 	return res, nil
 }
