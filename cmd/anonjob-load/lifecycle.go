@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/loadgen"
 )
@@ -78,113 +80,171 @@ func (r lifecycleResult) print(w io.Writer) {
 // runLifecycle serves the stand-in on lis and sends count jobs through client.
 func runLifecycle(ctx context.Context, log *slog.Logger, lis net.Listener, client anonjobv1.JobServiceClient,
 	count, clients int, timeout time.Duration) (lifecycleResult, error) {
-	standIn := loadgen.NewStandIn("http://"+lis.Addr().String(), log)
-	srv := &http.Server{Handler: standIn.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(lis) }()
-	defer func() {
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-		standIn.Close()
-	}()
+	standIn, stop := serveStandIn(ctx, lis, log)
+	defer stop()
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	watch, err := client.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
+	watch, err := openWatch(ctx, client)
 	if err != nil {
-		return lifecycleResult{}, fmt.Errorf("watch: %w", err)
-	}
-	if _, err := watch.Recv(); err != nil { // the opening heartbeat: the watch is in place
-		return lifecycleResult{}, fmt.Errorf("watch: %w", err)
+		return lifecycleResult{}, err
 	}
 	img, err := loadgen.TinyPNG()
 	if err != nil {
 		return lifecycleResult{}, err
 	}
 
-	var mu sync.Mutex
-	started := make(map[string]time.Time, count) // job id -> when its CreateJob was sent
-	ended := make(map[string]time.Time, count)   // job id -> when its end was seen
-	var failed int
-	createErr := make(chan error, 1)
+	r := &lifecycleRun{
+		client: client, img: img, count: count, cancel: cancel, createErr: make(chan error, 1),
+		started: make(map[string]time.Time, count), ended: make(map[string]time.Time, count),
+	}
 	first := time.Now()
-	go func() {
-		next := make(chan struct{})
-		var wg sync.WaitGroup
-		for range clients {
-			wg.Go(func() {
-				for range next {
-					t := time.Now()
-					resp, err := client.CreateJob(ctx, loadgen.CreateJobRequest(img))
-					if err != nil {
-						select {
-						case createErr <- fmt.Errorf("CreateJob: %w", err):
-						default:
-						}
-						cancel()
-						return
-					}
-					mu.Lock()
-					started[resp.GetJob().GetId()] = t
-					mu.Unlock()
-				}
-			})
-		}
-		for range count {
-			select {
-			case next <- struct{}{}:
-			case <-ctx.Done():
-			}
-		}
-		close(next)
-		wg.Wait()
-	}()
+	go r.createAll(ctx, clients)
+	if err := r.awaitEnds(watch); err != nil {
+		return lifecycleResult{}, err
+	}
+	res := r.result(first)
+	res.webhooksLost = standIn.FailedWebhooks()
+	return res, nil
+}
 
-	// A job's end may be seen before its CreateJob answer: ends are kept by id and matched
-	// with the creates afterwards.
-	for len(ended) < count {
-		msg, err := watch.Recv()
-		if err != nil {
-			select {
-			case cerr := <-createErr:
-				return lifecycleResult{}, cerr
-			default:
-			}
-			mu.Lock()
-			n := len(ended)
-			mu.Unlock()
-			return lifecycleResult{}, fmt.Errorf("watch after %d of %d jobs ended: %w", n, count, err)
-		}
-		now := time.Now()
-		for _, ev := range msg.GetEvents() {
-			j := ev.GetJob()
-			switch j.GetStatus() {
-			case anonjobv1.JobStatus_JOB_STATUS_DONE, anonjobv1.JobStatus_JOB_STATUS_FAILED, anonjobv1.JobStatus_JOB_STATUS_CANCELLED:
-			default:
-				continue
-			}
-			mu.Lock()
-			if _, seen := ended[j.GetId()]; !seen {
-				ended[j.GetId()] = now
-				if j.GetStatus() != anonjobv1.JobStatus_JOB_STATUS_DONE {
-					failed++
-				}
-			}
-			mu.Unlock()
+// serveStandIn serves the stand-in engine on lis until stop is called. Shutting down has a
+// few seconds of its own, not bound by ctx, so an interrupted run still closes it in order.
+func serveStandIn(ctx context.Context, lis net.Listener, log *slog.Logger) (standIn *loadgen.StandIn, stop func()) {
+	standIn = loadgen.NewStandIn("http://"+lis.Addr().String(), log)
+	srv := &http.Server{Handler: standIn.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	return standIn, func() {
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+		standIn.Close()
+	}
+}
+
+// openWatch returns a watch on every job once its opening heartbeat has come: from then on
+// no job's end can be missed.
+func openWatch(ctx context.Context, client anonjobv1.JobServiceClient) (grpc.ServerStreamingClient[anonjobv1.WatchJobsResponse], error) {
+	watch, err := client.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	return watch, nil
+}
+
+// lifecycleRun is what the CreateJob callers and the watch reader share during one run.
+type lifecycleRun struct {
+	client    anonjobv1.JobServiceClient
+	img       []byte
+	count     int
+	cancel    context.CancelFunc // the first failed CreateJob ends the run
+	createErr chan error         // that failure, for the watch reader to report in place of its own
+
+	mu      sync.Mutex
+	started map[string]time.Time // job id -> when its CreateJob was sent
+	ended   map[string]time.Time // job id -> when its end was seen
+	failed  int
+}
+
+// createAll sends count CreateJobs, clients at a time.
+func (r *lifecycleRun) createAll(ctx context.Context, clients int) {
+	next := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() { r.createEach(ctx, next) })
+	}
+	for range r.count {
+		select {
+		case next <- struct{}{}:
+		case <-ctx.Done():
 		}
 	}
+	close(next)
+	wg.Wait()
+}
+
+// createEach sends one CreateJob per value from next, until next closes or a call fails.
+func (r *lifecycleRun) createEach(ctx context.Context, next <-chan struct{}) {
+	for range next {
+		t := time.Now()
+		resp, err := r.client.CreateJob(ctx, loadgen.CreateJobRequest(r.img))
+		if err != nil {
+			select {
+			case r.createErr <- fmt.Errorf("CreateJob: %w", err):
+			default:
+			}
+			r.cancel()
+			return
+		}
+		r.mu.Lock()
+		r.started[resp.GetJob().GetId()] = t
+		r.mu.Unlock()
+	}
+}
+
+// awaitEnds reads the watch until every job has ended. A job's end may be seen before its
+// CreateJob answer: ends are kept by id and matched with the creates afterwards.
+func (r *lifecycleRun) awaitEnds(watch grpc.ServerStreamingClient[anonjobv1.WatchJobsResponse]) error {
+	for len(r.ended) < r.count {
+		msg, err := watch.Recv()
+		if err != nil {
+			return r.watchFailed(err)
+		}
+		r.recordEnds(msg.GetEvents(), time.Now())
+	}
+	return nil
+}
+
+// watchFailed explains a broken watch. A failed CreateJob cancels the run and so breaks the
+// watch too; its error is the cause, and is reported instead.
+func (r *lifecycleRun) watchFailed(err error) error {
+	select {
+	case cerr := <-r.createErr:
+		return cerr
+	default:
+	}
+	r.mu.Lock()
+	n := len(r.ended)
+	r.mu.Unlock()
+	return fmt.Errorf("watch after %d of %d jobs ended: %w", n, r.count, err)
+}
+
+// recordEnds notes the first end seen of each job among events.
+func (r *lifecycleRun) recordEnds(events []*anonjobv1.JobEvent, now time.Time) {
+	for _, ev := range events {
+		j := ev.GetJob()
+		switch j.GetStatus() {
+		case anonjobv1.JobStatus_JOB_STATUS_DONE, anonjobv1.JobStatus_JOB_STATUS_FAILED, anonjobv1.JobStatus_JOB_STATUS_CANCELLED:
+		default:
+			continue
+		}
+		r.mu.Lock()
+		if _, seen := r.ended[j.GetId()]; !seen {
+			r.ended[j.GetId()] = now
+			if j.GetStatus() != anonjobv1.JobStatus_JOB_STATUS_DONE {
+				r.failed++
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// result matches ends with creates; elapsed runs from first to the last end.
+func (r *lifecycleRun) result(first time.Time) lifecycleResult {
 	last := time.Time{}
 	var lat loadgen.Samples
-	mu.Lock()
-	for id, end := range ended {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, end := range r.ended {
 		if end.After(last) {
 			last = end
 		}
-		if start, ok := started[id]; ok {
+		if start, ok := r.started[id]; ok {
 			lat = append(lat, end.Sub(start))
 		}
 	}
-	mu.Unlock()
-	return lifecycleResult{jobs: count, failed: failed, elapsed: last.Sub(first),
-		latency: loadgen.Merge(lat), webhooksLost: standIn.FailedWebhooks()}, nil
+	return lifecycleResult{jobs: r.count, failed: r.failed, elapsed: last.Sub(first), latency: loadgen.Merge(lat)}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,11 +29,31 @@ func (e *FieldError) Error() string {
 // errors.Join: values out of range, and settings that contradict one another. Zero fields
 // are checked as the defaults they stand for.
 func (c Config) Validate() error {
-	var v validator
 	d := c.withDefaults()
+	return errors.Join(slices.Concat(
+		c.addrErrors(d),
+		c.listenSecurityErrors(d),
+		c.urlErrors(),
+		c.limitErrors(d),
+		c.durationErrors(),
+		c.originErrors(),
+		c.timeoutErrors(d),
+		c.uploadBudgetErrors(d),
+	)...)
+}
+
+func (c Config) addrErrors(d Config) []error {
+	var v validator
 	v.addr("GRPCAddr", c.GRPCAddr)
 	v.addr("HTTPAddr", c.HTTPAddr)
 	v.addr("EngineAddr", d.EngineAddr)
+	return v.errs
+}
+
+// listenSecurityErrors refuses a half-given TLS pair, and plain listeners off loopback
+// unless AllowInsecureListen says the network is trusted.
+func (c Config) listenSecurityErrors(d Config) []error {
+	var v validator
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		field, val := "TLSKey", c.TLSKey
 		if c.TLSCert == "" {
@@ -40,21 +61,27 @@ func (c Config) Validate() error {
 		}
 		v.fail(field, strconv.Quote(val), "TLSCert and TLSKey go together: give both or neither")
 	}
-	if !c.AllowInsecureListen {
-		if c.TLSCert == "" {
-			for _, a := range []struct{ field, addr string }{{"GRPCAddr", c.GRPCAddr}, {"HTTPAddr", c.HTTPAddr}} {
-				if a.addr != "" && offLoopback(a.addr) {
-					v.fail(a.field, strconv.Quote(a.addr), "not a loopback address and there is no TLS: "+
-						"give TLSCert and TLSKey, or AllowInsecureListen for a network you trust")
-				}
+	if c.AllowInsecureListen {
+		return v.errs
+	}
+	if c.TLSCert == "" {
+		for _, a := range []struct{ field, addr string }{{"GRPCAddr", c.GRPCAddr}, {"HTTPAddr", c.HTTPAddr}} {
+			if a.addr != "" && offLoopback(a.addr) {
+				v.fail(a.field, strconv.Quote(a.addr), "not a loopback address and there is no TLS: "+
+					"give TLSCert and TLSKey, or AllowInsecureListen for a network you trust")
 			}
 		}
-		// The built-in engine speaks plain HTTP with a password of this run.
-		if c.ProviderURL == "" && len(c.ProviderURLs) == 0 && c.Dispatch && offLoopback(d.EngineAddr) {
-			v.fail("EngineAddr", strconv.Quote(d.EngineAddr), "not a loopback address and the built-in engine "+
-				"has no TLS: keep it on loopback, or give AllowInsecureListen")
-		}
 	}
+	// The built-in engine speaks plain HTTP with a password of this run.
+	if c.ProviderURL == "" && len(c.ProviderURLs) == 0 && c.Dispatch && offLoopback(d.EngineAddr) {
+		v.fail("EngineAddr", strconv.Quote(d.EngineAddr), "not a loopback address and the built-in engine "+
+			"has no TLS: keep it on loopback, or give AllowInsecureListen")
+	}
+	return v.errs
+}
+
+func (c Config) urlErrors() []error {
+	var v validator
 	v.url("PublicURL", c.PublicURL, false)
 	// An engine's URL may be plain http between machines on a network the operator trusts:
 	// the built-in engine has no TLS.
@@ -63,6 +90,12 @@ func (c Config) Validate() error {
 		v.url(fmt.Sprintf("ProviderURLs[%d]", i), u, c.AllowInsecureListen)
 	}
 	v.url("EnginePublicURL", c.EnginePublicURL, c.AllowInsecureListen)
+	return v.errs
+}
+
+// limitErrors checks the counts, sizes, rates and scores, each on its own.
+func (c Config) limitErrors(d Config) []error {
+	var v validator
 	v.atLeast("DispatchConcurrency", int64(c.DispatchConcurrency), 0, "want 1 or more (0: the default)")
 	v.atLeast("ProviderConcurrency", int64(c.ProviderConcurrency), 0, "0 (ask the engine) or more")
 	for _, f := range []struct {
@@ -84,6 +117,11 @@ func (c Config) Validate() error {
 	if c.RateLimit < 0 {
 		v.fail("RateLimit", fmt.Sprint(c.RateLimit), "want 0 (no limit) or more")
 	}
+	return v.errs
+}
+
+func (c Config) durationErrors() []error {
+	var v validator
 	for _, f := range []struct {
 		name string
 		d    time.Duration
@@ -103,11 +141,22 @@ func (c Config) Validate() error {
 			v.fail(f.name, f.d.String(), "must not be negative")
 		}
 	}
+	return v.errs
+}
+
+func (c Config) originErrors() []error {
+	var v validator
 	for i, o := range c.CORSOrigins {
 		if err := httpapi.CheckOrigin(o); err != nil {
 			v.fail(fmt.Sprintf("CORSOrigins[%d]", i), strconv.Quote(o), "want an origin such as https://console.example.com (scheme, host, optional port; no path)")
 		}
 	}
+	return v.errs
+}
+
+// timeoutErrors checks the waits that have a floor, and those that must fit one another.
+func (c Config) timeoutErrors(d Config) []error {
+	var v validator
 	for i, w := range c.DeliverySchedule {
 		if w <= 0 {
 			v.fail(fmt.Sprintf("DeliverySchedule[%d]", i), w.String(), "want a positive wait")
@@ -126,10 +175,15 @@ func (c Config) Validate() error {
 		v.fail("CallbackTokenTTL", d.CallbackTokenTTL.String(), fmt.Sprintf("must not be shorter than WebhookDeadline (%s): "+
 			"the engine's webhooks would be refused before the job is polled", d.WebhookDeadline))
 	}
+	return v.errs
+}
+
+func (c Config) uploadBudgetErrors(d Config) []error {
+	var v validator
 	if b, need := c.MaxInflightUploadBytes, d.MaxUploadBytes+maxMessageOverhead; b > 0 && d.MaxUploadBytes > 0 && b < need {
 		v.fail("MaxInflightUploadBytes", fmt.Sprint(b), fmt.Sprintf("must hold one upload: at least %d (MaxUploadBytes plus 64 KiB)", need))
 	}
-	return errors.Join(v.errs...)
+	return v.errs
 }
 
 // maxMessageOverhead is what a gRPC upload message carries besides the image.
