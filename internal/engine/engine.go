@@ -97,47 +97,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.DataDir == "" || cfg.Username == "" || cfg.Password == "" || cfg.PublicURL == "" {
 		return nil, errors.New("engine: DataDir, Username, Password and PublicURL are required")
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
-	}
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 16 * cfg.Workers
-	}
-	cfg.Limits = cfg.Limits.WithDefaults()
-	if cfg.MaxUploadBytes <= 0 {
-		cfg.MaxUploadBytes = cfg.Limits.MaxBytes
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = 24 * time.Hour
-	}
-	if cfg.WebhookClient == nil {
-		cfg.WebhookClient = &http.Client{
-			Timeout: 10 * time.Second,
-			// A redirect could send the payload somewhere the caller did
-			// not choose; the callback URL is used exactly as given.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	}
-	if cfg.WebhookAttempts == 0 {
-		cfg.WebhookAttempts = 5
-	}
-	if cfg.WebhookInitialInterval <= 0 {
-		cfg.WebhookInitialInterval = time.Second
-	}
-	var dets anonymize.Detectors
-	var owned *detectors.Set
-	if cfg.Detectors != nil {
-		dets = *cfg.Detectors
-	} else {
-		set, err := detectors.Open(detectors.Config{Dir: cfg.DetectorDir, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
-			FaceThreshold: cfg.FaceThreshold, PersonThreshold: cfg.PersonThreshold, VehicleThreshold: cfg.VehicleThreshold})
-		if err != nil {
-			return nil, fmt.Errorf("engine: %w", err)
-		}
-		dets, owned = set.Detectors, set
+	cfg = cfg.withDefaults()
+	dets, owned, err := openDetectors(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	st, err := openStore(cfg.DataDir)
 	if err != nil {
@@ -157,13 +120,72 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		stop:      make(chan struct{}),
 	}
 	e.metrics = newMetrics(cfg.Metrics, e)
+	e.start(ctx)
+	return e, nil
+}
+
+// withDefaults fills in the zero fields of c as Config documents them. Limits come before
+// MaxUploadBytes, whose default is one of them.
+func (c Config) withDefaults() Config {
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 16 * c.Workers
+	}
+	c.Limits = c.Limits.WithDefaults()
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = c.Limits.MaxBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.WebhookClient == nil {
+		c.WebhookClient = defaultWebhookClient()
+	}
+	if c.WebhookAttempts == 0 {
+		c.WebhookAttempts = 5
+	}
+	if c.WebhookInitialInterval <= 0 {
+		c.WebhookInitialInterval = time.Second
+	}
+	return c
+}
+
+func defaultWebhookClient() *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		// A redirect could send the payload somewhere the caller did
+		// not choose; the callback URL is used exactly as given.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// openDetectors returns the caller's detectors, or else opens the installed set; owned is
+// the set opened here, which the engine must close, and nil for the caller's.
+func openDetectors(cfg Config) (dets anonymize.Detectors, owned *detectors.Set, err error) {
+	if cfg.Detectors != nil {
+		return *cfg.Detectors, nil, nil
+	}
+	set, err := detectors.Open(detectors.Config{Dir: cfg.DetectorDir, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
+		FaceThreshold: cfg.FaceThreshold, PersonThreshold: cfg.PersonThreshold, VehicleThreshold: cfg.VehicleThreshold})
+	if err != nil {
+		return anonymize.Detectors{}, nil, err
+	}
+	return set.Detectors, set, nil
+}
+
+// start runs the workers and the background jobs, all stopped by ctx or Close.
+func (e *Engine) start(ctx context.Context) {
 	e.ctx, e.cancel = context.WithCancel(ctx)
-	for range cfg.Workers {
+	for range e.cfg.Workers {
 		e.workers.Go(e.work)
 	}
 	e.hooks.Go(e.resume)
 	e.hooks.Go(e.janitor)
-	return e, nil
 }
 
 // Close stops taking uploads, lets each worker finish the image it is on,

@@ -46,71 +46,102 @@ func newEvaluator(c *Cascade, stride int) *evaluator {
 	e := &evaluator{win: [2]int{c.Width, c.Height}, stride: stride}
 	e.feats = make([]optFeature, len(c.Features))
 	for i, f := range c.Features {
-		of := optFeature{n: len(f.Rects), tilted: f.Tilted}
-		for j, r := range f.Rects {
-			of.w[j] = float32(r.Weight)
-			if f.Tilted {
-				of.ofs[j] = [4]int{
-					r.X + stride*r.Y,
-					r.X - r.H + stride*(r.Y+r.H),
-					r.X + r.W + stride*(r.Y+r.W),
-					r.X + r.W - r.H + stride*(r.Y+r.W+r.H),
-				}
-			} else {
-				of.ofs[j] = rectOffsets(r.X, r.Y, r.W, r.H, stride)
-			}
-		}
-		e.feats[i] = of
+		e.feats[i] = newOptFeature(f, stride)
 	}
 	e.normOfs = rectOffsets(1, 1, c.Width-2, c.Height-2, stride)
 	e.normArea = float64((c.Width - 2) * (c.Height - 2))
+	e.stumps = stumpsOnly(c)
+	e.flatten(c.Stages)
+	return e
+}
 
-	// The fast path needs depth-1 trees and integer rectangle weights,
-	// which is what every opencv-data cascade used here has.
-	e.stumps = true
+func newOptFeature(f Feature, stride int) optFeature {
+	of := optFeature{n: len(f.Rects), tilted: f.Tilted}
+	for j, r := range f.Rects {
+		of.w[j] = float32(r.Weight)
+		if f.Tilted {
+			of.ofs[j] = tiltedOffsets(r, stride)
+		} else {
+			of.ofs[j] = rectOffsets(r.X, r.Y, r.W, r.H, stride)
+		}
+	}
+	return of
+}
+
+// tiltedOffsets are the corners of r in the tilted table, in the order rectOffsets gives an
+// upright rectangle's, so both are summed alike: top, left, right, bottom.
+func tiltedOffsets(r WeightedRect, stride int) [4]int {
+	return [4]int{
+		r.X + stride*r.Y,
+		r.X - r.H + stride*(r.Y+r.H),
+		r.X + r.W + stride*(r.Y+r.W),
+		r.X + r.W - r.H + stride*(r.Y+r.W+r.H),
+	}
+}
+
+// stumpsOnly reports whether c can take the fast path. It needs depth-1 trees and integer
+// rectangle weights, which is what every opencv-data cascade used here has.
+func stumpsOnly(c *Cascade) bool {
 	for _, s := range c.Stages {
 		for _, w := range s.Weak {
 			if len(w.Nodes) != 1 {
-				e.stumps = false
+				return false
 			}
 		}
 	}
 	for _, f := range c.Features {
 		for _, r := range f.Rects {
 			if r.Weight != math.Trunc(r.Weight) || math.Abs(r.Weight) > 1<<10 {
-				e.stumps = false
+				return false
 			}
 		}
 	}
+	return true
+}
+
+// flatten lays out the weak classifiers of stages in evaluation order, with each stage's end
+// and threshold. It needs e.feats and e.stumps set.
+func (e *evaluator) flatten(stages []Stage) {
 	n := 0
-	for _, s := range c.Stages {
+	for _, s := range stages {
 		for _, w := range s.Weak {
-			n++
 			if e.stumps {
-				nd := w.Nodes[0]
-				f := &e.feats[nd.Feature]
-				st := stump{w: [3]int32{int32(f.w[0]), int32(f.w[1]), int32(f.w[2])}, thr: float32(nd.Threshold), tilted: f.tilted,
-					left:  math.Float32bits(float32(w.Leaves[-nd.Left])),
-					right: math.Float32bits(float32(w.Leaves[-nd.Right]))}
-				for j := 0; j < f.n; j++ {
-					for k := range 4 {
-						st.ofs[4*j+k] = 4 * f.ofs[j][k]
-					}
-				}
-				e.st = append(e.st, st)
-				continue
-			}
-			e.nodeStart = append(e.nodeStart, len(e.nodes))
-			e.leafStart = append(e.leafStart, len(e.leaves))
-			e.nodes = append(e.nodes, w.Nodes...)
-			for _, l := range w.Leaves {
-				e.leaves = append(e.leaves, float32(l))
+				e.st = append(e.st, e.newStump(w))
+			} else {
+				e.addTree(w)
 			}
 		}
+		n += len(s.Weak)
 		e.stageEnd = append(e.stageEnd, n)
 		e.stageThr = append(e.stageThr, s.Threshold)
 	}
-	return e
+}
+
+// newStump copies the geometry of w's feature into the stump, so that stumpStage reads one
+// array; its offsets are in bytes, as stumpStage reads the int32 tables through pointers.
+func (e *evaluator) newStump(w Weak) stump {
+	nd := w.Nodes[0]
+	f := &e.feats[nd.Feature]
+	st := stump{w: [3]int32{int32(f.w[0]), int32(f.w[1]), int32(f.w[2])}, thr: float32(nd.Threshold), tilted: f.tilted,
+		left:  math.Float32bits(float32(w.Leaves[-nd.Left])),
+		right: math.Float32bits(float32(w.Leaves[-nd.Right]))}
+	for j := 0; j < f.n; j++ {
+		for k := range 4 {
+			st.ofs[4*j+k] = 4 * f.ofs[j][k]
+		}
+	}
+	return st
+}
+
+// addTree appends a tree deeper than a stump; runAt finds its nodes and leaves through
+// nodeStart and leafStart.
+func (e *evaluator) addTree(w Weak) {
+	e.nodeStart = append(e.nodeStart, len(e.nodes))
+	e.leafStart = append(e.leafStart, len(e.leaves))
+	e.nodes = append(e.nodes, w.Nodes...)
+	for _, l := range w.Leaves {
+		e.leaves = append(e.leaves, float32(l))
+	}
 }
 
 func rectOffsets(x, y, w, h, stride int) [4]int {

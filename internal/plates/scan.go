@@ -58,6 +58,15 @@ const (
 // verify, best first, without overlaps.
 func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 	edges := integral(l.w, l.h, edgeMap(l))
+	found, err := plateWindows(ctx, l, edges)
+	if err != nil {
+		return nil, err
+	}
+	return pickPlates(ctx, l, edges, found)
+}
+
+// plateWindows returns the windows of l whose edge densities are a plate's, in no order.
+func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, error) {
 	density := func(x0, y0, x1, y1 int) float64 {
 		return float64(edges.rect(x0, y0, x1, y1)) / float64((x1-x0)*(y1-y0))
 	}
@@ -105,6 +114,12 @@ func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 			}
 		}
 	}
+	return found, nil
+}
+
+// pickPlates checks found best first on their pixels and returns the plates, best first,
+// none overlapping a better one.
+func pickPlates(ctx context.Context, l *plane, edges table, found []candidate) ([]candidate, error) {
 	var out []candidate
 	for i, c := range byScore(found, func(c candidate) float64 { return c.score }) {
 		if i == maxChecks || len(out) == maxPlates {
@@ -115,14 +130,7 @@ func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 				return nil, err
 			}
 		}
-		clash := false
-		for _, k := range out {
-			if iou(c.rect, k.rect) > 0.2 {
-				clash = true
-				break
-			}
-		}
-		if clash || !strokes(edges, c.band) {
+		if overlaps(c.rect, out) || !strokes(edges, c.band) {
 			continue
 		}
 		if verify(l, c) {
@@ -130,6 +138,17 @@ func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 		}
 	}
 	return out, nil
+}
+
+// overlaps reports whether r overlaps one of the plates in cs: the same plate found again
+// by a window of another size or place.
+func overlaps(r image.Rectangle, cs []candidate) bool {
+	for _, k := range cs {
+		if iou(r, k.rect) > 0.2 {
+			return true
+		}
+	}
+	return false
 }
 
 // joinLines joins plates found in pieces: windows side by side on one line of characters
