@@ -42,7 +42,7 @@ func DefaultPlateConfig() PlateConfig {
 		Workers:      1,
 		MinNeighbors: 3,
 		// The cascade's cost grows with the inverse square of the smallest plate: from 60 px
-		// a 1080p scan took 1.0 core-s, from 120 px 0.2 (docs/engine.md).
+		// a 1080p scan took about 1.0 core-s, from 120 px 0.25-0.30 (docs/engine.md).
 		MinWidth:  120,
 		DenseStep: true,
 		Grow:      [4]float64{0.05, 0.05, 0.1, 0.1},
