@@ -76,7 +76,7 @@ func (l Image) CheckPixels(w, h int) error {
 // object network sees at most ObjectRunPixels.
 const (
 	FaceLevelPixels  = 1 << 22 // 4 MP: the face network finds faces of 20 px and up there
-	PlateLevelPixels = 1 << 24 // 16 MP: plates from 60 px wide at that size
+	PlateLevelPixels = 1 << 24 // 16 MP: plates from 120 px wide at that size
 	PlateCropPixels  = 1 << 22 // 4 MP: 16 cars of 250x170 px, each upscaled 3x
 	ObjectRunPixels  = 1 << 21 // one run of the object network: 1920x1088 fits
 )
