@@ -3,7 +3,6 @@ package haar
 import (
 	"fmt"
 	"image"
-	"image/draw"
 	"testing"
 
 	"github.com/anonjob/anonjob/internal/limits"
@@ -24,8 +23,7 @@ func BenchmarkPlates(b *testing.B) {
 func BenchmarkPlatesLarge(b *testing.B) {
 	g := street(6000, 4000, 3)
 	drawPlate(g, 1000, 1000, 300)
-	img := image.NewRGBA(g.Rect)
-	draw.Draw(img, img.Rect, g, image.Point{}, draw.Src)
+	img := rgbaOf(g)
 	for _, level := range []int{0, limits.PlateLevelPixels} {
 		benchPlates(b, fmt.Sprintf("max-level-pixels=%d", level), img, func(c *PlateConfig) { c.MaxLevelPixels = level })
 	}

@@ -106,8 +106,7 @@ func TestPlateSizes(t *testing.T) {
 		for _, x := range []int{150, 157} {
 			g := street(640, 360, uint64(width+x))
 			plate := drawPlate(g, x, 150, width)
-			rgba := image.NewRGBA(g.Rect)
-			draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+			rgba := rgbaOf(g)
 			search := "whole image"
 			dets, err := d.Detect(context.Background(), rgba)
 			if width < d.cfg.MinWidth {
@@ -142,8 +141,7 @@ func TestPlatesOnDownscaledCopy(t *testing.T) {
 	}
 	g := street(1280, 720, 7)
 	plate := drawPlate(g, 300, 300, 280)
-	rgba := image.NewRGBA(g.Rect)
-	draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+	rgba := rgbaOf(g)
 	dets, err := d.Detect(context.Background(), rgba)
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +153,7 @@ func TestPlatesOnDownscaledCopy(t *testing.T) {
 	// under the smallest searched.
 	small := street(1280, 720, 9)
 	smallPlate := drawPlate(small, 300, 300, 160)
-	srgba := image.NewRGBA(small.Rect)
-	draw.Draw(srgba, srgba.Rect, small, image.Point{}, draw.Src)
+	srgba := rgbaOf(small)
 	full := DefaultPlateConfig()
 	full.MaxLevelPixels = 0
 	fd, err := NewPlateDetector(full)
@@ -182,6 +179,13 @@ func TestPlatesOnDownscaledCopy(t *testing.T) {
 	if g := shrinkGray(g, 3); g.Rect.Dx() != 426 || g.Rect.Dy() != 240 {
 		t.Fatalf("shrinkGray(3) of 1280x720 = %v", g.Rect)
 	}
+}
+
+// rgbaOf is g as the RGBA image the detectors take.
+func rgbaOf(g *image.Gray) *image.RGBA {
+	img := image.NewRGBA(g.Rect)
+	draw.Draw(img, img.Rect, g, image.Point{}, draw.Src)
+	return img
 }
 
 // masks reports whether a licence-plate detection inside bounds covers 80 % of plate.

@@ -70,17 +70,14 @@ func NewPlateDetector(cfg PlateConfig) (*PlateDetector, error) {
 
 // Detect finds licence plates in img.
 func (d *PlateDetector) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error) {
-	full := Gray(img)
-	g, k := full, 1
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	k := 1
 	if maxPx := d.cfg.MaxLevelPixels; maxPx > 0 {
-		w, h := full.Rect.Dx(), full.Rect.Dy()
 		for (w/k)*(h/k) > maxPx && min(w, h)/(k+1) >= 1 {
 			k++
 		}
-		if k > 1 {
-			g = shrinkGray(full, k)
-		}
 	}
+	g := shrinkRGBAGray(img, img.Rect, k)
 	mw := d.cfg.MinWidth
 	job := Job{Cascade: d.cascade, MinSize: image.Pt(mw, mw*d.cascade.Height/d.cascade.Width),
 		MinNeighbors: d.cfg.MinNeighbors, DenseStep: d.cfg.DenseStep}
@@ -92,48 +89,53 @@ func (d *PlateDetector) Detect(ctx context.Context, img *image.RGBA) ([]detect.D
 	for _, gr := range groups[0] {
 		r := image.Rect(gr.Rect.Min.X*k, gr.Rect.Min.Y*k, gr.Rect.Max.X*k, gr.Rect.Max.Y*k)
 		out = append(out, detect.Detection{Class: detect.LicensePlate,
-			Rect: detect.Grow(r, d.cfg.Grow).Intersect(full.Rect), Score: score(gr.Neighbors)})
+			Rect: detect.Grow(r, d.cfg.Grow).Intersect(image.Rect(0, 0, w, h)), Score: score(gr.Neighbors)})
 	}
 	return detect.DropContained(out), nil
 }
 
 // shrinkGray averages g over k x k blocks.
 func shrinkGray(g *image.Gray, k int) *image.Gray {
-	w, h := g.Rect.Dx()/k, g.Rect.Dy()/k
-	out := image.NewGray(image.Rect(0, 0, w, h))
-	acc := make([]int, w)
-	for y := range h {
-		clear(acc)
-		for dy := range k {
-			row := g.Pix[(y*k+dy)*g.Stride:]
-			for x := range w {
-				for _, v := range row[x*k : x*k+k] {
-					acc[x] += int(v)
-				}
-			}
-		}
-		for x, v := range acc {
-			out.Pix[y*out.Stride+x] = uint8((v + k*k/2) / (k * k))
-		}
+	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx()/k, g.Rect.Dy()/k))
+	acc := make([]int, out.Rect.Dx())
+	for y := range out.Rect.Dy() {
+		averageRows(out.Pix[y*out.Stride:], g.Pix[y*k*g.Stride:], g.Stride, k, acc)
 	}
 	return out
 }
 
 // shrinkRGBAGray is the luma of the r part of img averaged over k x k blocks, as
-// shrinkGray(Gray(img.SubImage(r)), k), without holding the crop's full-size luma: k rows at
-// a time.
+// shrinkGray(Gray(img.SubImage(r)), k), without holding the full-size luma: it converts k
+// rows at a time. A large photo's whole-image search and a large vehicle's crop read it.
 func shrinkRGBAGray(img *image.RGBA, r image.Rectangle, k int) *image.Gray {
 	if k <= 1 {
 		return Gray(img.SubImage(r))
 	}
-	w, h := r.Dx(), r.Dy()/k
-	out := image.NewGray(image.Rect(0, 0, w/k, h))
-	rows := image.NewGray(image.Rect(0, 0, w, k))
-	for y := range h {
+	out := image.NewGray(image.Rect(0, 0, r.Dx()/k, r.Dy()/k))
+	rows := image.NewGray(image.Rect(0, 0, r.Dx(), k))
+	acc := make([]int, out.Rect.Dx())
+	for y := range out.Rect.Dy() {
 		lumaRows(rows, img.Pix, img.PixOffset(r.Min.X, r.Min.Y+y*k), img.Stride)
-		copy(out.Pix[y*out.Stride:][:w/k], shrinkGray(rows, k).Pix)
+		averageRows(out.Pix[y*out.Stride:], rows.Pix, rows.Stride, k, acc)
 	}
 	return out
+}
+
+// averageRows writes to dst the rounded means of the k x k blocks of the k rows that start at
+// src, stride apart; acc, one per block, is scratch space.
+func averageRows(dst, src []uint8, stride, k int, acc []int) {
+	clear(acc)
+	for dy := range k {
+		row := src[dy*stride:]
+		for x := range acc {
+			for _, v := range row[x*k : x*k+k] {
+				acc[x] += int(v)
+			}
+		}
+	}
+	for x, v := range acc {
+		dst[x] = uint8((v + k*k/2) / (k * k))
+	}
 }
 
 // score maps a neighbour count to (0,1): one cluster of 3 hits is a weak

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"image"
-	"image/draw"
 	"testing"
 
 	"github.com/anonjob/anonjob/internal/detect"
@@ -30,8 +29,7 @@ func TestPlateSizesInVehicles(t *testing.T) {
 				g := street(480, 300, uint64(width*7+x+y))
 				plate := drawPlate(g, x, y, width)
 				vehicle := image.Rect(x+width/2-2*width, y-width, x+width/2+2*width, y+width)
-				rgba := image.NewRGBA(g.Rect)
-				draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+				rgba := rgbaOf(g)
 				in, err := d.DetectInVehicles(context.Background(), rgba, []image.Rectangle{vehicle})
 				if err != nil {
 					t.Fatal(err)
@@ -99,8 +97,7 @@ func TestPlateInLargeVehicle(t *testing.T) {
 	}
 	g := street(1400, 800, 11)
 	plate := drawPlate(g, 601, 401, 180)
-	rgba := image.NewRGBA(g.Rect)
-	draw.Draw(rgba, rgba.Rect, g, image.Point{}, draw.Src)
+	rgba := rgbaOf(g)
 	dets, err := d.DetectInVehicles(context.Background(), rgba, []image.Rectangle{image.Rect(100, 200, 1300, 700)})
 	if err != nil {
 		t.Fatal(err)
