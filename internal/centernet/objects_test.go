@@ -1,10 +1,15 @@
 package centernet
 
 import (
+	"context"
 	"image"
+	"path/filepath"
 	"testing"
 
 	"github.com/anonjob/anonjob/internal/detect"
+	"github.com/anonjob/anonjob/internal/onnxrt"
+	"github.com/anonjob/anonjob/internal/testimages"
+	"github.com/anonjob/anonjob/internal/testimages/labels"
 )
 
 func TestMerge(t *testing.T) {
@@ -28,5 +33,64 @@ func TestMerge(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("got %v, want %v", got, want)
 		}
+	}
+}
+
+// TestFinePassFindsSmallPeople runs the 1920x1080 collage of the face set, whose labelled faces
+// belong to people of every size: with the finer pass every face lies inside a person box, at
+// the default threshold and at 0.25; at 0.25 the coarse run alone misses some, so the test
+// fails if the finer pass stops running or loses the people squashing loses.
+func TestFinePassFindsSmallPeople(t *testing.T) {
+	t.Parallel()
+	if !onnxrt.Available() {
+		t.Skip("ONNX Runtime needs cgo")
+	}
+	var set labels.File
+	testimages.ReadJSON(t, filepath.Join(testimages.Dir(), "labels.json"), &set)
+	var faces []image.Rectangle
+	for _, im := range set.Images {
+		if im.File == "dev_composite_1920x1080.png" {
+			for _, o := range im.Objects {
+				faces = append(faces, o.Rect())
+			}
+		}
+	}
+	if len(faces) == 0 {
+		t.Fatal("the collage has no labelled faces")
+	}
+	img := testimages.Collage(t)
+	m, err := Open(filepath.Join(detect.DefaultDir, onnxrt.LibraryFile), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	inPerson := func(th float64, small bool) int {
+		o, err := NewObjects(m, ObjectConfig{PersonThreshold: th})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dets, err := o.DetectObjects(context.Background(), img, small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range faces {
+			c := image.Pt((f.Min.X+f.Max.X)/2, (f.Min.Y+f.Max.Y)/2)
+			for _, d := range dets {
+				if d.Class == detect.Person && c.In(d.Rect) {
+					n++
+					break
+				}
+			}
+		}
+		return n
+	}
+	for _, th := range []float64{DefaultPersonThreshold, 0.25} {
+		if n := inPerson(th, true); n != len(faces) {
+			t.Errorf("threshold %v: %d of %d faces inside a person box with the finer pass", th, n, len(faces))
+		}
+	}
+	if n := inPerson(0.25, false); n == len(faces) {
+		t.Errorf("threshold 0.25: all %d faces inside a person box without the finer pass; the test no longer shows it", n)
 	}
 }
