@@ -197,19 +197,57 @@ func (s *Store) writeCreates(ctx context.Context, group []*createReq) {
 	}
 }
 
-// sendCreates sends one batch: the transaction id first (see assignXID), then one createJob per
-// request. A batch without BEGIN runs as one implicit transaction.
+// createRunBytes bounds the images one createJobs statement carries: a group of large uploads
+// is split into several statements of the same transaction, so that no one message or array
+// value grows with the group (PostgreSQL refuses values over 1 GB).
+const createRunBytes = 4 << 20
+
+// sendCreates sends one batch: the transaction id first (see assignXID), then one createJobs
+// per run of requests. A batch without BEGIN runs as one implicit transaction.
 func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 	b := &pgx.Batch{}
 	b.Queue(assignXID)
-	for _, r := range group {
-		if err := queueRow(b, &r.row, &r.found, createJobStmt, createArgs(r)); err != nil {
+	for len(group) > 0 {
+		n, size := 1, len(group[0].input)
+		for n < len(group) && size+len(group[n].input) <= createRunBytes {
+			size += len(group[n].input)
+			n++
+		}
+		if err := queueCreates(b, group[:n]); err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
+		group = group[n:]
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
+	return nil
+}
+
+// queueCreates queues one createJobs for run, handing each inserted row to its request; a
+// request left without a row found its request_id taken.
+func queueCreates(b *pgx.Batch, run []*createReq) error {
+	args, err := createJobsStmt.Args(createArgs(run))
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*createReq, len(run))
+	for _, r := range run {
+		r.found = false
+		byID[r.id] = r
+	}
+	b.Queue(createJobsStmt.SQL(), args...).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByName[jobRow])
+		if err != nil {
+			return err
+		}
+		for _, row := range got {
+			if r, ok := byID[row.ID]; ok {
+				r.row, r.found = row, true
+			}
+		}
+		return nil
+	})
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -174,6 +175,48 @@ func TestGroupCommitOneTransactionForAGroup(t *testing.T) {
 	}
 	if st := s.GroupCommitStats(); st.Groups != 2 || st.Jobs != n+1 || st.Fallbacks != 0 {
 		t.Fatalf("stats = %+v, want 2 groups of %d jobs in all", st, n+1)
+	}
+}
+
+func TestGroupCommitSplitsLargeInputsInOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, sizes, held, release := heldGroups(t, nil)
+	go func() { _, _, _ = s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1()) }()
+	<-held
+	// 3 MiB each: the group's statements cannot all carry two of them.
+	inputs := make([][]byte, 5)
+	for i := range inputs {
+		inputs[i] = pgtest.PNG1x1()
+		if i%2 == 0 {
+			inputs[i] = append(bytes.Repeat([]byte{byte(i)}, 3<<20), inputs[i]...)
+		}
+	}
+	ids := make([]string, len(inputs))
+	var wg sync.WaitGroup
+	for i, in := range inputs {
+		wg.Go(func() {
+			j, created, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), in)
+			if err != nil || !created {
+				t.Errorf("CreateJob %d = %v, %v", i, created, err)
+			}
+			ids[i] = j.ID
+		})
+	}
+	waitFor(t, func() bool { return store.QueuedCreates(s) == len(inputs) })
+	release()
+	wg.Wait()
+	if got := sizes(); len(got) != 2 || got[1] != len(inputs) {
+		t.Fatalf("group sizes = %v, want [1 %d]", got, len(inputs))
+	}
+	if st := s.GroupCommitStats(); st.Groups != 2 || st.Fallbacks != 0 {
+		t.Fatalf("stats = %+v, want the large group written in one transaction", st)
+	}
+	for i, id := range ids {
+		got, err := s.Input(ctx, id)
+		if err != nil || !bytes.Equal(got, inputs[i]) {
+			t.Errorf("input of job %d: %d bytes, %v; want its own %d bytes", i, len(got), err, len(inputs[i]))
+		}
 	}
 }
 

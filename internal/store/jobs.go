@@ -21,46 +21,64 @@ import (
 // commit (see EventsAfter).
 const assignXID = `SELECT pg_current_xact_id()`
 
-// createJob inserts the job, its input and its CREATED event in one statement. With a
-// request_id already taken it inserts nothing and returns no row.
-const createJob = `
-WITH ins AS (
+// createJobs inserts a group of jobs, their inputs and their CREATED events in one statement:
+// one row per element of the argument arrays, in array order. A job whose request_id is taken
+// (by an earlier job, or by an earlier element of the same arrays) is not inserted and returns
+// no row. One statement for the group rather than one per job: PostgreSQL's cost of a statement
+// (bind, executor start, a round of its triggers) is about that of the rows of a small job, so
+// this halves its work per job.
+const createJobs = `
+WITH req AS (
+    SELECT * FROM unnest(@id::uuid[], @method::text[], @face::boolean[], @license_plate::boolean[],
+                         @person::boolean[], @vehicle::boolean[], @request_id::text[],
+                         @request_hash::bytea[], @callback_url::text[], @content_type::text[],
+                         @input_size::bigint[], @customer::text[], @trace_parent::text[])
+        WITH ORDINALITY AS r(id, method, face, license_plate, person, vehicle, request_id,
+                             request_hash, callback_url, content_type, input_size, customer,
+                             trace_parent, ord)
+), ins AS (
     INSERT INTO jobs (id, status, revision, method, face, license_plate, person, vehicle,
                       request_id, request_hash, callback_url, content_type, input_size, customer, trace_parent)
-    VALUES (@id, 'QUEUED', nextval('job_revision_seq'), @method, @face, @license_plate, @person,
-            @vehicle, @request_id, @request_hash, @callback_url, @content_type, @input_size, @customer,
-            @trace_parent)
+    SELECT id, 'QUEUED', nextval('job_revision_seq'), method, face, license_plate, person, vehicle,
+           request_id, request_hash, callback_url, content_type, input_size, customer, trace_parent
+    FROM req ORDER BY ord
     ON CONFLICT (customer, request_id) WHERE request_id IS NOT NULL DO NOTHING
     RETURNING *
 ), input AS (
-    INSERT INTO job_inputs (job_id, data) SELECT id, @input FROM ins
+    INSERT INTO job_inputs (job_id, data)
+    SELECT ins.id, i.data FROM ins JOIN unnest(@id::uuid[], @input::bytea[]) AS i(id, data) ON i.id = ins.id
 ), event AS (
     INSERT INTO job_events (revision, job_id, type, job, create_time)
     SELECT revision, id, 'CREATED', to_jsonb(ins) - 'request_hash' - 'trace_parent', create_time FROM ins
 )
 SELECT ` + jobColumns + ` FROM ins`
 
-// createJobStmt is createJob in positional form: rewritten once, not per job.
-var createJobStmt = pgnamed.MustRewrite(createJob)
+// createJobsStmt is createJobs in positional form: rewritten once, not per group.
+var createJobsStmt = pgnamed.MustRewrite(createJobs)
 
-// createArgs are createJob's arguments for one request.
-func createArgs(r *createReq) pgx.StrictNamedArgs {
-	sp := r.spec
+// createArgs are createJobs' arguments for a run of requests.
+func createArgs(run []*createReq) pgx.StrictNamedArgs {
+	n := len(run)
+	var (
+		ids, methods, contentTypes, customers  = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		requestIDs, callbackURLs, traceParents = make([]*string, n), make([]*string, n), make([]*string, n)
+		face, plate, person, vehicle           = make([]bool, n), make([]bool, n), make([]bool, n), make([]bool, n)
+		hashes, inputs                         = make([][]byte, n), make([][]byte, n)
+		sizes                                  = make([]int64, n)
+	)
+	for i, r := range run {
+		sp := r.spec
+		ids[i], methods[i], contentTypes[i], customers[i] = r.id, string(sp.Method), sp.ContentType, r.customer
+		requestIDs[i], callbackURLs[i] = nullIfEmpty(sp.RequestID), nullIfEmpty(sp.CallbackURL)
+		traceParents[i] = nullIfEmpty(telemetry.Traceparent(r.ctx))
+		face[i], plate[i], person[i], vehicle[i] = sp.Face, sp.LicensePlate, sp.Person, sp.Vehicle
+		hashes[i], inputs[i], sizes[i] = r.hash, r.input, int64(len(r.input))
+	}
 	return pgx.StrictNamedArgs{
-		"id":            r.id,
-		"customer":      r.customer,
-		"method":        string(sp.Method),
-		"face":          sp.Face,
-		"license_plate": sp.LicensePlate,
-		"person":        sp.Person,
-		"vehicle":       sp.Vehicle,
-		"request_id":    nullIfEmpty(sp.RequestID),
-		"request_hash":  r.hash,
-		"callback_url":  nullIfEmpty(sp.CallbackURL),
-		"content_type":  sp.ContentType,
-		"input_size":    int64(len(r.input)),
-		"input":         r.input,
-		"trace_parent":  nullIfEmpty(telemetry.Traceparent(r.ctx)),
+		"id": ids, "customer": customers, "method": methods,
+		"face": face, "license_plate": plate, "person": person, "vehicle": vehicle,
+		"request_id": requestIDs, "request_hash": hashes, "callback_url": callbackURLs,
+		"content_type": contentTypes, "input_size": sizes, "input": inputs, "trace_parent": traceParents,
 	}
 }
 
