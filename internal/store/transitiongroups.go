@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,39 +15,58 @@ import (
 	"github.com/anonjob/anonjob/internal/pgnamed"
 )
 
-// applyChange locks the job, moves it if its current status (and, with @if_file_id, its
-// engine file) allows, and appends the event, the client's completion webhook, and with the
-// move the input's deletion and the provider webhook's receipt, all in one statement. No row
-// means the job is missing or the move is not allowed.
-const applyChange = `
-WITH cur AS (
-    SELECT id, status FROM jobs
-    WHERE id = @id AND (@customer = '' OR customer = @customer)
-      AND (@if_file_id::text IS NULL OR provider_file_id = @if_file_id::text)
-    FOR UPDATE
+// applyChanges locks the jobs of a run of changes (one element of the argument arrays per
+// change, no job twice), moves each whose current status (and, with if_file_id, its engine
+// file) allows, and appends for each move its event, the client's completion webhook, the
+// input's deletion and the provider webhook's receipt, all in one statement. A change that
+// returns no row found its job missing or the move not allowed. One statement for the run, not
+// one per change: as for CreateJob (see createJobs), PostgreSQL's cost of a statement is about
+// that of a job's rows.
+const applyChanges = `
+WITH req AS (
+    SELECT * FROM unnest(@id::uuid[], @customer::text[], @if_file_id::text[], @to::text[],
+                         @sources::text[], @provider_file_id::text[], @error_code::text[],
+                         @error_message::text[], @original_link::text[], @anonymized_link::text[],
+                         @binary_mask_link::text[], @instance_mask_link::text[], @metadata_link::text[],
+                         @next_poll_at::timestamptz[], @drop_input::boolean[],
+                         @receipt_content_type::text[], @receipt_payload::bytea[],
+                         @receipt_file_id::text[], @receipt_file_status::text[], @receipt_outcome::text[])
+        WITH ORDINALITY AS r(id, customer, if_file_id, to_status, sources, provider_file_id,
+                             error_code, error_message, original_link, anonymized_link,
+                             binary_mask_link, instance_mask_link, metadata_link, next_poll_at,
+                             drop_input, receipt_content_type, receipt_payload, receipt_file_id,
+                             receipt_file_status, receipt_outcome, ord)
+), cur AS (
+    SELECT j.id, j.status, req.ord FROM req JOIN jobs j ON j.id = req.id
+    WHERE (req.customer = '' OR j.customer = req.customer)
+      AND (req.if_file_id IS NULL OR j.provider_file_id = req.if_file_id)
+    ORDER BY j.id
+    FOR UPDATE OF j
 ), upd AS (
     UPDATE jobs j SET
-        status = @to,
+        status = req.to_status,
         revision = nextval('job_revision_seq'),
         update_time = now(),
-        provider_file_id = COALESCE(@provider_file_id, j.provider_file_id),
-        error_code = COALESCE(@error_code, j.error_code),
-        error_message = COALESCE(@error_message, j.error_message),
-        original_link = COALESCE(@original_link, j.original_link),
-        anonymized_link = COALESCE(@anonymized_link, j.anonymized_link),
-        binary_mask_link = COALESCE(@binary_mask_link, j.binary_mask_link),
-        instance_mask_link = COALESCE(@instance_mask_link, j.instance_mask_link),
-        metadata_link = COALESCE(@metadata_link, j.metadata_link),
-        next_poll_at = COALESCE(@next_poll_at, j.next_poll_at),
+        provider_file_id = COALESCE(req.provider_file_id, j.provider_file_id),
+        error_code = COALESCE(req.error_code, j.error_code),
+        error_message = COALESCE(req.error_message, j.error_message),
+        original_link = COALESCE(req.original_link, j.original_link),
+        anonymized_link = COALESCE(req.anonymized_link, j.anonymized_link),
+        binary_mask_link = COALESCE(req.binary_mask_link, j.binary_mask_link),
+        instance_mask_link = COALESCE(req.instance_mask_link, j.instance_mask_link),
+        metadata_link = COALESCE(req.metadata_link, j.metadata_link),
+        next_poll_at = COALESCE(req.next_poll_at, j.next_poll_at),
         lease_until = NULL, -- any move ends a claim
         claimed_by = NULL
-    FROM cur
-    WHERE j.id = cur.id AND cur.status = ANY(@sources)
-    RETURNING j.*, cur.status AS previous_status
+    FROM cur JOIN req ON req.ord = cur.ord
+    WHERE j.id = cur.id AND cur.status = ANY(string_to_array(req.sources, ','))
+    RETURNING j.*, to_jsonb(j) - 'request_hash' - 'trace_parent' AS snapshot,
+              cur.status AS previous_status, req.ord, req.drop_input,
+              req.receipt_content_type, req.receipt_payload, req.receipt_file_id,
+              req.receipt_file_status, req.receipt_outcome
 ), event AS (
     INSERT INTO job_events (revision, job_id, type, previous_status, job, create_time)
-    SELECT revision, id, 'STATUS_CHANGED', previous_status,
-           to_jsonb(upd) - 'request_hash' - 'previous_status' - 'trace_parent', update_time
+    SELECT revision, id, 'STATUS_CHANGED', previous_status, snapshot, update_time
     FROM upd
 ), ended AS (
     SELECT id, customer, callback_url, status FROM upd
@@ -53,22 +74,23 @@ WITH cur AS (
     -- The client's completion webhook, owed from the moment the job ends.
     ` + enqueueDeliveries + `
 ), dropped AS (
-    DELETE FROM job_inputs WHERE @drop_input AND job_id IN (SELECT id FROM upd)
+    DELETE FROM job_inputs WHERE job_id IN (SELECT id FROM upd WHERE drop_input)
 ), receipt AS (
     INSERT INTO webhook_receipts (job_id, content_type, payload, file_id, file_status, outcome)
-    SELECT id, @receipt_content_type, @receipt_payload, @receipt_file_id, @receipt_file_status,
-           @receipt_outcome
-    FROM upd WHERE @with_receipt
+    SELECT id, receipt_content_type, receipt_payload, receipt_file_id, receipt_file_status,
+           receipt_outcome
+    FROM upd WHERE receipt_outcome IS NOT NULL
 )
-SELECT ` + jobColumns + `, previous_status FROM upd`
+SELECT ` + jobColumns + `, previous_status, ord FROM upd`
 
-// applyChangeStmt is applyChange in positional form: rewritten once, not per transition.
-var applyChangeStmt = pgnamed.MustRewrite(applyChange)
+// applyChangesStmt is applyChanges in positional form: rewritten once, not per group.
+var applyChangesStmt = pgnamed.MustRewrite(applyChanges)
 
 // transitionRow is a job after a transition, with the status it had before.
 type transitionRow struct {
 	jobRow
 	PreviousStatus string `db:"previous_status"`
+	Ord            int    `db:"ord"` // 1-based position of its change in the run
 }
 
 // Transition applies c to the job if the state machine allows moving from its current status.
@@ -116,36 +138,50 @@ func (r *transitionReq) finish(err error) {
 	close(r.done)
 }
 
-func (r *transitionReq) args() pgx.StrictNamedArgs {
-	c := r.change
-	sources := make([]string, 0, 4)
-	for _, st := range job.SourcesOf(c.To) {
-		sources = append(sources, string(st))
+// changeArgs are applyChanges' arguments for a run of changes.
+func changeArgs(run []*transitionReq) pgx.StrictNamedArgs {
+	n := len(run)
+	text := func() []*string { return make([]*string, n) }
+	var (
+		ids, customers, to, sources                     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ifFileIDs, fileIDs, errCodes, errMsgs           = text(), text(), text(), text()
+		original, anonymized, binaryMask, instance, met = text(), text(), text(), text(), text()
+		rcType, rcFileID, rcFileStatus, rcOutcome       = text(), text(), text(), text()
+		rcPayload                                       = make([][]byte, n)
+		nextPoll                                        = make([]*time.Time, n)
+		dropInput                                       = make([]bool, n)
+	)
+	for i, r := range run {
+		c := r.change
+		st := job.SourcesOf(c.To)
+		names := make([]string, len(st))
+		for k, s := range st {
+			names[k] = string(s)
+		}
+		ids[i], customers[i], to[i], sources[i] = r.id, c.Customer, string(c.To), strings.Join(names, ",")
+		ifFileIDs[i], fileIDs[i] = nullIfEmpty(c.IfFileID), nullIfEmpty(c.ProviderFileID)
+		if c.Error != nil {
+			errCodes[i], errMsgs[i] = &c.Error.Code, &c.Error.Message
+		}
+		if res := c.Results; res != nil {
+			original[i], anonymized[i] = nullIfEmpty(res.OriginalLink), nullIfEmpty(res.AnonymizedLink)
+			binaryMask[i], instance[i] = nullIfEmpty(res.BinaryMaskLink), nullIfEmpty(res.InstanceMaskLink)
+			met[i] = nullIfEmpty(res.MetadataLink)
+		}
+		nextPoll[i], dropInput[i] = nullTime(c.NextPollAt), c.DropInput
+		if rc := c.Receipt; rc != nil {
+			rcType[i], rcPayload[i] = &rc.ContentType, rc.Payload
+			rcFileID[i], rcFileStatus[i], rcOutcome[i] = nullIfEmpty(rc.FileID), nullIfEmpty(rc.FileStatus), &rc.Outcome
+		}
 	}
-	var res job.Results
-	if c.Results != nil {
-		res = *c.Results
+	return pgx.StrictNamedArgs{
+		"id": ids, "customer": customers, "if_file_id": ifFileIDs, "to": to, "sources": sources,
+		"provider_file_id": fileIDs, "error_code": errCodes, "error_message": errMsgs,
+		"original_link": original, "anonymized_link": anonymized, "binary_mask_link": binaryMask,
+		"instance_mask_link": instance, "metadata_link": met, "next_poll_at": nextPoll,
+		"drop_input": dropInput, "receipt_content_type": rcType, "receipt_payload": rcPayload,
+		"receipt_file_id": rcFileID, "receipt_file_status": rcFileStatus, "receipt_outcome": rcOutcome,
 	}
-	a := pgx.StrictNamedArgs{
-		"id": r.id, "customer": c.Customer, "if_file_id": nullIfEmpty(c.IfFileID), "to": string(c.To),
-		"sources": sources, "provider_file_id": nullIfEmpty(c.ProviderFileID),
-		"error_code": nil, "error_message": nil,
-		"original_link": nullIfEmpty(res.OriginalLink), "anonymized_link": nullIfEmpty(res.AnonymizedLink),
-		"binary_mask_link": nullIfEmpty(res.BinaryMaskLink), "instance_mask_link": nullIfEmpty(res.InstanceMaskLink),
-		"metadata_link": nullIfEmpty(res.MetadataLink), "next_poll_at": nullTime(c.NextPollAt),
-		"drop_input": c.DropInput, "with_receipt": c.Receipt != nil,
-		"receipt_content_type": nil, "receipt_payload": nil, "receipt_file_id": nil,
-		"receipt_file_status": nil, "receipt_outcome": nil,
-	}
-	if c.Error != nil {
-		a["error_code"], a["error_message"] = c.Error.Code, c.Error.Message
-	}
-	if rc := c.Receipt; rc != nil {
-		a["receipt_content_type"], a["receipt_payload"] = rc.ContentType, rc.Payload
-		a["receipt_file_id"], a["receipt_file_status"] = nullIfEmpty(rc.FileID), nullIfEmpty(rc.FileStatus)
-		a["receipt_outcome"] = rc.Outcome
-	}
-	return a
 }
 
 // writeTransitions writes a group in one implicit transaction and one round trip, locking its
@@ -180,12 +216,15 @@ func (s *Store) finishTransitions(group []*transitionReq, err error) {
 }
 
 // sendTransitions sends one batch: the transaction id first (see assignXID), then one
-// applyChange per request. A batch without BEGIN runs as one implicit transaction.
+// applyChanges per round of the group, sorted by job id: the first round holds each job's first
+// change, the next its second, and so on (a statement can move a row only once). Every job is
+// locked in the first round, so later rounds take no new locks. A batch without BEGIN runs as
+// one implicit transaction.
 func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) error {
 	b := &pgx.Batch{}
 	b.Queue(assignXID)
-	for _, r := range group {
-		if err := queueRow(b, &r.row, &r.found, applyChangeStmt, r.args()); err != nil {
+	for _, run := range rounds(group) {
+		if err := queueChanges(b, run); err != nil {
 			return fmt.Errorf("transition job: %w", err)
 		}
 	}
@@ -195,6 +234,52 @@ func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) err
 		}
 		return fmt.Errorf("transition job: %w", err)
 	}
+	return nil
+}
+
+// rounds splits a group sorted by job id into runs in which no job appears twice, keeping the
+// order of each job's changes.
+func rounds(group []*transitionReq) [][]*transitionReq {
+	var out [][]*transitionReq
+	for i := 0; i < len(group); {
+		k := i + 1
+		for k < len(group) && group[k].id == group[i].id {
+			k++
+		}
+		for n := range k - i {
+			if n == len(out) {
+				out = append(out, nil)
+			}
+			out[n] = append(out[n], group[i+n])
+		}
+		i = k
+	}
+	return out
+}
+
+// queueChanges queues one applyChanges for run, handing each returned row to its change.
+func queueChanges(b *pgx.Batch, run []*transitionReq) error {
+	args, err := applyChangesStmt.Args(changeArgs(run))
+	if err != nil {
+		return err
+	}
+	for _, r := range run {
+		r.found = false
+	}
+	b.Queue(applyChangesStmt.SQL(), args...).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByName[transitionRow])
+		if err != nil {
+			return err
+		}
+		for _, row := range got {
+			if row.Ord < 1 || row.Ord > len(run) {
+				return fmt.Errorf("transition row for change %d of %d", row.Ord, len(run))
+			}
+			r := run[row.Ord-1]
+			r.row, r.found = row, true
+		}
+		return nil
+	})
 	return nil
 }
 
