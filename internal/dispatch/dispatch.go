@@ -72,7 +72,7 @@ type CallbackSigner interface {
 // Config tunes dispatch. Zero values take the defaults noted.
 type Config struct {
 	PublicURL   *url.URL // base of callback URLs; required
-	Concurrency int      // uploads at once per replica (default 8)
+	Concurrency int      // uploads at once per replica, and records of accepted ones (default 8)
 	// Capacity is how many jobs the engine holds at once without refusing more (429): the
 	// most the dispatcher keeps in flight. 0 asks the engine; until it answers, or if it
 	// cannot, the limit starts small and doubles as the engine accepts uploads (a slow

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -26,13 +27,19 @@ type Dispatcher struct {
 	wake     chan struct{}
 	flow     *flow
 	leases   *leases
+	// recording holds a place for each accepted upload whose record is under way, at most
+	// Concurrency: a record waits on the database, not the engine, so it gives its upload
+	// slot (and its image) up to the next upload.
+	recording chan struct{}
+	records   sync.WaitGroup
 }
 
 // NewDispatcher makes a dispatcher; run it with Run.
 func NewDispatcher(s DispatcherStore, p DispatcherProvider, signer CallbackSigner, cfg Config, log *slog.Logger) *Dispatcher {
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{store: s, provider: p, signer: signer, cfg: cfg, log: logger(log),
-		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, cfg.Concurrency, time.Now)}
+		wake: make(chan struct{}, 1), flow: newFlow(cfg.Capacity, cfg.Concurrency, time.Now),
+		recording: make(chan struct{}, cfg.Concurrency)}
 	d.leases = newLeases(func(ctx context.Context, ids []string) (int64, error) {
 		return s.RenewClaims(ctx, cfg.Owner, ids, cfg.Lease)
 	}, cfg.Lease, d.log)
@@ -60,6 +67,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	workloop.Run(ctx, workloop.Config{Concurrency: d.cfg.Concurrency, Tick: d.cfg.Tick, Wake: d.wake},
 		d.claim, d.dispatch,
 		func(err error) { d.log.Warn("claim queued jobs", "err", err) })
+	d.records.Wait()
 }
 
 // claim leases as many due jobs as there are free upload slots and room at the engine.
@@ -127,12 +135,20 @@ func (d *Dispatcher) learnCapacity(ctx context.Context) {
 }
 
 // dispatch makes one upload attempt for a claimed job and tells the flow control how it went.
+// An accepted upload's record continues on its own (see recording) once this returns.
 func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 	j := cl.Job
 	log := d.log.With("job_id", j.ID, "attempt", cl.Attempts)
-	defer d.leases.hold(j.ID)()
+	unhold := d.leases.hold(j.ID)
 	ctx, span := telemetry.StartQueued(ctx, d.cfg.Tracer, cl.Traceparent, "dispatch upload", telemetry.JobID(j.ID))
-	defer span.End()
+	// The attempt's bookkeeping outlives a shutdown that began during the upload, within the
+	// grace period (the upload itself gets its first three quarters).
+	wctx, cancelSettle := grace.Context(ctx, d.cfg.Grace)
+	settled := func() {
+		cancelSettle()
+		span.End()
+		unhold()
+	}
 	if !cl.UnsettledUpload.IsZero() {
 		// Its claimer died between upload and record, or deleted the file at the engine when
 		// it could not record it: the engine may hold a copy this upload will not replace.
@@ -140,21 +156,24 @@ func (d *Dispatcher) dispatch(ctx context.Context, cl claim) {
 			"earlier_upload_began", cl.UnsettledUpload)
 	}
 	if cl.Input == nil {
+		defer settled()
 		d.flow.ended()
-		d.fail(ctx, j.ID, "INPUT_MISSING", "the job's image is no longer stored")
+		d.fail(wctx, j.ID, "INPUT_MISSING", "the job's image is no longer stored")
 		return
 	}
-	// The attempt's bookkeeping outlives a shutdown that began during the upload, within the
-	// grace period (the upload itself gets its first three quarters).
-	wctx, cancelSettle := grace.Context(ctx, d.cfg.Grace)
-	defer cancelSettle()
 	f, err := d.upload(ctx, j, cl.Input)
 	telemetry.Fail(span, err)
 	if err != nil {
+		defer settled()
 		d.uploadFailed(ctx, wctx, log, cl, err)
 		return
 	}
-	d.handedOver(wctx, log, j.ID, f.FileID)
+	d.recording <- struct{}{}
+	d.records.Go(func() {
+		defer func() { <-d.recording }()
+		defer settled()
+		d.handedOver(wctx, log, j.ID, f.FileID)
+	})
 }
 
 // upload sends the job's image to the engine: the one POST of this attempt.

@@ -17,9 +17,10 @@ import (
 )
 
 // dispatchOnce runs one upload attempt of cl the way Run does: counted as begun by the flow
-// control first.
+// control first, and over once its record is.
 func dispatchOnce(ctx context.Context, d *Dispatcher, cl store.Claim) {
 	d.dispatch(ctx, claim{Claim: cl, began: d.flow.start(1)})
+	d.records.Wait()
 }
 
 // within reports whether at lies in [from+lo, to+hi]: a time set by the code under test between

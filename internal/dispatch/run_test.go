@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anonjob/anonjob/internal/celantur"
+	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/store"
 	"github.com/anonjob/anonjob/internal/testlog"
 )
@@ -199,4 +200,39 @@ func TestRunRenewsLeaseDuringUpload(t *testing.T) {
 	close(release)
 	waitFor(t, s.calls, func(c call) bool { return c.op == "Transition" })
 	stop()
+}
+
+// TestRunRecordDoesNotHoldUploadSlot: a record waiting on the database gives its upload slot
+// to the next job, keeps its claim while it waits, and Run returns only once it is over.
+func TestRunRecordDoesNotHoldUploadSlot(t *testing.T) {
+	t.Parallel()
+	s, p := newFakeStore(), newFakeProvider()
+	release := make(chan struct{})
+	s.transition = func(id string, c store.Change) (job.Job, job.Status, error) {
+		if id == "j1" {
+			<-release
+		}
+		return job.Job{ID: id, Status: c.To, ProviderFileID: c.ProviderFileID}, job.StatusQueued, nil
+	}
+	cfg := testConfig()
+	cfg.Concurrency, cfg.Capacity = 1, 10
+	cfg.Lease = 30 * time.Millisecond // renewed every 10ms
+	s.claims = [][]store.Claim{{queued("j1", 1)}, {queued("j2", 1)}}
+	d := NewDispatcher(s, p, signer{}, cfg, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	waitFor(t, p.calls, func(c call) bool { return c.op == "Upload" && c.id == "j2" })
+	waitFor(t, s.calls, func(c call) bool { return c.op == "RenewClaims" && slices.Contains(c.ids, "j1") })
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned while a record was under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-done
+	if tr := s.made("Transition"); len(tr) != 2 {
+		t.Errorf("transitions %+v, want the records of j1 and j2", tr)
+	}
 }
