@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/anonjob/anonjob/internal/job"
-	"github.com/anonjob/anonjob/internal/pgnamed"
 )
 
 // Group commit defaults. A commit costs one WAL flush whatever it holds, so CreateJob calls that
@@ -247,25 +245,6 @@ func queueCreates(b *pgx.Batch, run []*createReq) error {
 			}
 		}
 		return nil
-	})
-	return nil
-}
-
-// queueRow queues stmt with named on b to scan the row it returns, if it returns one, into *row,
-// and to tell in *found whether it did; a missing or extra argument is an error.
-func queueRow[R any](b *pgx.Batch, row *R, found *bool, stmt pgnamed.Statement, named pgx.StrictNamedArgs) error {
-	*found = false
-	args, err := stmt.Args(named)
-	if err != nil {
-		return err
-	}
-	b.Queue(stmt.SQL(), args...).Query(func(rows pgx.Rows) error {
-		got, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[R])
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		*row, *found = got, err == nil
-		return err
 	})
 	return nil
 }
