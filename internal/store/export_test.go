@@ -20,3 +20,10 @@ func QueuedTransitions(s *Store) []string {
 	}
 	return ids
 }
+
+// Claim statements and the setting they run after, for tests of their plans.
+const (
+	ClaimQueuedSQL = claimQueuedSQL
+	ClaimPollsSQL  = claimPollsSQL
+	IndexOrder     = indexOrder
+)
