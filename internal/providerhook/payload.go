@@ -3,7 +3,9 @@ package providerhook
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/url"
 	"strconv"
@@ -103,19 +105,21 @@ func parseForm(body []byte) (map[string]string, error) {
 // parseJSON accepts a flat object whose values are strings, numbers, booleans or null:
 // customer_id in particular may arrive as a number.
 func parseJSON(body []byte) (map[string]string, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
+	// One decoder for the whole object: numbers stay as written (UseNumber), and anything
+	// after the object is refused as json.Unmarshal would.
+	var raw map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	err := dec.Decode(&raw)
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		err = errors.New("invalid data after the top-level value")
+	}
+	if err != nil {
 		return nil, &FieldError{Field: "payload", Msg: "is not a JSON object: " + err.Error()}
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
-		var x any
-		dec := json.NewDecoder(bytes.NewReader(v))
-		dec.UseNumber()
-		if err := dec.Decode(&x); err != nil {
-			return nil, &FieldError{Field: k, Msg: "is not valid JSON"}
-		}
-		switch t := x.(type) {
+		switch t := v.(type) {
 		case string:
 			out[k] = t
 		case json.Number:
