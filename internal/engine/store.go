@@ -62,15 +62,20 @@ type record struct {
 	Traceparent   string    `json:"traceparent,omitempty"` // of the upload, for the worker and webhook
 }
 
-// store keeps records in memory and on disk under dir/files/<id>/.
+// store keeps records in memory and on disk under dir/files/<id>/. Writes of one record are
+// ordered by its own lock, not the store's: the workers, the uploads and the webhook senders
+// touch different files at once, and a store-wide lock held across each file write kept the
+// workers waiting on each other's disk writes between images.
 type store struct {
 	dir string
 	mu  sync.Mutex
 	rec map[string]*record
+	// writing orders the writes of each record, and its removal; held without mu.
+	writing map[string]*sync.Mutex
 }
 
 func openStore(dir string) (*store, error) {
-	s := &store{dir: filepath.Join(dir, "files"), rec: map[string]*record{}}
+	s := &store{dir: filepath.Join(dir, "files"), rec: map[string]*record{}, writing: map[string]*sync.Mutex{}}
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -93,7 +98,7 @@ func openStore(dir string) (*store, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("decode record %s: %w", e.Name(), err)
 		}
-		s.rec[r.ID] = &r
+		s.rec[r.ID], s.writing[r.ID] = &r, &sync.Mutex{}
 	}
 	return s, nil
 }
@@ -108,13 +113,14 @@ func (s *store) create(r *record, original []byte) error {
 	if err := writeAtomic(s.path(r.ID, fileOriginal), original); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.persistLocked(r); err != nil {
+	// Nothing refers to the new id before it is in the map, so no other write races this one.
+	if err := s.persist(r); err != nil {
 		return err
 	}
 	c := *r // the caller keeps r; the store owns its own copy
-	s.rec[r.ID] = &c
+	s.mu.Lock()
+	s.rec[r.ID], s.writing[r.ID] = &c, &sync.Mutex{}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -130,23 +136,43 @@ func (s *store) get(id string) (record, bool) {
 }
 
 // update applies fn to the record and persists it.
+// Readers see the record as it was until the new one is on disk.
 func (s *store) update(id string, fn func(*record)) (record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.rec[id]
+	w, ok := s.writer(id)
 	if !ok {
 		return record{}, fmt.Errorf("file %s: %w", id, fs.ErrNotExist)
 	}
-	next := *r
+	w.Lock()
+	defer w.Unlock()
+	s.mu.Lock()
+	r, ok := s.rec[id]
+	var next record
+	if ok {
+		next = *r
+	}
+	s.mu.Unlock()
+	if !ok { // removed while this waited for w
+		return record{}, fmt.Errorf("file %s: %w", id, fs.ErrNotExist)
+	}
 	fn(&next)
-	if err := s.persistLocked(&next); err != nil {
+	if err := s.persist(&next); err != nil {
 		return record{}, err
 	}
-	*r = next
+	s.mu.Lock()
+	*r = next // r is still the map's: a removal takes w first
+	s.mu.Unlock()
 	return next, nil
 }
 
-func (s *store) persistLocked(r *record) error {
+// writer returns the lock that orders the writes of id.
+func (s *store) writer(id string) (*sync.Mutex, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.writing[id]
+	return w, ok
+}
+
+func (s *store) persist(r *record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode record: %w", err)
@@ -169,9 +195,18 @@ func (s *store) readArtefact(id, name string) ([]byte, error) {
 
 // remove deletes the record and all files of id.
 func (s *store) remove(id string) (bool, error) {
+	w, ok := s.writer(id)
+	if !ok {
+		return false, nil
+	}
+	// After the write under way, if any: a record written after its folder is gone would
+	// bring the file back at the next start.
+	w.Lock()
+	defer w.Unlock()
 	s.mu.Lock()
-	_, ok := s.rec[id]
+	_, ok = s.rec[id]
 	delete(s.rec, id)
+	delete(s.writing, id)
 	s.mu.Unlock()
 	if !ok {
 		return false, nil
