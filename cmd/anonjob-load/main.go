@@ -5,10 +5,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -46,7 +48,8 @@ constraints and indexes, in a schema of its own that is dropped afterwards), so 
 history and its watchers are untouched.`
 
 type cli struct {
-	LogLevel slog.Level `help:"Log level: debug, info, warn or error." default:"info"`
+	LogLevel   slog.Level `help:"Log level: debug, info, warn or error." default:"info"`
+	CPUProfile string     `help:"Write a CPU profile of this command (not of anonjobd) to this file: what the load itself costs the shared cores." type:"path"`
 
 	Create    createCmd    `cmd:"" help:"CreateJob throughput and latency, optionally next to the raw insert rate."`
 	Watch     watchCmd     `cmd:"" help:"WatchJobs fan-out: many watchers, a steady event rate, commit-to-receipt latency."`
@@ -60,8 +63,26 @@ func main() {
 	k := kong.Parse(&c, kong.Name("anonjob-load"), kong.Description(description),
 		kong.UsageOnError(), kong.BindTo(ctx, (*context.Context)(nil)))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
-	if err := k.Run(log); err != nil {
+	if err := run(k, &c, log); err != nil {
 		fmt.Fprintln(os.Stderr, "anonjob-load:", err)
 		os.Exit(1)
 	}
+}
+
+// run runs the chosen command, under a CPU profile when one is asked for.
+func run(k *kong.Context, c *cli, log *slog.Logger) error {
+	if c.CPUProfile == "" {
+		return k.Run(log)
+	}
+	f, err := os.Create(c.CPUProfile)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	err = k.Run(log)
+	pprof.StopCPUProfile()
+	return errors.Join(err, f.Close())
 }

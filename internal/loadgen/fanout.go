@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -37,8 +38,8 @@ type FanoutReport struct {
 
 // OpenFanout opens n watch streams spread over the clients and returns once every stream has
 // had its first message (the heartbeat with the starting revision). The streams run until
-// Stop or until ctx ends.
-func OpenFanout(ctx context.Context, clients []anonjobv1.JobServiceClient, n int) (*Fanout, error) {
+// Stop or until ctx ends. opts go with every WatchJobs call (SkimJobs, say).
+func OpenFanout(ctx context.Context, clients []anonjobv1.JobServiceClient, n int, opts ...grpc.CallOption) (*Fanout, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Fanout{cancel: cancel, watchers: make([]*watcher, n)}
 	ready := make(chan struct{}, n)
@@ -49,7 +50,7 @@ func OpenFanout(ctx context.Context, clients []anonjobv1.JobServiceClient, n int
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			if err := w.run(ctx, clients[i%len(clients)], ready); err != nil && ctx.Err() == nil {
+			if err := w.run(ctx, clients[i%len(clients)], ready, opts); err != nil && ctx.Err() == nil {
 				failed <- err
 			}
 		}()
@@ -70,10 +71,10 @@ func OpenFanout(ctx context.Context, clients []anonjobv1.JobServiceClient, n int
 
 // run follows one stream until ctx ends, resuming from its revision when the server cuts it
 // off after it opened (counted in resumed).
-func (w *watcher) run(ctx context.Context, client anonjobv1.JobServiceClient, ready chan<- struct{}) error {
+func (w *watcher) run(ctx context.Context, client anonjobv1.JobServiceClient, ready chan<- struct{}, opts []grpc.CallOption) error {
 	first := true
 	for {
-		stream, err := client.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: w.seen.Load()})
+		stream, err := client.WatchJobs(ctx, &anonjobv1.WatchJobsRequest{SinceRevision: w.seen.Load()}, opts...)
 		if err != nil {
 			return fmt.Errorf("WatchJobs: %w", err)
 		}
