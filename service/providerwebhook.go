@@ -23,6 +23,8 @@ import (
 type JobWriter interface {
 	GetJob(ctx context.Context, id string) (job.Job, error)
 	Transition(ctx context.Context, id string, c store.Change) (job.Job, job.Status, error)
+	// TransitionAfter applies first where it applies, then c, usually in one transaction.
+	TransitionAfter(ctx context.Context, id string, first, c store.Change) (job.Job, job.Status, error)
 	// FileAbandoned reports a file given up at an engine that died, the job gone to another.
 	FileAbandoned(ctx context.Context, jobID, fileID string) (bool, error)
 }

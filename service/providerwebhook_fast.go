@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"strings"
+	"time"
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/job"
@@ -10,11 +11,14 @@ import (
 	"github.com/anonjob/anonjob/internal/store"
 )
 
-// applyAtOnce handles the common webhook, a job's end for the file recorded as the job's, in
-// one statement that checks the file, moves the job and keeps the receipt together, without
-// reading the job first. ok is false when that did not apply (a bad payload, a file not yet
-// recorded, a job already ended, a database error): apply then handles the webhook step by
-// step, with everything that case needs.
+// applyAtOnce handles the common webhook, a job's end for its file at the engine, in one
+// transaction that checks the file, moves the job and keeps the receipt together, without
+// reading the job first. A webhook often comes before the dispatcher has recorded the upload
+// it answers (a fast engine answers small images at once): the file is then recorded first,
+// in the same transaction, if the job still has none and the file was not given up at a dead
+// engine. ok is false when that did not apply (a bad payload, another file, a job already
+// ended, a database error): apply then handles the webhook step by step, with everything that
+// case needs.
 func (s *WebhookServer) applyAtOnce(ctx context.Context, req *anonjobv1.HandleCelanturWebhookRequest, rec store.Receipt) (*anonjobv1.HandleCelanturWebhookResponse, bool) {
 	p, err := providerhook.Parse(req.GetPayload().GetContentType(), req.GetPayload().GetData())
 	if err != nil || p.FileID == "" {
@@ -27,7 +31,9 @@ func (s *WebhookServer) applyAtOnce(ctx context.Context, req *anonjobv1.HandleCe
 	resp := &anonjobv1.HandleCelanturWebhookResponse{Outcome: anonjobv1.WebhookOutcome_WEBHOOK_OUTCOME_APPLIED}
 	rec.FileID, rec.FileStatus, rec.Outcome = p.FileID, p.FileStatus, resp.GetOutcome().String()
 	change.IfFileID, change.Receipt = p.FileID, &rec
-	j, _, err := s.store.Transition(ctx, req.GetJobId(), change)
+	record := store.Change{To: job.StatusProcessing, ProviderFileID: p.FileID, IfNoFile: true,
+		NextPollAt: time.Now().Add(s.pollAfter)}
+	j, _, err := s.store.TransitionAfter(ctx, req.GetJobId(), record, change)
 	if err != nil {
 		return nil, false
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -163,5 +164,63 @@ func TestCountByStatus(t *testing.T) {
 				t.Errorf("CountByStatus = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestTransitionAfter: a provider webhook's end of a job, with the record of its file first
+// where the dispatcher has not recorded it yet. The record applies only to a job without a
+// file, and never for a file given up at a dead engine (enginesFixture: ids[1] went back to
+// QUEUED when e1 died, f-1 given up there).
+func TestTransitionAfter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, ids := enginesFixture(t)
+	fresh, _, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1())
+	must(t, err)
+	recorded, _, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1())
+	must(t, err)
+	_, _, err = s.Transition(ctx, recorded.ID, store.Change{To: job.StatusProcessing, ProviderFileID: "w-2"})
+	must(t, err)
+	cases := []struct {
+		name, id, file string
+		want           job.Status // "" for a refusal
+		wantFile       string
+	}{
+		{"webhook before the record", fresh.ID, "w-1", job.StatusDone, "w-1"},
+		{"record came first", recorded.ID, "w-2", job.StatusDone, "w-2"},
+		{"file given up at a dead engine", ids[1], "f-1", "", ""},
+		{"another file than the job's", ids[3], "x", "", "f-3"},
+		{"a new file after the handover", ids[1], "f-1c", job.StatusDone, "f-1c"},
+	}
+	for _, tc := range cases { // in order: two cases share ids[1]
+		record := store.Change{To: job.StatusProcessing, ProviderFileID: tc.file, IfNoFile: true}
+		end := store.Change{To: job.StatusDone, IfFileID: tc.file, Results: &job.Results{AnonymizedLink: "https://e/" + tc.file}}
+		j, _, err := s.TransitionAfter(ctx, tc.id, record, end)
+		var te *job.TransitionError
+		switch {
+		case tc.want == "" && !errors.As(err, &te):
+			t.Errorf("%s: got %s, %v; want a refusal", tc.name, j.Status, err)
+			continue
+		case tc.want != "" && (err != nil || j.Status != tc.want):
+			t.Errorf("%s: got %s, %v; want %s", tc.name, j.Status, err, tc.want)
+			continue
+		}
+		cur, err := s.GetJob(ctx, tc.id)
+		must(t, err)
+		if cur.ProviderFileID != tc.wantFile {
+			t.Errorf("%s: file %q, want %q", tc.name, cur.ProviderFileID, tc.wantFile)
+		}
+	}
+	// The early webhook's job went QUEUED, PROCESSING, DONE: two events after its creation.
+	tail, err := s.EventsAfter(ctx, fresh.Revision, 100)
+	must(t, err)
+	var moves []job.Status
+	for _, e := range tail.Events {
+		if e.Job.ID == fresh.ID {
+			moves = append(moves, e.Job.Status)
+		}
+	}
+	if !slices.Equal(moves, []job.Status{job.StatusProcessing, job.StatusDone}) {
+		t.Errorf("events of the early webhook's job: %v", moves)
 	}
 }

@@ -19,6 +19,10 @@ type Change struct {
 	// IfFileID, when set, limits the change to a job whose engine file is this one: a
 	// provider webhook's move, checked without reading the job first.
 	IfFileID string
+	// IfNoFile, when set, limits the change to a job that has no engine file yet and whose
+	// new one (ProviderFileID) was not given up at an engine that died: a provider webhook
+	// that came before the dispatcher recorded the upload it answers.
+	IfNoFile bool
 	// DropInput deletes the job's stored image with the move, once the engine has it.
 	DropInput bool
 	// Receipt, when set, is kept with the move in the same transaction: the audit row of the

@@ -28,13 +28,13 @@ WITH req AS (
                          @sources::text[], @provider_file_id::text[], @error_code::text[],
                          @error_message::text[], @original_link::text[], @anonymized_link::text[],
                          @binary_mask_link::text[], @instance_mask_link::text[], @metadata_link::text[],
-                         @next_poll_at::timestamptz[], @drop_input::boolean[],
+                         @next_poll_at::timestamptz[], @drop_input::boolean[], @if_no_file::boolean[],
                          @receipt_content_type::text[], @receipt_payload::bytea[],
                          @receipt_file_id::text[], @receipt_file_status::text[], @receipt_outcome::text[])
         WITH ORDINALITY AS r(id, customer, if_file_id, to_status, sources, provider_file_id,
                              error_code, error_message, original_link, anonymized_link,
                              binary_mask_link, instance_mask_link, metadata_link, next_poll_at,
-                             drop_input, receipt_content_type, receipt_payload, receipt_file_id,
+                             drop_input, if_no_file, receipt_content_type, receipt_payload, receipt_file_id,
                              receipt_file_status, receipt_outcome, ord)
 ), cur AS (
     -- One lookup per change, in the order of the arrays (by job id): LATERAL keeps the planner
@@ -43,6 +43,8 @@ WITH req AS (
         SELECT ctid, id, status FROM jobs
         WHERE id = req.id AND (req.customer = '' OR customer = req.customer)
           AND (req.if_file_id IS NULL OR provider_file_id = req.if_file_id)
+          AND (NOT req.if_no_file OR provider_file_id IS NULL AND NOT EXISTS (
+              SELECT FROM job_abandoned_files a WHERE a.job_id = req.id AND a.file_id = req.provider_file_id))
         FOR UPDATE
     ) j
 ), upd AS (
@@ -107,9 +109,31 @@ type transitionRow struct {
 // a WAL flush whatever it holds.
 func (s *Store) Transition(ctx context.Context, id string, c Change) (job.Job, job.Status, error) {
 	r := &transitionReq{ctx: ctx, id: id, change: c, done: make(chan struct{})}
-	if err := s.transitions.submit(r, s.writeTransitions); err != nil {
+	if err := s.transitions.submit(s.writeTransitions, r); err != nil {
 		return job.Job{}, "", err
 	}
+	return s.transitioned(ctx, r)
+}
+
+// TransitionAfter applies first where it applies, then c, as Transition applies c alone: the
+// two are queued together, so that they usually share one transaction, and c's answer is
+// returned whether first applied or not. A provider webhook that comes before the upload it
+// answers is recorded uses it to record the file and end the job at once.
+func (s *Store) TransitionAfter(ctx context.Context, id string, first, c Change) (job.Job, job.Status, error) {
+	r0 := &transitionReq{ctx: ctx, id: id, change: first, done: make(chan struct{})}
+	r := &transitionReq{ctx: ctx, id: id, change: c, done: make(chan struct{})}
+	if err := s.transitions.submit(s.writeTransitions, r0, r); err != nil {
+		return job.Job{}, "", err
+	}
+	if r0.err != nil {
+		return job.Job{}, "", r0.err
+	}
+	return s.transitioned(ctx, r)
+}
+
+// transitioned is what a written Transition request answers.
+func (s *Store) transitioned(ctx context.Context, r *transitionReq) (job.Job, job.Status, error) {
+	c, id := r.change, r.id
 	if r.err != nil {
 		return job.Job{}, "", r.err
 	}
@@ -153,7 +177,7 @@ func changeArgs(run []*transitionReq) pgx.StrictNamedArgs {
 		rcType, rcFileID, rcFileStatus, rcOutcome       = text(), text(), text(), text()
 		rcPayload                                       = make([][]byte, n)
 		nextPoll                                        = make([]*time.Time, n)
-		dropInput                                       = make([]bool, n)
+		dropInput, ifNoFile                             = make([]bool, n), make([]bool, n)
 	)
 	for i, r := range run {
 		c := r.change
@@ -172,7 +196,7 @@ func changeArgs(run []*transitionReq) pgx.StrictNamedArgs {
 			binaryMask[i], instance[i] = nullIfEmpty(res.BinaryMaskLink), nullIfEmpty(res.InstanceMaskLink)
 			met[i] = nullIfEmpty(res.MetadataLink)
 		}
-		nextPoll[i], dropInput[i] = nullTime(c.NextPollAt), c.DropInput
+		nextPoll[i], dropInput[i], ifNoFile[i] = nullTime(c.NextPollAt), c.DropInput, c.IfNoFile
 		if rc := c.Receipt; rc != nil {
 			rcType[i], rcPayload[i] = &rc.ContentType, rc.Payload
 			rcFileID[i], rcFileStatus[i], rcOutcome[i] = nullIfEmpty(rc.FileID), nullIfEmpty(rc.FileStatus), &rc.Outcome
@@ -183,7 +207,7 @@ func changeArgs(run []*transitionReq) pgx.StrictNamedArgs {
 		"provider_file_id": fileIDs, "error_code": errCodes, "error_message": errMsgs,
 		"original_link": original, "anonymized_link": anonymized, "binary_mask_link": binaryMask,
 		"instance_mask_link": instance, "metadata_link": met, "next_poll_at": nextPoll,
-		"drop_input": dropInput, "receipt_content_type": rcType, "receipt_payload": rcPayload,
+		"drop_input": dropInput, "if_no_file": ifNoFile, "receipt_content_type": rcType, "receipt_payload": rcPayload,
 		"receipt_file_id": rcFileID, "receipt_file_status": rcFileStatus, "receipt_outcome": rcOutcome,
 	}
 }
@@ -315,13 +339,25 @@ func newGroups[R groupReq](g GroupCommit) *groups[R] {
 	return &groups[R]{batch: g.Batch, slots: make(chan struct{}, g.Writers)}
 }
 
-// submit queues r and returns once r is written (r says how) or its context ends. A caller
-// whose context ends after r was taken into a group gets the context's error although the
-// change may commit, as with any write whose answer is lost.
-func (g *groups[R]) submit(r R, write func(context.Context, []R)) error {
+// submit queues rs, together and in order, and returns once they are written (each says how)
+// or their context ends. A caller whose context ends after its request was taken into a group
+// gets the context's error although the change may commit, as with any write whose answer is
+// lost.
+func (g *groups[R]) submit(write func(context.Context, []R), rs ...R) error {
 	g.mu.Lock()
-	g.queue = append(g.queue, r)
+	g.queue = append(g.queue, rs...)
 	g.mu.Unlock()
+	for _, r := range rs {
+		if err := g.await(r, write); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// await returns once r is written or its context ends, writing groups meanwhile whenever a
+// writer slot is free.
+func (g *groups[R]) await(r R, write func(context.Context, []R)) error {
 	ctx, done := r.context(), r.finished()
 	for {
 		select {
