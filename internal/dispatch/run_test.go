@@ -79,17 +79,26 @@ func TestRunLearnsCapacityLater(t *testing.T) {
 	t.Parallel()
 	s, p := newFakeStore(), newFakeProvider()
 	asked := 0
-	p.capacity = func(context.Context) (int, error) {
+	// The engine answers only once the first claim was made, so that it is the slow start's.
+	firstClaim := make(chan struct{})
+	p.capacity = func(ctx context.Context) (int, error) {
 		if asked++; asked == 1 {
 			return 0, errors.New("connection refused")
 		}
-		return 2, nil
+		select {
+		case <-firstClaim:
+			return 2, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
 	cfg := testConfig()
 	cfg.Capacity, cfg.Concurrency = 0, 8
 	logs := &testlog.Buffer{}
 	d := NewDispatcher(s, p, signer{}, cfg, logs.TextLogger(slog.LevelDebug))
 	stop := run(t, d)
+	waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" })
+	close(firstClaim)
 	// The answer pokes the loop, whose claim then asks for no more than the capacity.
 	waitFor(t, s.calls, func(c call) bool { return c.op == "ClaimQueued" && c.n == 2 })
 	stop()
