@@ -26,6 +26,8 @@ func defaultVars() kong.Vars {
 		"dispatch_concurrency":          fmt.Sprint(server.DefaultDispatchConcurrency),
 		"max_upload_bytes":              fmt.Sprint(server.DefaultMaxUploadBytes),
 		"group_commit_batch":            fmt.Sprint(server.DefaultGroupCommitBatch),
+		"group_commit_writers":          fmt.Sprint(server.DefaultGroupCommitWriters),
+		"transition_writers":            fmt.Sprint(server.DefaultTransitionWriters),
 		"max_db_conns":                  fmt.Sprint(server.DefaultMaxDBConns),
 		"heartbeat":                     d(server.DefaultHeartbeat),
 		"event_retention":               d(server.DefaultEventRetention),

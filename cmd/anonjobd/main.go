@@ -51,6 +51,8 @@ type serveCmd struct {
 
 	MaxUploadBytes        int64         `name:"max-upload-bytes" help:"Largest image accepted." default:"${max_upload_bytes}" env:"ANONJOB_MAX_UPLOAD_BYTES"`
 	GroupCommitBatch      int           `name:"group-commit-batch" config:"GroupCommit.Batch" help:"Most CreateJob calls written in one transaction (1: each alone)." default:"${group_commit_batch}" env:"ANONJOB_GROUP_COMMIT_BATCH"`
+	GroupCommitWriters    int           `name:"group-commit-writers" config:"GroupCommit.Writers" help:"CreateJob group transactions in flight at once; the calls that arrive meanwhile form the next group." default:"${group_commit_writers}" env:"ANONJOB_GROUP_COMMIT_WRITERS"`
+	TransitionWriters     int           `name:"group-commit-transition-writers" config:"GroupCommit.TransitionWriters" help:"Job-transition group transactions (dispatch records, webhooks) in flight at once." default:"${transition_writers}" env:"ANONJOB_GROUP_COMMIT_TRANSITION_WRITERS"`
 	MaxDBConns            int32         `name:"max-db-conns" help:"Database connection pool size." default:"${max_db_conns}" env:"ANONJOB_MAX_DB_CONNS"`
 	Heartbeat             time.Duration `name:"heartbeat" help:"Interval of heartbeats on idle watch streams." default:"${heartbeat}" env:"ANONJOB_HEARTBEAT"`
 	EventRetention        time.Duration `name:"event-retention" help:"How long job events are kept for resuming watchers." default:"${event_retention}" env:"ANONJOB_EVENT_RETENTION"`
@@ -110,7 +112,8 @@ func (c *serveCmd) config(log *slog.Logger) (server.Config, error) {
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.PersonThreshold, cfg.VehicleThreshold = c.PersonThreshold, c.VehicleThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
-	cfg.GroupCommit.Batch = c.GroupCommitBatch
+	cfg.GroupCommit.Batch, cfg.GroupCommit.Writers = c.GroupCommitBatch, c.GroupCommitWriters
+	cfg.GroupCommit.TransitionWriters = c.TransitionWriters
 	cfg.JobRetention = c.JobRetention
 	cfg.MaxImagePixels, cfg.EngineImageTimeout = c.MaxImagePixels, c.EngineImageTimeout
 	cfg.ReplicaID, cfg.ClaimLease = c.ReplicaID, c.ClaimLease

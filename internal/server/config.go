@@ -81,8 +81,9 @@ type Config struct {
 	// polled. 0: DefaultWebhookDeadline.
 	WebhookDeadline time.Duration
 
-	// GroupCommit bounds how concurrent CreateJob calls share a transaction; zero fields mean
-	// store.DefaultGroupCommitBatch and store.DefaultGroupCommitWriters.
+	// GroupCommit bounds how concurrent CreateJob and transition calls share transactions;
+	// zero fields mean store.DefaultGroupCommitBatch, store.DefaultGroupCommitWriters and
+	// store.DefaultTransitionWriters.
 	GroupCommit store.GroupCommit
 
 	// MaxUploadBytes bounds one image. 0: DefaultMaxUploadBytes.

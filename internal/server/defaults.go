@@ -76,6 +76,10 @@ const (
 	DefaultGRPCMaxConnectionAgeGrace = time.Minute
 	// DefaultGroupCommitBatch bounds the CreateJob calls one transaction writes.
 	DefaultGroupCommitBatch = store.DefaultGroupCommitBatch
+	// DefaultGroupCommitWriters and DefaultTransitionWriters bound the group transactions in
+	// flight at once, of CreateJob calls and of job transitions.
+	DefaultGroupCommitWriters = store.DefaultGroupCommitWriters
+	DefaultTransitionWriters  = store.DefaultTransitionWriters
 	// DefaultMaxImagePixels and DefaultEngineImageTimeout are the image limits' defaults.
 	DefaultMaxImagePixels     = limits.DefaultMaxImagePixels
 	DefaultEngineImageTimeout = limits.DefaultImageTimeout
@@ -122,7 +126,10 @@ func (c Config) withDefaults() Config {
 		c.GroupCommit.Batch = DefaultGroupCommitBatch
 	}
 	if c.GroupCommit.Writers == 0 {
-		c.GroupCommit.Writers = store.DefaultGroupCommitWriters
+		c.GroupCommit.Writers = DefaultGroupCommitWriters
+	}
+	if c.GroupCommit.TransitionWriters == 0 {
+		c.GroupCommit.TransitionWriters = DefaultTransitionWriters
 	}
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = DefaultMaxUploadBytes

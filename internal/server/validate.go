@@ -108,6 +108,7 @@ func (c Config) limitErrors(d Config) []error {
 	}
 	v.atLeast("GroupCommit.Batch", int64(c.GroupCommit.Batch), 0, "want 1 or more (0: the default)")
 	v.atLeast("GroupCommit.Writers", int64(c.GroupCommit.Writers), 0, "want 1 or more (0: the default)")
+	v.atLeast("GroupCommit.TransitionWriters", int64(c.GroupCommit.TransitionWriters), 0, "want 1 or more (0: the default)")
 	v.atLeast("MaxUploadBytes", d.MaxUploadBytes, 0, "want 1 or more (0: the default)")
 	v.atLeast("MaxDBConns", int64(d.MaxDBConns), 0, "want 1 or more (0: the default)")
 	v.atLeast("MaxWatchesPerCustomer", int64(d.MaxWatchesPerCustomer), 0, "want 1 or more (0: the default)")

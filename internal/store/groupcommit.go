@@ -17,19 +17,29 @@ import (
 const (
 	// DefaultGroupCommitBatch bounds how many jobs one transaction writes.
 	DefaultGroupCommitBatch = 64
-	// DefaultGroupCommitWriters bounds how many group transactions are in flight at once; the
-	// requests that arrive meanwhile form the next groups.
-	DefaultGroupCommitWriters = 4
+	// DefaultGroupCommitWriters bounds how many CreateJob group transactions are in flight at
+	// once; the requests that arrive meanwhile form the next group. One is the most: while a
+	// group is written the next one fills, and a transaction's cost is mostly per statement and
+	// commit, not per row. With four, 32 clients made groups of about four jobs, and PostgreSQL
+	// spent twice the CPU per job (docs/performance.md, "Fewer, larger groups").
+	DefaultGroupCommitWriters = 1
+	// DefaultTransitionWriters bounds the transition group transactions in flight at once. More
+	// than one, unlike CreateJob: a transition waits for the row locks of the jobs it moves
+	// (a cancel, a claim), and one waiting group must not hold up every other job's change.
+	DefaultTransitionWriters = 4
 	// groupWriteTimeout bounds one group's write. The write runs without the cancellation of the
 	// request that happens to carry it, so that one caller giving up does not fail the others.
 	groupWriteTimeout = 30 * time.Second
 )
 
-// GroupCommit configures how concurrent CreateJob calls share transactions. Zero fields mean the
-// defaults above; Batch 1 writes every job in a transaction of its own.
+// GroupCommit configures how concurrent CreateJob and transition calls share transactions. Zero
+// fields mean the defaults above; Batch 1 writes every job in a transaction of its own.
 type GroupCommit struct {
-	Batch   int
+	Batch int
+	// Writers bounds the CreateJob groups in flight at once.
 	Writers int
+	// TransitionWriters bounds the transition groups in flight at once.
+	TransitionWriters int
 }
 
 // GroupCommitStats counts what group commit has written, for metrics and tests.

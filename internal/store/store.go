@@ -40,7 +40,8 @@ type Config struct {
 	// secrets). nil: they are kept in clear.
 	SecretBox *secretbox.Box
 	// GroupCommit bounds how concurrent CreateJob and Transition calls share transactions.
-	// Zero fields: DefaultGroupCommitBatch and DefaultGroupCommitWriters.
+	// Zero fields: DefaultGroupCommitBatch, DefaultGroupCommitWriters and
+	// DefaultTransitionWriters.
 	GroupCommit GroupCommit
 }
 
@@ -50,7 +51,7 @@ func New(pool *pgxpool.Pool, c Config) *Store {
 		c.CommitHook = func() {}
 	}
 	return &Store{pool: pool, onCommit: c.CommitHook, box: c.SecretBox,
-		creates: newCreateGroups(c.GroupCommit), transitions: newGroups[*transitionReq](c.GroupCommit)}
+		creates: newCreateGroups(c.GroupCommit), transitions: newGroups[*transitionReq](c.GroupCommit.Batch, c.GroupCommit.TransitionWriters)}
 }
 
 // Pool returns the underlying pool, for listeners that need a dedicated connection.

@@ -329,14 +329,16 @@ type groups[R groupReq] struct {
 	queue []R
 }
 
-func newGroups[R groupReq](g GroupCommit) *groups[R] {
-	if g.Batch <= 0 {
-		g.Batch = DefaultGroupCommitBatch
+// newGroups makes groups of at most batch calls (0: DefaultGroupCommitBatch), at most writers
+// of them in flight at once (0: DefaultTransitionWriters).
+func newGroups[R groupReq](batch, writers int) *groups[R] {
+	if batch <= 0 {
+		batch = DefaultGroupCommitBatch
 	}
-	if g.Writers <= 0 {
-		g.Writers = DefaultGroupCommitWriters
+	if writers <= 0 {
+		writers = DefaultTransitionWriters
 	}
-	return &groups[R]{batch: g.Batch, slots: make(chan struct{}, g.Writers)}
+	return &groups[R]{batch: batch, slots: make(chan struct{}, writers)}
 }
 
 // submit queues rs, together and in order, and returns once they are written (each says how)

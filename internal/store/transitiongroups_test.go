@@ -21,7 +21,7 @@ func TestGroupedTransitionsGiveEachCallItsOwnAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{Writers: 1}})
+	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1}})
 	const n = 10
 	ids := make([]string, 3*n)
 	for i := range ids {
@@ -130,7 +130,7 @@ func TestTransitionCallerGoneBeforeItsGroup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{Writers: 1}})
+	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1}})
 	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 3, pgtest.Job{})) // held, gone, kept
 	up := func(i int) store.Change {
 		return store.Change{To: job.StatusProcessing, ProviderFileID: fmt.Sprint("f-", i)}
