@@ -146,14 +146,14 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Store = store.New(pool, store.Config{SecretBox: box, GroupCommit: s.cfg.GroupCommit, CommitHook: func() {
+	s.Store = store.New(pool, store.Config{SecretBox: box, GroupCommit: s.cfg.GroupCommit, CommitHook: func(c store.Commit) {
 		s.Hub.Poke()
 		s.waker.Poke()
 		if s.engines != nil { // set before serving starts
 			s.engines.Poke()
 		}
-		if s.sender != nil {
-			s.sender.Poke() // a job's end may owe its client a webhook
+		if s.sender != nil && c != store.JobsCreated {
+			s.sender.Poke() // a job's end may owe its client a webhook; a new job owes none
 		}
 	}})
 	s.Metrics.MustRegister(metrics.NewJobsCollector(s.Store, s.cfg.Log.With("component", "metrics")))

@@ -171,7 +171,7 @@ func (s *Store) HandOver(ctx context.Context, engines []string, limit int) (int,
 		return 0, fmt.Errorf("hand over jobs of dead engines: %w", err)
 	}
 	if n > 0 {
-		s.onCommit()
+		s.onCommit(JobsChanged)
 	}
 	return n, nil
 }

@@ -179,7 +179,7 @@ func (s *Store) writeCreates(ctx context.Context, group []*createReq) {
 	if err == nil {
 		g.groups.Add(1)
 		g.jobs.Add(int64(len(group)))
-		s.onCommit()
+		s.onCommit(JobsCreated)
 		for _, r := range group {
 			r.finish(nil)
 		}
@@ -201,7 +201,7 @@ func (s *Store) writeCreates(ctx context.Context, group []*createReq) {
 		r.finish(err)
 	}
 	if committed {
-		s.onCommit()
+		s.onCommit(JobsCreated)
 	}
 }
 

@@ -265,3 +265,35 @@ func created(t *testing.T, r createResult, _ map[string]createResult) {
 		t.Errorf("result = %+v, want a new job", r)
 	}
 }
+
+// The commit hook hears what each commit wrote: the server wakes the client-webhook sender
+// only for commits that may have ended a job, never for new jobs.
+func TestCommitHookSaysWhatCommitted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var got []store.Commit
+	s := store.New(newPool(t), store.Config{CommitHook: func(c store.Commit) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, c)
+	}})
+	heard := func() []store.Commit {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]store.Commit(nil), got...)
+	}
+	j, _, err := s.CreateJob(ctx, "acme", pgtest.Spec(""), pgtest.PNG1x1())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := heard(); len(h) != 1 || h[0] != store.JobsCreated {
+		t.Fatalf("after CreateJob the hook heard %v, want [JobsCreated]", h)
+	}
+	if _, _, err := s.Transition(ctx, j.ID, store.Change{To: job.StatusCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	if h := heard(); len(h) != 2 || h[1] != store.JobsChanged {
+		t.Fatalf("after a transition the hook heard %v, want [JobsCreated JobsChanged]", h)
+	}
+}

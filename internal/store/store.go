@@ -22,7 +22,7 @@ type Store struct {
 	pool *pgxpool.Pool
 	// onCommit is called after every committed change, to wake watchers without a NOTIFY in
 	// the write transaction.
-	onCommit func()
+	onCommit func(Commit)
 	// creates gathers concurrent CreateJob calls into shared transactions.
 	creates *createGroups
 	// transitions gathers concurrent Transition calls the same way.
@@ -34,8 +34,9 @@ type Store struct {
 // Config tunes a Store. As with net/http, a zero field means its documented default.
 type Config struct {
 	// CommitHook is called after each committed job change, to wake watchers without a
-	// NOTIFY in the write transaction. It must not block. nil: nothing is called.
-	CommitHook func()
+	// NOTIFY in the write transaction, with what the commit wrote. It must not block. nil:
+	// nothing is called.
+	CommitHook func(Commit)
 	// SecretBox seals the secrets the store keeps (webhook secrets, callback keys, engine
 	// secrets). nil: they are kept in clear.
 	SecretBox *secretbox.Box
@@ -45,10 +46,20 @@ type Config struct {
 	GroupCommit GroupCommit
 }
 
+// Commit says what a committed write did, so that the commit hook wakes only what it concerns.
+type Commit int
+
+const (
+	// JobsCreated: new jobs, all QUEUED; no job ended.
+	JobsCreated Commit = iota + 1
+	// JobsChanged: jobs moved; some may have ended and owe their client a webhook.
+	JobsChanged
+)
+
 // New wraps an open pool; zero fields of c are the defaults.
 func New(pool *pgxpool.Pool, c Config) *Store {
 	if c.CommitHook == nil {
-		c.CommitHook = func() {}
+		c.CommitHook = func(Commit) {}
 	}
 	return &Store{pool: pool, onCommit: c.CommitHook, box: c.SecretBox,
 		creates: newCreateGroups(c.GroupCommit), transitions: newGroups[*transitionReq](c.GroupCommit.Batch, c.GroupCommit.TransitionWriters)}

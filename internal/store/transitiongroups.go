@@ -236,7 +236,7 @@ func (s *Store) finishTransitions(group []*transitionReq, err error) {
 		moved = moved || (err == nil && r.found)
 	}
 	if moved {
-		s.onCommit()
+		s.onCommit(JobsChanged)
 	}
 	for _, r := range group {
 		r.finish(err)

@@ -57,7 +57,7 @@ func newFixture(t *testing.T, cfg watch.Config) *fixture {
 		default: // nobody is reading: the hub must not wait for the test
 		}
 	})
-	f.store = store.New(pool, store.Config{CommitHook: f.hub.Poke})
+	f.store = store.New(pool, store.Config{CommitHook: func(store.Commit) { f.hub.Poke() }})
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.hub.Run(ctx, f.store) }()
 	t.Cleanup(func() { cancel(); <-done; pool.Close() })
