@@ -23,6 +23,7 @@ type lifecycleCmd struct {
 	EngineAddr  string        `name:"engine-addr" help:"Where to serve the zero-cost engine stand-in (loopback only); start anonjobd with --provider-url http://<this>." required:""`
 	Count       int           `help:"Jobs to send through." default:"10000"`
 	Clients     int           `help:"Concurrent CreateJob callers." default:"32"`
+	Rate        float64       `help:"Jobs created per second on a fixed schedule (0: as fast as the callers go); each job's latency counts from its scheduled time, so a slow create is not hidden by the jobs it delays." default:"0"`
 	Timeout     time.Duration `help:"Longest wait for every job to end." default:"5m"`
 }
 
@@ -30,8 +31,8 @@ type lifecycleCmd struct {
 // engine (which answers the upload and sends the webhook at once), the provider webhook, and
 // DONE as seen on a watch stream.
 func (c *lifecycleCmd) Run(ctx context.Context, log *slog.Logger) error {
-	if c.Count < 1 || c.Clients < 1 || c.Timeout <= 0 {
-		return errors.New("--count and --clients must be at least 1, --timeout positive")
+	if c.Count < 1 || c.Clients < 1 || c.Timeout <= 0 || c.Rate < 0 {
+		return errors.New("--count and --clients must be at least 1, --timeout positive, --rate 0 or more")
 	}
 	host, _, err := net.SplitHostPort(c.EngineAddr)
 	if err != nil {
@@ -51,7 +52,7 @@ func (c *lifecycleCmd) Run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer closeConns()
-	res, err := runLifecycle(ctx, log, lis, clients[0], c.Count, c.Clients, c.Timeout)
+	res, err := runLifecycle(ctx, log, lis, clients[0], lifecycleLoad{count: c.Count, clients: c.Clients, rate: c.Rate}, c.Timeout)
 	if err != nil {
 		return err
 	}
@@ -59,8 +60,16 @@ func (c *lifecycleCmd) Run(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
+// lifecycleLoad is what a run sends: count jobs from clients concurrent callers, at rate jobs
+// per second (0: as fast as they go).
+type lifecycleLoad struct {
+	count, clients int
+	rate           float64
+}
+
 // lifecycleResult is what a run measured.
 type lifecycleResult struct {
+	rate         float64 // the schedule's jobs per second; 0: none
 	jobs, failed int
 	elapsed      time.Duration // first create to last end
 	latency      loadgen.Samples
@@ -68,6 +77,9 @@ type lifecycleResult struct {
 }
 
 func (r lifecycleResult) print(w io.Writer) {
+	if r.rate > 0 {
+		_, _ = fmt.Fprintf(w, "schedule: %.0f jobs/s (latency from each job's scheduled time)\n", r.rate)
+	}
 	_, _ = fmt.Fprintf(w, "create-to-DONE latency: %s\n", r.latency.Summary())
 	if r.failed > 0 || r.webhooksLost > 0 {
 		_, _ = fmt.Fprintf(w, "jobs failed: %d; webhooks the stand-in could not deliver: %d\n", r.failed, r.webhooksLost)
@@ -79,7 +91,7 @@ func (r lifecycleResult) print(w io.Writer) {
 
 // runLifecycle serves the stand-in on lis and sends count jobs through client.
 func runLifecycle(ctx context.Context, log *slog.Logger, lis net.Listener, client anonjobv1.JobServiceClient,
-	count, clients int, timeout time.Duration) (lifecycleResult, error) {
+	load lifecycleLoad, timeout time.Duration) (lifecycleResult, error) {
 	standIn, stop := serveStandIn(ctx, lis, log)
 	defer stop()
 
@@ -95,15 +107,16 @@ func runLifecycle(ctx context.Context, log *slog.Logger, lis net.Listener, clien
 	}
 
 	r := &lifecycleRun{
-		client: client, img: img, count: count, cancel: cancel, createErr: make(chan error, 1),
-		started: make(map[string]time.Time, count), ended: make(map[string]time.Time, count),
+		client: client, img: img, count: load.count, cancel: cancel, createErr: make(chan error, 1),
+		started: make(map[string]time.Time, load.count), ended: make(map[string]time.Time, load.count),
 	}
 	first := time.Now()
-	go r.createAll(ctx, clients)
+	go r.createAll(ctx, load.clients, load.rate)
 	if err := r.awaitEnds(watch); err != nil {
 		return lifecycleResult{}, err
 	}
 	res := r.result(first)
+	res.rate = load.rate
 	res.webhooksLost = standIn.FailedWebhooks()
 	return res, nil
 }
@@ -149,16 +162,28 @@ type lifecycleRun struct {
 	failed  int
 }
 
-// createAll sends count CreateJobs, clients at a time.
-func (r *lifecycleRun) createAll(ctx context.Context, clients int) {
-	next := make(chan struct{})
+// createAll sends count CreateJobs, clients at a time: each as soon as a caller is free, or,
+// with a rate, at its place in a fixed schedule (or as soon after it as a caller is free).
+func (r *lifecycleRun) createAll(ctx context.Context, clients int, rate float64) {
+	next := make(chan time.Time)
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() { r.createEach(ctx, next) })
 	}
-	for range r.count {
+	start := time.Now()
+	for i := range r.count {
+		due := time.Now()
+		if rate > 0 {
+			due = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+				}
+			}
+		}
 		select {
-		case next <- struct{}{}:
+		case next <- due:
 		case <-ctx.Done():
 		}
 	}
@@ -166,10 +191,10 @@ func (r *lifecycleRun) createAll(ctx context.Context, clients int) {
 	wg.Wait()
 }
 
-// createEach sends one CreateJob per value from next, until next closes or a call fails.
-func (r *lifecycleRun) createEach(ctx context.Context, next <-chan struct{}) {
-	for range next {
-		t := time.Now()
+// createEach sends one CreateJob per time from next, until next closes or a call fails; the
+// time is when the job was due, from which its latency counts.
+func (r *lifecycleRun) createEach(ctx context.Context, next <-chan time.Time) {
+	for t := range next {
 		resp, err := r.client.CreateJob(ctx, loadgen.CreateJobRequest(r.img))
 		if err != nil {
 			select {
