@@ -23,10 +23,18 @@ const (
 	// commit, not per row. With four, 32 clients made groups of about four jobs, and PostgreSQL
 	// spent twice the CPU per job (docs/performance.md, "Fewer, larger groups").
 	DefaultGroupCommitWriters = 1
-	// DefaultTransitionWriters bounds the transition group transactions in flight at once. More
-	// than one, unlike CreateJob: a transition waits for the row locks of the jobs it moves
-	// (a cancel, a claim), and one waiting group must not hold up every other job's change.
-	DefaultTransitionWriters = 4
+	// DefaultTransitionWriters bounds the transition group transactions in flight at once. One,
+	// as for CreateJob: with four, a job's upload record and its webhook, moments apart, often
+	// landed in two groups in flight at once, and the second waited for the first's commit; one
+	// writer cost PostgreSQL a third less CPU per lifecycle and ran 20-30 % more jobs per second
+	// (docs/performance.md). A group that waits on a row lock held elsewhere would then hold up
+	// every transition of the replica: DefaultTransitionLockTimeout bounds that wait.
+	DefaultTransitionWriters = 1
+	// DefaultTransitionLockTimeout bounds how long a transition group waits for a job's row
+	// lock (an operator's transaction, another replica's group). Past it the group fails and
+	// its calls are written one by one, so only the calls on the locked job fail, and their
+	// callers retry (the engine resends its webhook, the dispatcher polls the job).
+	DefaultTransitionLockTimeout = 2 * time.Second
 	// groupWriteTimeout bounds one group's write. The write runs without the cancellation of the
 	// request that happens to carry it, so that one caller giving up does not fail the others.
 	groupWriteTimeout = 30 * time.Second
@@ -40,6 +48,9 @@ type GroupCommit struct {
 	Writers int
 	// TransitionWriters bounds the transition groups in flight at once.
 	TransitionWriters int
+	// TransitionLockTimeout bounds a transition group's wait for a row lock (0:
+	// DefaultTransitionLockTimeout).
+	TransitionLockTimeout time.Duration
 }
 
 // GroupCommitStats counts what group commit has written, for metrics and tests.

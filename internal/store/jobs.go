@@ -21,6 +21,10 @@ import (
 // commit (see EventsAfter).
 const assignXID = `SELECT pg_current_xact_id()`
 
+// assignXIDBoundedLocks is assignXID for a write that must not wait for a row lock for longer
+// than $1 milliseconds: past it the statement fails with lock_not_available.
+const assignXIDBoundedLocks = `SELECT pg_current_xact_id(), set_config('lock_timeout', $1::bigint::text || 'ms', true)`
+
 // createJobs inserts a group of jobs, their inputs and their CREATED events in one statement:
 // one row per element of the argument arrays, in array order. A job whose request_id is taken
 // (by an earlier job, or by an earlier element of the same arrays) is not inserted and returns

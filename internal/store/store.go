@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -27,6 +28,8 @@ type Store struct {
 	creates *createGroups
 	// transitions gathers concurrent Transition calls the same way.
 	transitions *groups[*transitionReq]
+	// lockTimeout bounds a transition group's wait for a row lock.
+	lockTimeout time.Duration
 	// box seals secrets at rest; nil keeps them in clear.
 	box *secretbox.Box
 }
@@ -61,7 +64,11 @@ func New(pool *pgxpool.Pool, c Config) *Store {
 	if c.CommitHook == nil {
 		c.CommitHook = func(Commit) {}
 	}
-	return &Store{pool: pool, onCommit: c.CommitHook, box: c.SecretBox,
+	lockTimeout := c.GroupCommit.TransitionLockTimeout
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultTransitionLockTimeout
+	}
+	return &Store{pool: pool, onCommit: c.CommitHook, box: c.SecretBox, lockTimeout: lockTimeout,
 		creates: newCreateGroups(c.GroupCommit), transitions: newGroups[*transitionReq](c.GroupCommit.Batch, c.GroupCommit.TransitionWriters)}
 }
 

@@ -250,7 +250,7 @@ func (s *Store) finishTransitions(group []*transitionReq, err error) {
 // one implicit transaction.
 func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) error {
 	b := &pgx.Batch{}
-	b.Queue(assignXID)
+	b.Queue(assignXIDBoundedLocks, s.lockTimeout.Milliseconds())
 	for _, run := range rounds(group) {
 		if err := queueChanges(b, run); err != nil {
 			return fmt.Errorf("transition job: %w", err)

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/pgtest"
@@ -181,5 +184,44 @@ func TestTransitionCallerGoneBeforeItsGroup(t *testing.T) {
 		if j, err := s.GetJob(ctx, ids[i]); err != nil || j.Status != want {
 			t.Errorf("job %d: %s, %v; want %s", i, j.Status, err, want)
 		}
+	}
+}
+
+// With one transition writer, a group that meets a row lock held elsewhere waits only for the
+// lock timeout: then its calls are written one by one, the call on the locked job fails with
+// the lock's error, and the other call commits while the lock is still held.
+func TestTransitionGroupLockWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1,
+		TransitionLockTimeout: 200 * time.Millisecond}})
+	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 2, pgtest.Job{})) // locked, free
+	tx, err := pool.Begin(ctx)
+	must(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, ids[0])
+	must(t, err)
+
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			_, _, errs[i] = s.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: fmt.Sprint("f-", i)})
+		})
+	}
+	wg.Wait() // the lock is still held: nothing here waited for it to go
+
+	var pgErr *pgconn.PgError
+	if !errors.As(errs[0], &pgErr) || pgErr.Code != "55P03" {
+		t.Errorf("transition of the locked job: %v, want lock_not_available (55P03)", errs[0])
+	}
+	if errs[1] != nil {
+		t.Errorf("transition of the free job: %v", errs[1])
+	}
+	var status string
+	must(t, pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, ids[1]).Scan(&status))
+	if status != string(job.StatusProcessing) {
+		t.Errorf("free job is %s, want PROCESSING", status)
 	}
 }
