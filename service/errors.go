@@ -65,6 +65,9 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 			map[string]string{"from": string(te.From), "to": string(te.To)}, "")
 	case errors.Is(err, job.ErrNotFound):
 		return statusError(codes.NotFound, apierr.JobNotFound, "job not found", nil, "")
+	case errors.Is(err, job.ErrBusy):
+		return statusError(codes.Aborted, apierr.JobBusy,
+			"the job is being changed by another write; nothing changed, try again", nil, "")
 	case errors.Is(err, job.ErrRequestIDReused):
 		return statusError(codes.AlreadyExists, apierr.RequestIDReused,
 			"request_id was already used for a different request", nil, "request_id")

@@ -27,6 +27,7 @@ const (
 	JobNotDone        = "JOB_NOT_DONE"
 	NothingToDeliver  = "NOTHING_TO_DELIVER"
 	RequestIDReused   = "REQUEST_ID_REUSED"
+	JobBusy           = "JOB_BUSY"
 	RevisionCompacted = "REVISION_COMPACTED"
 	RevisionInFuture  = "REVISION_IN_FUTURE"
 	WatcherTooSlow    = "WATCHER_TOO_SLOW"

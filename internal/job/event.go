@@ -30,4 +30,7 @@ var (
 	ErrNotFound = errors.New("job not found")
 	// ErrRequestIDReused: a request_id was sent again with a different request.
 	ErrRequestIDReused = errors.New("request_id was already used for a different request")
+	// ErrBusy: the job's row was held by another write for longer than a transition waits;
+	// nothing changed, and the call may be tried again.
+	ErrBusy = errors.New("the job is held by another write")
 )

@@ -44,8 +44,8 @@ type Config struct {
 	// secrets). nil: they are kept in clear.
 	SecretBox *secretbox.Box
 	// GroupCommit bounds how concurrent CreateJob and Transition calls share transactions.
-	// Zero fields: DefaultGroupCommitBatch, DefaultGroupCommitWriters and
-	// DefaultTransitionWriters.
+	// Zero fields: DefaultGroupCommitBatch, DefaultGroupCommitWriters,
+	// DefaultTransitionWriters and DefaultTransitionLockTimeout.
 	GroupCommit GroupCommit
 }
 

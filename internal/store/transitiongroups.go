@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/pgnamed"
@@ -260,10 +262,16 @@ func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) err
 		for _, r := range group {
 			r.found = false
 		}
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
+			return fmt.Errorf("transition job: %w: %w", job.ErrBusy, err)
+		}
 		return fmt.Errorf("transition job: %w", err)
 	}
 	return nil
 }
+
+// lockNotAvailable is the SQLSTATE of a lock wait that ran past lock_timeout.
+const lockNotAvailable = "55P03"
 
 // rounds splits a group sorted by job id into runs in which no job appears twice, keeping the
 // order of each job's changes.

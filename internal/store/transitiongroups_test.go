@@ -213,8 +213,8 @@ func TestTransitionGroupLockWaitIsBounded(t *testing.T) {
 	wg.Wait() // the lock is still held: nothing here waited for it to go
 
 	var pgErr *pgconn.PgError
-	if !errors.As(errs[0], &pgErr) || pgErr.Code != "55P03" {
-		t.Errorf("transition of the locked job: %v, want lock_not_available (55P03)", errs[0])
+	if !errors.Is(errs[0], job.ErrBusy) || !errors.As(errs[0], &pgErr) || pgErr.Code != "55P03" {
+		t.Errorf("transition of the locked job: %v, want job.ErrBusy from lock_not_available (55P03)", errs[0])
 	}
 	if errs[1] != nil {
 		t.Errorf("transition of the free job: %v", errs[1])
