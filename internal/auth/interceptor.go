@@ -78,8 +78,7 @@ func (a *Authenticator) authenticate(ctx context.Context) (context.Context, erro
 
 // authenticateKey is authenticate that also returns the key, for streams to check it again.
 func (a *Authenticator) authenticateKey(ctx context.Context) (context.Context, string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization") // no copy of all the metadata
 	if len(vals) != 1 {
 		return nil, "", errUnauthenticated
 	}
