@@ -138,6 +138,18 @@ func (s *store) get(id string) (record, bool) {
 // update applies fn to the record and persists it.
 // Readers see the record as it was until the new one is on disk.
 func (s *store) update(id string, fn func(*record)) (record, error) {
+	return s.apply(id, fn, true)
+}
+
+// note applies fn to the record in memory only, for a change a restart need not know: a file
+// processing when the engine stops is resumed like a queued one (see pending), so the disk
+// keeps saying queued. The next update writes the record whole, this change with it. Writing
+// it cost every tiny image a tenth of its worker time.
+func (s *store) note(id string, fn func(*record)) (record, error) {
+	return s.apply(id, fn, false)
+}
+
+func (s *store) apply(id string, fn func(*record), persist bool) (record, error) {
 	w, ok := s.writer(id)
 	if !ok {
 		return record{}, fmt.Errorf("file %s: %w", id, fs.ErrNotExist)
@@ -155,8 +167,10 @@ func (s *store) update(id string, fn func(*record)) (record, error) {
 		return record{}, fmt.Errorf("file %s: %w", id, fs.ErrNotExist)
 	}
 	fn(&next)
-	if err := s.persist(&next); err != nil {
-		return record{}, err
+	if persist {
+		if err := s.persist(&next); err != nil {
+			return record{}, err
+		}
 	}
 	s.mu.Lock()
 	*r = next // r is still the map's: a removal takes w first

@@ -65,3 +65,43 @@ func TestStoreRemoveDuringUpdates(t *testing.T) {
 		}
 	}
 }
+
+// A file's processing status lives in memory only: a restart finds the file as the disk last
+// said (queued) and resumes it, and the next update writes the noted change with its own.
+func TestStoreNoteIsNotWritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.create(&record{ID: "f", Status: statusQueued, Created: time.Now().Round(0)}, []byte("img")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.note("f", func(r *record) { r.Status = statusProcessing }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.get("f"); got.Status != statusProcessing {
+		t.Errorf("in memory: %q, want %q", got.Status, statusProcessing)
+	}
+	again, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := again.get("f"); got.Status != statusQueued {
+		t.Errorf("after a restart: %q, want %q", got.Status, statusQueued)
+	}
+	if p := again.pending(); len(p) != 1 || p[0] != "f" {
+		t.Errorf("pending after a restart: %v, want [f]", p)
+	}
+	if _, err := s.update("f", func(r *record) { r.Name = "n" }); err != nil {
+		t.Fatal(err)
+	}
+	again, err = openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := again.get("f"); got.Status != statusProcessing || got.Name != "n" {
+		t.Errorf("after an update and a restart: status %q name %q, want %q and n", got.Status, got.Name, statusProcessing)
+	}
+}
