@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -66,8 +67,9 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.Is(err, job.ErrNotFound):
 		return statusError(codes.NotFound, apierr.JobNotFound, "job not found", nil, "")
 	case errors.Is(err, job.ErrBusy):
-		return statusError(codes.Aborted, apierr.JobBusy,
-			"the job is being changed by another write; nothing changed, try again", nil, "")
+		// UNAVAILABLE, not ABORTED: over HTTP that is 503, which the engine (and any
+		// webhook sender) retries; 409 would read as final.
+		return apierr.Busy(apierr.JobBusy, "the job is being changed by another write; nothing changed, try again in a second", time.Second)
 	case errors.Is(err, job.ErrRequestIDReused):
 		return statusError(codes.AlreadyExists, apierr.RequestIDReused,
 			"request_id was already used for a different request", nil, "request_id")

@@ -23,7 +23,7 @@ func TestToStatus(t *testing.T) {
 		reason string
 	}{
 		{job.ErrNotFound, codes.NotFound, apierr.JobNotFound},
-		{fmt.Errorf("transition job: %w", job.ErrBusy), codes.Aborted, apierr.JobBusy},
+		{fmt.Errorf("transition job: %w", job.ErrBusy), codes.Unavailable, apierr.JobBusy},
 		{job.ErrRequestIDReused, codes.AlreadyExists, apierr.RequestIDReused},
 		{context.DeadlineExceeded, codes.DeadlineExceeded, ""},
 		{fmt.Errorf("something else"), codes.Internal, ""},
@@ -40,6 +40,9 @@ func TestToStatus(t *testing.T) {
 		}
 		if reason != tc.reason {
 			t.Errorf("%v: reason %q, want %q", tc.err, reason, tc.reason)
+		}
+		if _, retry := apierr.RetryDelay(st); retry != (tc.code == codes.Unavailable) {
+			t.Errorf("%v: retry delay given %v, want it only for UNAVAILABLE", tc.err, retry)
 		}
 	}
 }

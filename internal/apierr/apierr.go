@@ -142,7 +142,17 @@ const (
 // Retryable is RESOURCE_EXHAUSTED with reason and a google.rpc.RetryInfo saying when to try
 // again (over HTTP: 429 with Retry-After).
 func Retryable(reason, msg string, meta map[string]string, wait time.Duration) error {
-	st := status.New(codes.ResourceExhausted, msg)
+	return retryLater(codes.ResourceExhausted, reason, msg, meta, wait)
+}
+
+// Busy is UNAVAILABLE with reason and a RetryInfo: the server could not do the call now and
+// changed nothing (over HTTP: 503 with Retry-After, which webhook senders retry).
+func Busy(reason, msg string, wait time.Duration) error {
+	return retryLater(codes.Unavailable, reason, msg, nil, wait)
+}
+
+func retryLater(c codes.Code, reason, msg string, meta map[string]string, wait time.Duration) error {
+	st := status.New(c, msg)
 	withDetails, err := st.WithDetails(
 		&errdetails.ErrorInfo{Reason: reason, Domain: Domain, Metadata: meta},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)})

@@ -32,8 +32,10 @@ const (
 	DefaultTransitionWriters = 1
 	// DefaultTransitionLockTimeout bounds how long a transition group waits for a job's row
 	// lock (an operator's transaction, another replica's group). Past it the group fails and
-	// its calls are written one by one, so only the calls on the locked job fail, and their
-	// callers retry (the engine resends its webhook, the dispatcher polls the job).
+	// its calls are written one by one, each waiting only fallbackLockTimeout, so only the
+	// calls on the locked job fail (job.ErrBusy), and their callers retry: the API answers
+	// UNAVAILABLE, which the engine's webhook sender retries, and the dispatcher's record
+	// retries on its own.
 	DefaultTransitionLockTimeout = 2 * time.Second
 	// groupWriteTimeout bounds one group's write. The write runs without the cancellation of the
 	// request that happens to carry it, so that one caller giving up does not fail the others.

@@ -222,15 +222,27 @@ func (s *Store) writeTransitions(ctx context.Context, group []*transitionReq) {
 	defer cancel()
 	// Stable: two changes of one job keep the order they came in.
 	slices.SortStableFunc(group, func(a, b *transitionReq) int { return cmp.Compare(a.id, b.id) })
-	err := s.sendTransitions(ctx, group)
+	err := s.sendTransitions(ctx, group, s.lockTimeout)
 	if err == nil || len(group) == 1 {
 		s.finishTransitions(group, err)
 		return
 	}
+	// One by one, each call waits for a lock only briefly: the group has already waited, and
+	// a call on a job still locked must not hold the writer for another full timeout. A call
+	// whose caller has gone is answered, not written: a dispatcher that gave up on its record
+	// has already deleted the engine's file.
+	wait := min(s.lockTimeout, fallbackLockTimeout)
 	for _, r := range group {
-		s.finishTransitions([]*transitionReq{r}, s.sendTransitions(ctx, []*transitionReq{r}))
+		if cerr := r.ctx.Err(); cerr != nil {
+			r.finish(cerr)
+			continue
+		}
+		s.finishTransitions([]*transitionReq{r}, s.sendTransitions(ctx, []*transitionReq{r}, wait))
 	}
 }
+
+// fallbackLockTimeout bounds the lock wait of each call of a failed group written on its own.
+const fallbackLockTimeout = 50 * time.Millisecond
 
 func (s *Store) finishTransitions(group []*transitionReq, err error) {
 	moved := false
@@ -250,9 +262,10 @@ func (s *Store) finishTransitions(group []*transitionReq, err error) {
 // change, the next its second, and so on (a statement can move a row only once). Every job is
 // locked in the first round, so later rounds take no new locks. A batch without BEGIN runs as
 // one implicit transaction.
-func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq) error {
+func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq, lockWait time.Duration) error {
 	b := &pgx.Batch{}
-	b.Queue(assignXIDBoundedLocks, s.lockTimeout.Milliseconds())
+	// At least a millisecond: a lock_timeout of 0 would wait for ever.
+	b.Queue(assignXIDBoundedLocks, max(lockWait.Milliseconds(), 1))
 	for _, run := range rounds(group) {
 		if err := queueChanges(b, run); err != nil {
 			return fmt.Errorf("transition job: %w", err)

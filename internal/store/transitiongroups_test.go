@@ -187,20 +187,20 @@ func TestTransitionCallerGoneBeforeItsGroup(t *testing.T) {
 	}
 }
 
-// With one transition writer, a group that meets a row lock held elsewhere waits only for the
-// lock timeout: then its calls are written one by one, the call on the locked job fails with
-// the lock's error, and the other call commits while the lock is still held.
+// With one transition writer, a group that meets row locks held elsewhere waits only for the
+// lock timeout: then its calls are written one by one, the calls on the locked jobs fail with
+// job.ErrBusy, and the other call commits while the locks are still held.
 func TestTransitionGroupLockWaitIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
 	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1,
 		TransitionLockTimeout: 200 * time.Millisecond}})
-	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 2, pgtest.Job{})) // locked, free
+	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 4, pgtest.Job{})) // three locked, one free
 	tx, err := pool.Begin(ctx)
 	must(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, ids[0])
+	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = ANY($1) FOR UPDATE`, ids[:3])
 	must(t, err)
 
 	errs := make([]error, len(ids))
@@ -212,15 +212,17 @@ func TestTransitionGroupLockWaitIsBounded(t *testing.T) {
 	}
 	wg.Wait() // the lock is still held: nothing here waited for it to go
 
-	var pgErr *pgconn.PgError
-	if !errors.Is(errs[0], job.ErrBusy) || !errors.As(errs[0], &pgErr) || pgErr.Code != "55P03" {
-		t.Errorf("transition of the locked job: %v, want job.ErrBusy from lock_not_available (55P03)", errs[0])
+	for i, err := range errs[:3] {
+		var pgErr *pgconn.PgError
+		if !errors.Is(err, job.ErrBusy) || !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+			t.Errorf("transition of locked job %d: %v, want job.ErrBusy from lock_not_available (55P03)", i, err)
+		}
 	}
-	if errs[1] != nil {
-		t.Errorf("transition of the free job: %v", errs[1])
+	if errs[3] != nil {
+		t.Errorf("transition of the free job: %v", errs[3])
 	}
 	var status string
-	must(t, pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, ids[1]).Scan(&status))
+	must(t, pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, ids[3]).Scan(&status))
 	if status != string(job.StatusProcessing) {
 		t.Errorf("free job is %s, want PROCESSING", status)
 	}
