@@ -172,7 +172,7 @@ func (r *lifecycleRun) createAll(ctx context.Context, clients int, rate float64)
 	}
 	start := time.Now()
 	for i := range r.count {
-		due := time.Now()
+		var due time.Time // unpaced: latency counts from when a caller sends the job
 		if rate > 0 {
 			due = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
@@ -192,9 +192,12 @@ func (r *lifecycleRun) createAll(ctx context.Context, clients int, rate float64)
 }
 
 // createEach sends one CreateJob per time from next, until next closes or a call fails; the
-// time is when the job was due, from which its latency counts.
+// time is when the job was due, from which its latency counts (zero: from now).
 func (r *lifecycleRun) createEach(ctx context.Context, next <-chan time.Time) {
 	for t := range next {
+		if t.IsZero() {
+			t = time.Now()
+		}
 		resp, err := r.client.CreateJob(ctx, loadgen.CreateJobRequest(r.img))
 		if err != nil {
 			select {
