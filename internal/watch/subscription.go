@@ -18,6 +18,10 @@ type Subscription struct {
 	live  bool
 	ch    chan Batch
 	err   error // why ch was closed; written under hub.mu before the close
+	// idle is the heartbeat timer, made once and reset by each Next: a new timer per batch
+	// cost a thousand watchers at a hundred batches a second an allocation and a timer-heap
+	// insertion each.
+	idle *time.Timer
 }
 
 // Subscribe starts a watch after revision since; 0 means from the current position on.
@@ -143,8 +147,15 @@ func (s *Subscription) Next(ctx context.Context, idle time.Duration) (Batch, err
 			wait = min(2*wait, 2*time.Second)
 		}
 	}
-	timer := time.NewTimer(idle)
-	defer timer.Stop()
+	if b, ok, err := s.waiting(); ok {
+		return b, err // a batch already waiting needs no timer
+	}
+	if s.idle == nil {
+		s.idle = time.NewTimer(idle)
+	} else {
+		s.idle.Reset(idle) // since Go 1.23 a reset timer never delivers a stale tick
+	}
+	defer s.idle.Stop()
 	for {
 		select {
 		case b, ok := <-s.ch:
@@ -154,12 +165,30 @@ func (s *Subscription) Next(ctx context.Context, idle time.Duration) (Batch, err
 			if b = s.after(b); len(b.Events) > 0 {
 				return b, nil
 			}
-		case <-timer.C:
+		case <-s.idle.C:
 			if b, ok := s.heartbeat(); ok {
 				return b, nil
 			}
 		case <-ctx.Done():
 			return Batch{}, ctx.Err()
+		}
+	}
+}
+
+// waiting returns the first batch already waiting with events for this watcher, or the
+// channel's end; ok is false when nothing is waiting.
+func (s *Subscription) waiting() (b Batch, ok bool, err error) {
+	for {
+		select {
+		case b, open := <-s.ch:
+			if !open {
+				return Batch{}, true, s.err
+			}
+			if b = s.after(b); len(b.Events) > 0 {
+				return b, true, nil
+			}
+		default:
+			return Batch{}, false, nil
 		}
 	}
 }
