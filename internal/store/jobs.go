@@ -18,12 +18,16 @@ import (
 
 // assignXID makes a write transaction take its transaction id before it takes a revision.
 // The watch reader relies on this order to know when a revision it has not seen can no longer
-// commit (see EventsAfter).
-const assignXID = `SELECT pg_current_xact_id()`
+// commit (see EventsAfter). It also has the transaction's statements use their generic plans:
+// the group statements' plans do not depend on their arguments (arrays unnested, jobs looked
+// up by id), yet PostgreSQL kept planning them afresh for each call, a quarter of its CPU at
+// 400 jobs/s (perf); with generic plans it used 5-10 % less CPU per lifecycle.
+const assignXID = `SELECT pg_current_xact_id(), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
 // assignXIDBoundedLocks is assignXID for a write that must not wait for a row lock for longer
 // than $1 milliseconds: past it the statement fails with lock_not_available.
-const assignXIDBoundedLocks = `SELECT pg_current_xact_id(), set_config('lock_timeout', $1::bigint::text || 'ms', true)`
+const assignXIDBoundedLocks = `SELECT pg_current_xact_id(), set_config('lock_timeout', $1::bigint::text || 'ms', true),
+    set_config('plan_cache_mode', 'force_generic_plan', true)`
 
 // createJobs inserts a group of jobs, their inputs and their CREATED events in one statement:
 // one row per element of the argument arrays, in array order. A job whose request_id is taken
