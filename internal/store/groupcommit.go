@@ -28,15 +28,15 @@ const (
 	// landed in two groups in flight at once, and the second waited for the first's commit; one
 	// writer cost PostgreSQL a third less CPU per lifecycle and ran 20-30 % more jobs per second
 	// (docs/performance.md). A group that waits on a row lock held elsewhere would then hold up
-	// every transition of the replica: DefaultTransitionLockTimeout bounds that wait.
+	// every transition of the replica: DefaultGroupLockTimeout bounds that wait.
 	DefaultTransitionWriters = 1
-	// DefaultTransitionLockTimeout bounds how long a transition group waits for a job's row
-	// lock (an operator's transaction, another replica's group). Past it the group fails and
-	// its calls are written one by one, each waiting only fallbackLockTimeout, so only the
-	// calls on the locked job fail (job.ErrBusy), and their callers retry: the API answers
-	// UNAVAILABLE, which the engine's webhook sender retries, and the dispatcher's record
-	// retries on its own.
-	DefaultTransitionLockTimeout = 2 * time.Second
+	// DefaultGroupLockTimeout bounds how long a group write waits for a row lock: a job an
+	// operator's transaction or another replica's group holds, or a request_id another replica
+	// is inserting. Past it the group fails and its calls are written one by one, each waiting
+	// only fallbackLockTimeout, so only the calls on the locked rows fail (job.ErrBusy), and
+	// their callers retry: the API answers UNAVAILABLE, which the engine's webhook sender
+	// and gRPC clients retry, and the dispatcher's record retries on its own.
+	DefaultGroupLockTimeout = 2 * time.Second
 	// groupWriteTimeout bounds one group's write. The write runs without the cancellation of the
 	// request that happens to carry it, so that one caller giving up does not fail the others.
 	groupWriteTimeout = 30 * time.Second
@@ -50,9 +50,9 @@ type GroupCommit struct {
 	Writers int
 	// TransitionWriters bounds the transition groups in flight at once.
 	TransitionWriters int
-	// TransitionLockTimeout bounds a transition group's wait for a row lock (0:
-	// DefaultTransitionLockTimeout).
-	TransitionLockTimeout time.Duration
+	// LockTimeout bounds a group write's wait for a row lock (0:
+	// DefaultGroupLockTimeout).
+	LockTimeout time.Duration
 }
 
 // GroupCommitStats counts what group commit has written, for metrics and tests.
@@ -188,7 +188,7 @@ func (s *Store) writeCreates(ctx context.Context, group []*createReq) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, groupWriteTimeout)
 	defer cancel()
-	err := s.sendCreates(ctx, group)
+	err := s.sendCreates(ctx, group, s.lockTimeout)
 	if err == nil {
 		g.groups.Add(1)
 		g.jobs.Add(int64(len(group)))
@@ -204,8 +204,13 @@ func (s *Store) writeCreates(ctx context.Context, group []*createReq) {
 	}
 	g.fallbacks.Add(1)
 	committed := false
+	wait := min(s.lockTimeout, fallbackLockTimeout)
 	for _, r := range group {
-		err := s.sendCreates(ctx, []*createReq{r})
+		if cerr := r.ctx.Err(); cerr != nil {
+			r.finish(cerr) // its caller has gone: nothing to answer it with
+			continue
+		}
+		err := s.sendCreates(ctx, []*createReq{r}, wait)
 		if err == nil {
 			g.groups.Add(1)
 			g.jobs.Add(1)
@@ -223,11 +228,10 @@ func (s *Store) writeCreates(ctx context.Context, group []*createReq) {
 // value grows with the group (PostgreSQL refuses values over 1 GB).
 const createRunBytes = 4 << 20
 
-// sendCreates sends one batch: the transaction id first (see assignXID), then one createJobs
-// per run of requests. A batch without BEGIN runs as one implicit transaction.
-func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
-	b := &pgx.Batch{}
-	b.Queue(assignXID)
+// sendCreates sends one group batch (see newGroupBatch), then one createJobs per run of
+// requests. A create waits for a lock only on a request_id another transaction is inserting.
+func (s *Store) sendCreates(ctx context.Context, group []*createReq, lockWait time.Duration) error {
+	b := newGroupBatch(lockWait)
 	for len(group) > 0 {
 		n, size := 1, len(group[0].input)
 		for n < len(group) && size+len(group[n].input) <= createRunBytes {
@@ -239,7 +243,7 @@ func (s *Store) sendCreates(ctx context.Context, group []*createReq) error {
 		}
 		group = group[n:]
 	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := s.sendGroup(ctx, b); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	return nil

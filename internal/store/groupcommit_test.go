@@ -297,3 +297,37 @@ func TestCommitHookSaysWhatCommitted(t *testing.T) {
 		t.Fatalf("after a transition the hook heard %v, want [JobsCreated JobsChanged]", h)
 	}
 }
+
+// A CreateJob group whose request_id another transaction is inserting (another replica's
+// group, say) waits for it only as long as the lock timeout: then the calls are written one by
+// one, the call with that request_id fails with job.ErrBusy (its client retries with the same
+// request_id), and the other call commits while the insert is still in flight.
+func TestCreateGroupLockWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{LockTimeout: 200 * time.Millisecond}})
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `INSERT INTO jobs (id, customer, status, revision, method, face, license_plate,
+		person, vehicle, request_id, content_type, input_size)
+		VALUES (gen_random_uuid(), 'acme', 'QUEUED', nextval('job_revision_seq'), 'blur', true, false,
+		false, false, 'in-flight', 'image/png', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, rid := range []string{"in-flight", "free"} {
+		wg.Go(func() { _, _, errs[i] = s.CreateJob(ctx, "acme", pgtest.Spec(rid), pgtest.PNG1x1()) })
+	}
+	wg.Wait() // the other insert is still in flight: nothing here waited for it to end
+	if !errors.Is(errs[0], job.ErrBusy) {
+		t.Errorf("CreateJob with the request_id in flight: %v, want job.ErrBusy", errs[0])
+	}
+	if errs[1] != nil {
+		t.Errorf("CreateJob with a free request_id: %v", errs[1])
+	}
+}

@@ -6,28 +6,56 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/anonjob/anonjob/internal/telemetry"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/pgnamed"
+	"github.com/anonjob/anonjob/internal/telemetry"
 )
 
 // assignXID makes a write transaction take its transaction id before it takes a revision.
 // The watch reader relies on this order to know when a revision it has not seen can no longer
-// commit (see EventsAfter). It also has the transaction's statements use their generic plans:
-// the group statements' plans do not depend on their arguments (arrays unnested, jobs looked
-// up by id), yet PostgreSQL kept planning them afresh for each call, a quarter of its CPU at
-// 400 jobs/s (perf); with generic plans it used 5-10 % less CPU per lifecycle.
-const assignXID = `SELECT pg_current_xact_id(), set_config('plan_cache_mode', 'force_generic_plan', true)`
+// commit (see EventsAfter).
+const assignXID = `SELECT pg_current_xact_id()`
 
-// assignXIDBoundedLocks is assignXID for a write that must not wait for a row lock for longer
-// than $1 milliseconds: past it the statement fails with lock_not_available.
-const assignXIDBoundedLocks = `SELECT pg_current_xact_id(), set_config('lock_timeout', $1::bigint::text || 'ms', true),
-    set_config('plan_cache_mode', 'force_generic_plan', true)`
+// beginGroup is assignXID for a group write (CreateJob or transitions). Its transaction also
+// uses generic plans: the group statements' plans do not depend on their arguments (arrays
+// unnested, jobs looked up by id), yet PostgreSQL planned them afresh for each call, a quarter
+// of its CPU at 400 jobs/s. And it waits at most $1 milliseconds for a row lock (past it the
+// statement fails with lock_not_available), so that with one writer a group waiting on a lock
+// held elsewhere cannot hold up every other call.
+const beginGroup = `SELECT pg_current_xact_id(), set_config('plan_cache_mode', 'force_generic_plan', true),
+    set_config('lock_timeout', $1::bigint::text || 'ms', true)`
+
+// fallbackLockTimeout bounds the lock wait of each call of a failed group written on its own:
+// the group has waited already, and a call on a job still locked must not hold the writer for
+// another full timeout.
+const fallbackLockTimeout = 50 * time.Millisecond
+
+// lockNotAvailable is the SQLSTATE of a lock wait that ran past lock_timeout.
+const lockNotAvailable = "55P03"
+
+// newGroupBatch starts the batch of a group write (see beginGroup). A batch without BEGIN runs
+// as one implicit transaction.
+func newGroupBatch(lockWait time.Duration) *pgx.Batch {
+	b := &pgx.Batch{}
+	// At least a millisecond: a lock_timeout of 0 would wait for ever.
+	b.Queue(beginGroup, max(lockWait.Milliseconds(), 1))
+	return b
+}
+
+// sendGroup sends a group's batch; a lock wait past its bound is job.ErrBusy.
+func (s *Store) sendGroup(ctx context.Context, b *pgx.Batch) error {
+	err := s.pool.SendBatch(ctx, b).Close()
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
+		return fmt.Errorf("%w: %w", job.ErrBusy, err)
+	}
+	return err
+}
 
 // createJobs inserts a group of jobs, their inputs and their CREATED events in one statement:
 // one row per element of the argument arrays, in array order. A job whose request_id is taken

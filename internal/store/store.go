@@ -28,7 +28,7 @@ type Store struct {
 	creates *createGroups
 	// transitions gathers concurrent Transition calls the same way.
 	transitions *groups[*transitionReq]
-	// lockTimeout bounds a transition group's wait for a row lock.
+	// lockTimeout bounds a group write's wait for a row lock.
 	lockTimeout time.Duration
 	// box seals secrets at rest; nil keeps them in clear.
 	box *secretbox.Box
@@ -45,7 +45,7 @@ type Config struct {
 	SecretBox *secretbox.Box
 	// GroupCommit bounds how concurrent CreateJob and Transition calls share transactions.
 	// Zero fields: DefaultGroupCommitBatch, DefaultGroupCommitWriters,
-	// DefaultTransitionWriters and DefaultTransitionLockTimeout.
+	// DefaultTransitionWriters and DefaultGroupLockTimeout.
 	GroupCommit GroupCommit
 }
 
@@ -64,9 +64,9 @@ func New(pool *pgxpool.Pool, c Config) *Store {
 	if c.CommitHook == nil {
 		c.CommitHook = func(Commit) {}
 	}
-	lockTimeout := c.GroupCommit.TransitionLockTimeout
+	lockTimeout := c.GroupCommit.LockTimeout
 	if lockTimeout <= 0 {
-		lockTimeout = DefaultTransitionLockTimeout
+		lockTimeout = DefaultGroupLockTimeout
 	}
 	return &Store{pool: pool, onCommit: c.CommitHook, box: c.SecretBox, lockTimeout: lockTimeout,
 		creates: newCreateGroups(c.GroupCommit), transitions: newGroups[*transitionReq](c.GroupCommit.Batch, c.GroupCommit.TransitionWriters)}

@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/pgnamed"
@@ -227,8 +225,7 @@ func (s *Store) writeTransitions(ctx context.Context, group []*transitionReq) {
 		s.finishTransitions(group, err)
 		return
 	}
-	// One by one, each call waits for a lock only briefly: the group has already waited, and
-	// a call on a job still locked must not hold the writer for another full timeout. A call
+	// One by one, each call waits for a lock only briefly (see fallbackLockTimeout). A call
 	// whose caller has gone is answered, not written: a dispatcher that gave up on its record
 	// has already deleted the engine's file.
 	wait := min(s.lockTimeout, fallbackLockTimeout)
@@ -240,9 +237,6 @@ func (s *Store) writeTransitions(ctx context.Context, group []*transitionReq) {
 		s.finishTransitions([]*transitionReq{r}, s.sendTransitions(ctx, []*transitionReq{r}, wait))
 	}
 }
-
-// fallbackLockTimeout bounds the lock wait of each call of a failed group written on its own.
-const fallbackLockTimeout = 50 * time.Millisecond
 
 func (s *Store) finishTransitions(group []*transitionReq, err error) {
 	moved := false
@@ -257,34 +251,25 @@ func (s *Store) finishTransitions(group []*transitionReq, err error) {
 	}
 }
 
-// sendTransitions sends one batch: the transaction id first (see assignXID), then one
-// applyChanges per round of the group, sorted by job id: the first round holds each job's first
-// change, the next its second, and so on (a statement can move a row only once). Every job is
-// locked in the first round, so later rounds take no new locks. A batch without BEGIN runs as
-// one implicit transaction.
+// sendTransitions sends one group batch (see newGroupBatch), then one applyChanges per round
+// of the group, sorted by job id: the first round holds each job's first change, the next its
+// second, and so on (a statement can move a row only once). Every job is locked in the first
+// round, so later rounds take no new locks.
 func (s *Store) sendTransitions(ctx context.Context, group []*transitionReq, lockWait time.Duration) error {
-	b := &pgx.Batch{}
-	// At least a millisecond: a lock_timeout of 0 would wait for ever.
-	b.Queue(assignXIDBoundedLocks, max(lockWait.Milliseconds(), 1))
+	b := newGroupBatch(lockWait)
 	for _, run := range rounds(group) {
 		if err := queueChanges(b, run); err != nil {
 			return fmt.Errorf("transition job: %w", err)
 		}
 	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := s.sendGroup(ctx, b); err != nil {
 		for _, r := range group {
 			r.found = false
-		}
-		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
-			return fmt.Errorf("transition job: %w: %w", job.ErrBusy, err)
 		}
 		return fmt.Errorf("transition job: %w", err)
 	}
 	return nil
 }
-
-// lockNotAvailable is the SQLSTATE of a lock wait that ran past lock_timeout.
-const lockNotAvailable = "55P03"
 
 // rounds splits a group sorted by job id into runs in which no job appears twice, keeping the
 // order of each job's changes.

@@ -195,7 +195,7 @@ func TestTransitionGroupLockWaitIsBounded(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t)
 	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1,
-		TransitionLockTimeout: 200 * time.Millisecond}})
+		LockTimeout: 200 * time.Millisecond}})
 	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 4, pgtest.Job{})) // three locked, one free
 	tx, err := pool.Begin(ctx)
 	must(t, err)
