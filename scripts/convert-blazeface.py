@@ -9,18 +9,23 @@ reshapes lets ONNX Runtime run the network over a whole pyramid level at once
 (any height and width divisible by 32), so no face is cut by a tile edge and
 no overlap is computed twice.
 
-ONNX Runtime runs convolutions in channel blocks of 8 or 16 (NCHWc) and fuses
+ONNX Runtime runs convolutions in channel blocks (NCHWc: 16 channels with
+AVX-512, 8 with AVX2) and fuses
 the residual additions and ReLUs into them, but only where every tensor of a
 residual chain can stay blocked: the 24-channel stages and the channel
 paddings of the skip paths could not, and it converted layouts back and forth
-around every residual addition (a quarter of a 1080p run). So the 24-channel
-tensors get 8 more channels that are zero (zero weights and biases, which
-ReLU, max pooling and addition keep at zero), and each channel padding of a
-skip path becomes a 1x1 convolution that copies its input channels and adds
-zero ones. The real channels compute the same sums; only their order within
-the blocked kernels changes the last bits (outputs agree within 1e-4).
+around every residual addition (a quarter of a 1080p run). So, for a block
+of 16, the 24-channel tensors get 8 more channels that are zero (zero weights
+and biases, which ReLU, max pooling and addition keep at zero); and for either
+block each channel padding of a skip path becomes a 1x1 convolution that
+copies its input channels and adds zero ones. The real channels compute the
+same sums; only their order within the blocked kernels changes the last bits
+(outputs agree within 1e-4). A CPU with 8-channel blocks gains nothing from
+the 16-channel padding and pays for it (a third more channels in the
+24-channel stages), so the install script writes one model per block width.
 
-Usage: convert-blazeface.py SOURCE.onnx DEST.onnx  (needs Debian's python3-onnx)
+Usage: convert-blazeface.py SOURCE.onnx DEST.onnx [BLOCK]
+BLOCK is 16 (the default) or 8. Needs Debian's python3-onnx.
 """
 import sys
 
@@ -29,7 +34,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 
-BLOCK = 16  # the widest channel block ONNX Runtime uses (AVX-512); 8 divides it
+BLOCKS = (16, 8)  # ONNX Runtime's channel blocks: AVX-512, AVX2
+BLOCK = 16  # set by main
 
 
 def blocked(c):
@@ -122,8 +128,13 @@ def convert(model):
 
 
 def main():
-    if len(sys.argv) != 3:
+    global BLOCK
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
+    if len(sys.argv) == 4:
+        if sys.argv[3] not in [str(b) for b in BLOCKS]:
+            sys.exit(f"convert-blazeface: block {sys.argv[3]} is not one of {BLOCKS}")
+        BLOCK = int(sys.argv[3])
     onnx.save(convert(onnx.load(sys.argv[1])), sys.argv[2])
 
 

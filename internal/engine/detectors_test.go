@@ -21,10 +21,11 @@ import (
 // data: each refuses to start, naming the file and the install script.
 func TestDetectorDataErrors(t *testing.T) {
 	t.Parallel()
+	faceModel, _ := blazeface.Model(0)
 	corrupt := t.TempDir()
-	for _, f := range []string{blazeface.ModelFile, "haarcascade_russian_plate_number.xml"} {
+	for _, f := range []string{faceModel, "haarcascade_russian_plate_number.xml"} {
 		data := []byte("garbage")
-		if f != blazeface.ModelFile {
+		if f != faceModel {
 			var err error
 			if data, err = os.ReadFile(filepath.Join(detect.DefaultDir, f)); err != nil {
 				t.Fatal(err)
@@ -38,7 +39,7 @@ func TestDetectorDataErrors(t *testing.T) {
 	for _, c := range []struct {
 		dir   string
 		files []string
-	}{{noPlates, []string{blazeface.ModelFile, centernet.ModelFile}}, {noObjects, []string{blazeface.ModelFile}}} {
+	}{{noPlates, []string{faceModel, centernet.ModelFile}}, {noObjects, []string{faceModel}}} {
 		for _, f := range c.files {
 			model, err := os.ReadFile(filepath.Join(detect.DefaultDir, f))
 			if err != nil {
@@ -56,8 +57,8 @@ func TestDetectorDataErrors(t *testing.T) {
 		want     string
 	}{
 		{"missing library", detect.DefaultDir, filepath.Join(t.TempDir(), onnxrt.LibraryFile), "ONNX Runtime library"},
-		{"missing model", t.TempDir(), lib, filepath.Join("", blazeface.ModelFile)},
-		{"corrupt model", corrupt, lib, filepath.Join(corrupt, blazeface.ModelFile) + " has sha256"},
+		{"missing model", t.TempDir(), lib, filepath.Join("", faceModel)},
+		{"corrupt model", corrupt, lib, filepath.Join(corrupt, faceModel) + " has sha256"},
 		{"missing plate cascade", noPlates, lib, "haarcascade_russian_plate_number.xml is missing"},
 		{"missing object model", noObjects, lib, filepath.Join(noObjects, centernet.ModelFile)},
 	} {
