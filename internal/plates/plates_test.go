@@ -263,3 +263,19 @@ func TestNoPlatesInTheCollage(t *testing.T) {
 		t.Errorf("found %d plates in the collage: %v", len(ds), rects(ds))
 	}
 }
+
+// TestLeastCount holds the window tests' least counts to the densities they stand for: n
+// edge pixels of area pass share exactly when n is at least leastCount(area, share).
+func TestLeastCount(t *testing.T) {
+	t.Parallel()
+	for _, share := range []float64{minBand, minThird, 0.25, 0.5, 1} {
+		for area := 1; area <= 700; area++ {
+			least := leastCount(area, share)
+			for n := int32(0); n <= int32(area); n++ {
+				if pass := float64(n)/float64(area) >= share; pass != (n >= least) {
+					t.Fatalf("area %d, share %v: %d pixels pass %v, least count %d", area, share, n, pass, least)
+				}
+			}
+		}
+	}
+}

@@ -67,12 +67,16 @@ func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 
 // plateWindows returns the windows of l whose edge densities are a plate's, in no order.
 func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, error) {
-	density := func(x0, y0, x1, y1 int) float64 {
-		return float64(edges.rect(x0, y0, x1, y1)) / float64((x1-x0)*(y1-y0))
-	}
 	var found []candidate
 	for _, th := range textHeights {
 		m := max(1, int(marginShare*float64(th)+0.5))
+		// The narrowest shape first: a band that is not dense at its left end is no
+		// plate's. The tests of every window compare edge counts, read from the rows of
+		// the table, with the least counts that pass (the same decisions as comparing
+		// densities, without a division per window).
+		narrow := int(textShapes[0] * float64(th))
+		least := leastCount(narrow*th, minBand)
+		shapes := windowShapes(th)
 		for y := m; y+th+m <= l.h; y++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -80,29 +84,30 @@ func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, erro
 			if len(found) >= maxWindows {
 				found = byScore(found, func(c candidate) float64 { return c.score })[:maxWindows/2]
 			}
-			for x := 0; x < l.w; x++ {
-				// The narrowest shape first: a band that is not dense at its left end is
-				// no plate's.
-				narrow := int(textShapes[0] * float64(th))
-				if x+narrow > l.w || density(x, y, x+narrow, y+th) < minBand {
+			row := func(y int) []int32 { return edges.s[y*edges.w : (y+1)*edges.w] }
+			above, top, bottom, below := row(y-m), row(y), row(y+th), row(y+th+m)
+			for x := 0; x+narrow <= l.w; x++ {
+				if bottom[x+narrow]-top[x+narrow]-bottom[x]+top[x] < least {
 					continue
 				}
-				for _, shape := range textShapes {
-					tw := int(shape * float64(th))
+				// Counts against least counts first (band, then its thirds), the margins'
+				// densities only for the windows that pass them.
+				count := func(x0, x1 int) int32 { return bottom[x1] - top[x1] - bottom[x0] + top[x0] }
+				for _, sh := range shapes {
+					tw, t := sh.width, sh.third
 					if x+tw > l.w {
 						break
 					}
-					band := density(x, y, x+tw, y+th)
-					if band < minBand {
+					n := count(x, x+tw)
+					if n < sh.band || count(x, x+t) < sh.thirds[0] ||
+						count(x+t, x+2*t) < sh.thirds[1] || count(x+2*t, x+tw) < sh.thirds[2] {
 						continue
 					}
-					margin := max(density(x, y-m, x+tw, y), density(x, y+th, x+tw, y+th+m))
+					x1 := x + tw
+					band := float64(n) / float64(tw*th)
+					margin := max(float64(top[x1]-above[x1]-top[x]+above[x]), float64(below[x1]-bottom[x1]-below[x]+bottom[x])) /
+						float64(tw*m)
 					if margin > maxMargin*band {
-						continue
-					}
-					t := tw / 3
-					if density(x, y, x+t, y+th) < minThird || density(x+t, y, x+2*t, y+th) < minThird ||
-						density(x+2*t, y, x+tw, y+th) < minThird {
 						continue
 					}
 					found = append(found, candidate{
@@ -115,6 +120,38 @@ func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, erro
 		}
 	}
 	return found, nil
+}
+
+// windowShape is one window width of plateWindows for a band th pixels tall, with the least
+// edge counts its band and each of its thirds need.
+type windowShape struct {
+	width, third int
+	band         int32
+	thirds       [3]int32
+}
+
+func windowShapes(th int) []windowShape {
+	out := make([]windowShape, len(textShapes))
+	for i, shape := range textShapes {
+		tw := int(shape * float64(th))
+		t := tw / 3
+		out[i] = windowShape{width: tw, third: t, band: leastCount(tw*th, minBand),
+			thirds: [3]int32{leastCount(t*th, minThird), leastCount(t*th, minThird), leastCount((tw-2*t)*th, minThird)}}
+	}
+	return out
+}
+
+// leastCount is the least number of edge pixels in a window of area pixels whose density
+// (count / area, as plateWindows computes it) is at least share.
+func leastCount(area int, share float64) int32 {
+	n := int32(share * float64(area))
+	for n > 0 && float64(n-1)/float64(area) >= share {
+		n--
+	}
+	for float64(n)/float64(area) < share {
+		n++
+	}
+	return n
 }
 
 // pickPlates checks found best first on their pixels and returns the plates, best first,
