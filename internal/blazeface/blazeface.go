@@ -82,6 +82,12 @@ type Config struct {
 	// Threads is the number of threads one network run may use; 0 means
 	// one per core.
 	Threads int
+	// Workers is the number of pyramid levels run at once: with 2 or more
+	// the finest level, half of the work, runs beside all the others. Two
+	// single-threaded runs side by side keep two cores busier than one run
+	// on two threads, whose layers wait for each other. 0 or 1: one level at
+	// a time.
+	Workers int
 	// MaxLevelPixels bounds the finest pyramid level; a larger photo is
 	// searched from half (a quarter, ...) of its size. 0 means
 	// DefaultMaxLevelPixels.
@@ -202,6 +208,7 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 		first = shrinkRGBA(img, k)
 	}
 	second := first.scaled(1 / math.Sqrt2) // before the first chain's loop moves on
+	finest := d.runFinest(ctx, first)
 	var all []candidate
 	run := func(l *level) error {
 		cs, err := d.runLevel(ctx, l)
@@ -209,26 +216,52 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 		return err
 	}
 	l := first
-	for {
+	for l.coarser(coarsest) {
+		l = l.halve()
 		if err := run(l); err != nil {
+			_, _ = finest()
 			return nil, err
 		}
-		if !l.coarser(coarsest) {
-			break
-		}
-		l = l.halve()
 	}
 	// The second chain fills the octaves between the first one's levels and stops above its
 	// coarsest.
 	for b := second; b.scale > l.scale; b = b.halve() {
 		if err := run(b); err != nil {
+			_, _ = finest()
 			return nil, err
 		}
 		if min(b.w, b.h) < 2 {
 			break
 		}
 	}
-	return all, nil
+	cs, err := finest()
+	if err != nil {
+		return nil, err
+	}
+	// In pyramid order whichever way the levels ran, so the merge sees the same list.
+	return append(cs, all...), nil
+}
+
+// runFinest starts the run of the finest level, beside the caller when Workers allows it,
+// and returns the function that waits for its result.
+func (d *Detector) runFinest(ctx context.Context, l *level) func() ([]candidate, error) {
+	if d.cfg.Workers < 2 {
+		cs, err := d.runLevel(ctx, l)
+		return func() ([]candidate, error) { return cs, err }
+	}
+	var (
+		cs   []candidate
+		err  error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		cs, err = d.runLevel(ctx, l)
+	}()
+	return func() ([]candidate, error) {
+		<-done
+		return cs, err
+	}
 }
 
 // runLevel is one network run over one pyramid level.

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	"math"
 	_ "image/jpeg"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -58,20 +58,22 @@ func boxes(ds []detect.Detection) []goldenBox {
 
 // TestGolden pins the detections on two committed photos: every face
 // found, boxes within a few pixels, nothing else. The same boxes must come
-// from ONNX Runtime with one thread or with several.
+// from ONNX Runtime with one thread or with several, and with the pyramid's
+// levels run one at a time or side by side.
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	images := []string{"face.jpg", "two-faces.jpg"}
 	got := map[string][]goldenBox{}
-	for _, threads := range []int{1, 2} {
-		d := newDetector(t, Config{Threads: threads, Block: 16})
+	for _, cfg := range []Config{{Threads: 1}, {Threads: 2}, {Threads: 1, Workers: 2}} {
+		cfg.Block = 16
+		d := newDetector(t, cfg)
 		for _, name := range images {
 			ds, err := d.Detect(context.Background(), testimages.LoadRGBA(t, filepath.Join("testdata", name)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if prev, ok := got[name]; ok && !near(prev, boxes(ds), 0) {
-				t.Errorf("%s: %d threads gave %v, 1 thread %v", name, threads, boxes(ds), prev)
+				t.Errorf("%s: %d threads, %d workers gave %v, 1 thread %v", name, cfg.Threads, cfg.Workers, boxes(ds), prev)
 			}
 			got[name] = boxes(ds)
 		}

@@ -2,10 +2,12 @@ package centernet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/limits"
@@ -29,6 +31,9 @@ var VehicleClasses = []int{COCOBicycle, COCOCar, COCOMotorcycle, COCOBus, COCOTr
 type ObjectConfig struct {
 	// PersonThreshold and VehicleThreshold are the scores a box needs; 0: the defaults.
 	PersonThreshold, VehicleThreshold float64
+	// Workers is the number of network runs of one image at once: with 2 or more the coarse
+	// and the finer run go side by side. 0 or 1: one after the other.
+	Workers int
 }
 
 // Objects finds persons and vehicles: one network pass per image, shared by both classes
@@ -88,34 +93,30 @@ func (o *Objects) DetectObjects(ctx context.Context, img *image.RGBA, small bool
 	}
 	min := math.Min(o.cfg.PersonThreshold, o.cfg.VehicleThreshold)
 	classes := append([]int{COCOPerson}, VehicleClasses...)
-	var boxes []Box
-	long := float64(max(b.Dx(), b.Dy()))
-	// run is one network pass over the whole image at a longer side of up to side.
-	run := func(side float64) error {
-		scale := math.Min(1, side/long)
-		w, h := max(32, roundUp32(float64(b.Dx())*scale)), max(32, roundUp32(float64(b.Dy())*scale))
-		hd, err := o.m.Run(ctx, InputRGBA(img, b, w, h), w, h)
-		if err != nil {
-			return err
-		}
-		sx, sy := float64(b.Dx())/float64(w), float64(b.Dy())/float64(h)
-		for _, bx := range Decode(hd, min, classes) {
-			bx.X1 = float64(b.Min.X) + bx.X1*sx
-			bx.X2 = float64(b.Min.X) + bx.X2*sx
-			bx.Y1 = float64(b.Min.Y) + bx.Y1*sy
-			bx.Y2 = float64(b.Min.Y) + bx.Y2*sy
-			boxes = append(boxes, bx)
-		}
-		return nil
+	sides := []float64{MaxSide}
+	if small && max(b.Dx(), b.Dy()) > MaxSide {
+		sides = append(sides, FineSide)
 	}
-	if err := run(MaxSide); err != nil {
+	// The boxes of each run, in the order of sides whichever way the runs went.
+	runs := make([][]Box, len(sides))
+	errs := make([]error, len(sides))
+	if o.cfg.Workers < 2 {
+		for i, side := range sides {
+			if runs[i], errs[i] = o.run(ctx, img, side, min, classes); errs[i] != nil {
+				break
+			}
+		}
+	} else {
+		var wg sync.WaitGroup
+		for i, side := range sides {
+			wg.Go(func() { runs[i], errs[i] = o.run(ctx, img, side, min, classes) })
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if small && long > MaxSide {
-		if err := run(FineSide); err != nil {
-			return nil, err
-		}
-	}
+	boxes := slices.Concat(runs...)
 	var out []detect.Detection
 	for _, bx := range boxes {
 		c, th := detect.Vehicle, o.cfg.VehicleThreshold
@@ -133,6 +134,28 @@ func (o *Objects) DetectObjects(ctx context.Context, img *image.RGBA, small bool
 		out = append(out, detect.Detection{Class: c, Rect: r, Score: bx.Score})
 	}
 	return Merge(out), nil
+}
+
+// run is one network pass over the whole image at a longer side of up to side; the boxes are
+// in image pixels.
+func (o *Objects) run(ctx context.Context, img *image.RGBA, side, minScore float64, classes []int) ([]Box, error) {
+	b := img.Bounds()
+	scale := math.Min(1, side/float64(max(b.Dx(), b.Dy())))
+	w, h := max(32, roundUp32(float64(b.Dx())*scale)), max(32, roundUp32(float64(b.Dy())*scale))
+	hd, err := o.m.Run(ctx, InputRGBA(img, b, w, h), w, h)
+	if err != nil {
+		return nil, err
+	}
+	sx, sy := float64(b.Dx())/float64(w), float64(b.Dy())/float64(h)
+	var boxes []Box
+	for _, bx := range Decode(hd, minScore, classes) {
+		bx.X1 = float64(b.Min.X) + bx.X1*sx
+		bx.X2 = float64(b.Min.X) + bx.X2*sx
+		bx.Y1 = float64(b.Min.Y) + bx.Y1*sy
+		bx.Y2 = float64(b.Min.Y) + bx.Y2*sy
+		boxes = append(boxes, bx)
+	}
+	return boxes, nil
 }
 
 func roundUp32(v float64) int { return int(math.Ceil(v/32)) * 32 }

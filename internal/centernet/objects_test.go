@@ -4,6 +4,7 @@ import (
 	"context"
 	"image"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/anonjob/anonjob/internal/detect"
@@ -92,5 +93,36 @@ func TestFinePassFindsSmallPeople(t *testing.T) {
 	}
 	if n := inPerson(0.25, false); n == len(faces) {
 		t.Errorf("threshold 0.25: all %d faces inside a person box without the finer pass; the test no longer shows it", n)
+	}
+}
+
+// TestRunsSideBySide holds the coarse and the finer run side by side (ObjectConfig.Workers)
+// to the boxes they give one after the other, on the collage, where both run.
+func TestRunsSideBySide(t *testing.T) {
+	t.Parallel()
+	if !onnxrt.Available() {
+		t.Skip("ONNX Runtime needs cgo")
+	}
+	img := testimages.Collage(t)
+	m, err := Open(filepath.Join(detect.DefaultDir, onnxrt.LibraryFile), "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	var found [2][]detect.Detection
+	for i, workers := range []int{1, 2} {
+		o, err := NewObjects(m, ObjectConfig{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found[i], err = o.DetectObjects(context.Background(), img, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(found[0]) < 10 {
+		t.Fatalf("%d objects on the collage, want its people", len(found[0]))
+	}
+	if !slices.Equal(found[0], found[1]) {
+		t.Errorf("one after the other:\n%v\nside by side:\n%v", found[0], found[1])
 	}
 }

@@ -20,8 +20,9 @@ const (
 	// fails it.
 	DefaultImageTimeout = 2 * time.Minute
 	// DefaultMaxImageMemory is the working memory one image may need in the built-in engine
-	// (ImageMemory): enough for any image within DefaultMaxImagePixels.
-	DefaultMaxImageMemory = 1 << 30
+	// (ImageMemory): enough for any image within DefaultMaxImagePixels (a 40 MP image needs
+	// about 1,027 MiB).
+	DefaultMaxImageMemory = 1152 << 20
 )
 
 // Image bounds one image. The zero value of a field means its default.
@@ -73,12 +74,14 @@ func (l Image) CheckPixels(w, h int) error {
 // and licence plates on one of at most PlateLevelPixels, whatever the image's size; the
 // upscaled vehicle crops its plate search looks into hold at most PlateCropPixels together
 // (at most 9 times the image's own pixels: crops are upscaled at most 3x); each run of the
-// object network sees at most ObjectRunPixels.
+// object network sees at most ObjectRunPixels, and the coarse one, which runs beside the
+// finer one, at most CoarseRunPixels.
 const (
 	FaceLevelPixels  = 1 << 22 // 4 MP: the face network finds faces of 20 px and up there
 	PlateLevelPixels = 1 << 24 // 16 MP: plates from 120 px wide at that size
 	PlateCropPixels  = 1 << 22 // 4 MP: 16 cars of 250x170 px, each upscaled 3x
 	ObjectRunPixels  = 1 << 21 // one run of the object network: 1920x1088 fits
+	CoarseRunPixels  = 1 << 20 // the coarse object run: a longer side of at most 1024 px
 )
 
 // ImageMemory estimates the bytes the built-in engine needs to process one image of w x h
@@ -86,12 +89,12 @@ const (
 // masks (5), the encoded outputs (about 2), the plate search's grey copy and its integral
 // images (13 a pixel of its level) and the face pyramid's float levels (24 a pixel of its
 // finest level, all levels together), the plate search's vehicle crops (13 a pixel of the
-// upscaled crop being scanned) and the object network's input and outputs (33 a pixel of its
-// run).
+// upscaled crop being scanned) and the object network's inputs and outputs (33 a pixel of
+// its runs, the coarse and the finer one side by side).
 func ImageMemory(w, h int) int64 {
 	px := int64(w) * int64(h)
 	return 15*px + 13*min(px, PlateLevelPixels) + 24*min(px, FaceLevelPixels) +
-		13*min(9*px, PlateCropPixels) + 33*min(px, ObjectRunPixels)
+		13*min(9*px, PlateCropPixels) + 33*(min(px, ObjectRunPixels)+min(px, CoarseRunPixels))
 }
 
 // CheckMemory reports an image whose estimated working memory is over the budget.
