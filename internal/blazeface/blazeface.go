@@ -207,8 +207,10 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 	} else {
 		first = shrinkRGBA(img, k)
 	}
-	second := first.scaled(1 / math.Sqrt2) // before the first chain's loop moves on
+	// The finest level's run starts first: it is the longest. The levels below only read
+	// it, as the network does.
 	finest := d.runFinest(ctx, first)
+	second := first.scaled(1 / math.Sqrt2)
 	var all []candidate
 	run := func(l *level) error {
 		cs, err := d.runLevel(ctx, l)
