@@ -35,20 +35,19 @@ from onnx import helper, numpy_helper
 
 
 BLOCKS = (16, 8)  # ONNX Runtime's channel blocks: AVX-512, AVX2
-BLOCK = 16  # set by main
 
 
-def blocked(c):
-    return -(-c // BLOCK) * BLOCK
+def blocked(c, block):
+    return -(-c // block) * block
 
 
-def pad_conv(n, inits, stored_in, pad_out):
+def pad_conv(n, inits, stored_in, pad_out, block):
     """Pads Conv n's weights (in place) to stored_in input channels and, when
     pad_out, a blocked number of output channels; returns (real, stored)
     output channels."""
     w = numpy_helper.to_array(inits[n.input[1]])
     real = w.shape[0]
-    out = blocked(real) if pad_out else real
+    out = blocked(real, block) if pad_out else real
     group = next((a for a in n.attribute if a.name == "group"), None)
     if group is not None and group.i > 1:  # depthwise: one filter per channel
         if group.i != real or w.shape[1] != 1 or stored_in != out:
@@ -65,7 +64,7 @@ def pad_conv(n, inits, stored_in, pad_out):
     return real, out
 
 
-def convert(model):
+def convert(model, block):
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     producers = {n.output[0]: n for n in g.node}
@@ -92,20 +91,20 @@ def convert(model):
         if n.op_type == "Transpose":
             channels[n.output[0]] = (3, 3)
         elif n.op_type == "Conv":
-            channels[n.output[0]] = pad_conv(n, inits, channels[n.input[0]][1], n.output[0] not in heads)
+            channels[n.output[0]] = pad_conv(n, inits, channels[n.input[0]][1], n.output[0] not in heads, block)
         elif n.op_type in ("Relu", "MaxPool", "Add"):
             channels[n.output[0]] = channels[n.input[0]]
         elif n.op_type == "Concat" and len(n.input) == 2 and n.input[1] in zeros:
             extra = int(numpy_helper.to_array(inits[producers[n.input[1]].input[0]])[1])
             real, stored = channels[n.input[0]]
             out = real + extra
-            w = np.zeros((blocked(out), stored, 1, 1), dtype=np.float32)
+            w = np.zeros((blocked(out, block), stored, 1, 1), dtype=np.float32)
             w[np.arange(real), np.arange(real)] = 1
             name = n.output[0].split(":")[0] + "/channel_pads"
             g.initializer.append(numpy_helper.from_array(w, name))
             nodes.append(helper.make_node("Conv", [n.input[0], name], [n.output[0]],
                                           name=name + "/Conv", kernel_shape=[1, 1]))
-            channels[n.output[0]] = (out, blocked(out))
+            channels[n.output[0]] = (out, blocked(out, block))
             continue
         elif n.op_type == "Reshape":
             shape = numpy_helper.to_array(inits[n.input[1]])
@@ -128,14 +127,14 @@ def convert(model):
 
 
 def main():
-    global BLOCK
     if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
+    block = BLOCKS[0]
     if len(sys.argv) == 4:
         if sys.argv[3] not in [str(b) for b in BLOCKS]:
             sys.exit(f"convert-blazeface: block {sys.argv[3]} is not one of {BLOCKS}")
-        BLOCK = int(sys.argv[3])
-    onnx.save(convert(onnx.load(sys.argv[1])), sys.argv[2])
+        block = int(sys.argv[3])
+    onnx.save(convert(onnx.load(sys.argv[1]), block), sys.argv[2])
 
 
 if __name__ == "__main__":

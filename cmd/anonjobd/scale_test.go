@@ -23,6 +23,8 @@ import (
 
 	anonjobv1 "github.com/anonjob/anonjob/gen/anonjob/v1"
 	"github.com/anonjob/anonjob/internal/auth"
+	"github.com/anonjob/anonjob/internal/blazeface"
+	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/job"
 	"github.com/anonjob/anonjob/internal/onnxrt"
 	"github.com/anonjob/anonjob/internal/store"
@@ -109,7 +111,8 @@ func newScaleSetup(t *testing.T, engines int, deadAfter string) *scaleSetup {
 	if !onnxrt.Available() {
 		t.Skip("the built-in engine needs cgo")
 	}
-	if _, err := os.Stat("/usr/local/share/anonjob/detectors/blazeface-back.onnx"); err != nil && os.Getenv("ANONJOB_DETECTOR_DIR") == "" {
+	faceModel, _ := blazeface.Model(0)
+	if _, err := os.Stat(filepath.Join(detect.DefaultDir, faceModel)); err != nil && os.Getenv("ANONJOB_DETECTOR_DIR") == "" {
 		t.Skip("no detector data (scripts/install-detector-data.sh)")
 	}
 	s := &scaleSetup{bin: buildBinary(t), dbURL: harness.NewDatabase(t)}

@@ -131,8 +131,8 @@ func encode(img *image.RGBA, f Format, q int, dets []detect.Detection, anonymize
 	var wg sync.WaitGroup
 	var errs [3]error
 	wg.Go(func() { res.Anonymized, errs[0] = Encode(img, f, q) })
-	wg.Go(func() { res.BinaryMask, errs[1] = encodeMask(binaryMask(size, dets, anonymized)) })
-	wg.Go(func() { res.InstanceMask, errs[2] = encodeMask(instanceMask(size, dets)) })
+	wg.Go(func() { res.BinaryMask, errs[1] = encodeMask("binary mask", binaryMask(size, dets, anonymized)) })
+	wg.Go(func() { res.InstanceMask, errs[2] = encodeMask("instance mask", instanceMask(size, dets)) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err

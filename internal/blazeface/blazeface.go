@@ -16,6 +16,7 @@ import (
 	"math"
 	"path/filepath"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/cpu"
 
 	"github.com/anonjob/anonjob/internal/detect"
@@ -35,7 +36,7 @@ const (
 )
 
 // Model returns the file and SHA-256 of the model laid out for ONNX Runtime's channel blocks
-// of the given width (16 or 8; anything else: this CPU's, see CPUBlock). Both compute the
+// of the given width (16 or 8; 0, or anything else: this CPU's, see CPUBlock). Both compute the
 // same network; padding a 24-channel stage to 32 lets it stay blocked where blocks are 16
 // wide, and only costs a third more work where they are 8 wide (1080p on AVX2: 0.51-0.54 s
 // against 0.66-0.72 s).
@@ -82,11 +83,11 @@ type Config struct {
 	// Threads is the number of threads one network run may use; 0 means
 	// one per core.
 	Threads int
-	// Workers is the number of pyramid levels run at once: with 2 or more
-	// the finest level, half of the work, runs beside all the others. Two
-	// single-threaded runs side by side keep two cores busier than one run
-	// on two threads, whose layers wait for each other. 0 or 1: one level at
-	// a time.
+	// Workers is 2 (or more) for the finest pyramid level, half of the work,
+	// to run beside the other levels, which run one after another: at most
+	// two runs at once. Two single-threaded runs side by side kept two cores
+	// busier than one run on two threads, whose layers wait for each other.
+	// 0 or 1: one level at a time.
 	Workers int
 	// MaxLevelPixels bounds the finest pyramid level; a larger photo is
 	// searched from half (a quarter, ...) of its size. 0 means
@@ -148,6 +149,9 @@ func New(lib string, cfg Config) (*Detector, error) {
 	if cfg.MaxLevelPixels <= 0 {
 		cfg.MaxLevelPixels = DefaultMaxLevelPixels
 	}
+	if cfg.Block != 0 && cfg.Block != 8 && cfg.Block != 16 {
+		return nil, fmt.Errorf("face model block %d is not 8 or 16", cfg.Block)
+	}
 	grow := DefaultGrow()
 	if cfg.Grow != nil {
 		grow = *cfg.Grow
@@ -207,9 +211,30 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 	} else {
 		first = shrinkRGBA(img, k)
 	}
-	// The finest level's run starts first: it is the longest. The levels below only read
-	// it, as the network does.
-	finest := d.runFinest(ctx, first)
+	// The finest level's run goes first: it is half of the work. The levels below only read
+	// it, as the network does. With one worker they run after it; an error of either side
+	// stops the other.
+	var finestCands, coarser []candidate
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(min(2, max(1, d.cfg.Workers)))
+	g.Go(func() (err error) {
+		finestCands, err = d.runLevel(gctx, first)
+		return err
+	})
+	g.Go(func() (err error) {
+		coarser, err = d.coarserLevels(gctx, first)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// In pyramid order whichever way the levels ran, so the merge sees the same list.
+	return append(finestCands, coarser...), nil
+}
+
+// coarserLevels runs every level below first: the chain of halvings, then the second chain a
+// factor of sqrt(2) below it.
+func (d *Detector) coarserLevels(ctx context.Context, first *level) ([]candidate, error) {
 	second := first.scaled(1 / math.Sqrt2)
 	var all []candidate
 	run := func(l *level) error {
@@ -221,7 +246,6 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 	for l.coarser(coarsest) {
 		l = l.halve()
 		if err := run(l); err != nil {
-			_, _ = finest()
 			return nil, err
 		}
 	}
@@ -229,41 +253,13 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 	// coarsest.
 	for b := second; b.scale > l.scale; b = b.halve() {
 		if err := run(b); err != nil {
-			_, _ = finest()
 			return nil, err
 		}
 		if min(b.w, b.h) < 2 {
 			break
 		}
 	}
-	cs, err := finest()
-	if err != nil {
-		return nil, err
-	}
-	// In pyramid order whichever way the levels ran, so the merge sees the same list.
-	return append(cs, all...), nil
-}
-
-// runFinest starts the run of the finest level, beside the caller when Workers allows it,
-// and returns the function that waits for its result.
-func (d *Detector) runFinest(ctx context.Context, l *level) func() ([]candidate, error) {
-	if d.cfg.Workers < 2 {
-		cs, err := d.runLevel(ctx, l)
-		return func() ([]candidate, error) { return cs, err }
-	}
-	var (
-		cs   []candidate
-		err  error
-		done = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		cs, err = d.runLevel(ctx, l)
-	}()
-	return func() ([]candidate, error) {
-		<-done
-		return cs, err
-	}
+	return all, nil
 }
 
 // runLevel is one network run over one pyramid level.

@@ -63,19 +63,29 @@ func boxes(ds []detect.Detection) []goldenBox {
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	images := []string{"face.jpg", "two-faces.jpg"}
-	got := map[string][]goldenBox{}
-	for _, cfg := range []Config{{Threads: 1}, {Threads: 2}, {Threads: 1, Workers: 2}} {
-		cfg.Block = 16
-		d := newDetector(t, cfg)
-		for _, name := range images {
-			ds, err := d.Detect(context.Background(), testimages.LoadRGBA(t, filepath.Join("testdata", name)))
-			if err != nil {
-				t.Fatal(err)
+	got := map[string][]goldenBox{}    // the 16-channel layout's, written by -update
+	layout := map[string][]goldenBox{} // the 8-channel layout's, checked against the golden file
+	for _, block := range []int{16, 8} {
+		first := map[string][]goldenBox{}
+		for _, cfg := range []Config{{Threads: 1}, {Threads: 2}, {Threads: 1, Workers: 2}} {
+			cfg.Block = block
+			d := newDetector(t, cfg)
+			for _, name := range images {
+				ds, err := d.Detect(context.Background(), testimages.LoadRGBA(t, filepath.Join("testdata", name)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if prev, ok := first[name]; ok && !near(prev, boxes(ds), 0) {
+					t.Errorf("%s, %d-channel layout: %d threads, %d workers gave %v, 1 thread %v",
+						name, block, cfg.Threads, cfg.Workers, boxes(ds), prev)
+				}
+				first[name] = boxes(ds)
 			}
-			if prev, ok := got[name]; ok && !near(prev, boxes(ds), 0) {
-				t.Errorf("%s: %d threads, %d workers gave %v, 1 thread %v", name, cfg.Threads, cfg.Workers, boxes(ds), prev)
-			}
-			got[name] = boxes(ds)
+		}
+		if block == 16 {
+			got = first
+		} else {
+			layout = first
 		}
 	}
 	path := filepath.Join("testdata", "golden.json")
@@ -100,6 +110,9 @@ func TestGolden(t *testing.T) {
 	for _, name := range images {
 		if !near(got[name], want[name], 3) {
 			t.Errorf("%s:\n got %v\nwant %v (within 3 px)", name, got[name], want[name])
+		}
+		if !near(layout[name], want[name], 3) {
+			t.Errorf("%s, 8-channel layout:\n got %v\nwant %v (within 3 px)", name, layout[name], want[name])
 		}
 	}
 	// The golden boxes cover the hand-labelled faces (80 % of each box).
@@ -163,7 +176,7 @@ func near(a, b []goldenBox, tol int) bool {
 // once (run it under -race) and expects exactly what each gives alone.
 func TestConcurrent(t *testing.T) {
 	t.Parallel()
-	d := newDetector(t, Config{})
+	d := newDetector(t, Config{Threads: 1, Workers: 2})
 	imgs := []*image.RGBA{
 		testimages.LoadRGBA(t, "testdata/face.jpg"),
 		testimages.LoadRGBA(t, "testdata/two-faces.jpg"),
@@ -214,7 +227,7 @@ func noise(w, h int, seed uint64) *image.RGBA {
 // image's edges, whose grown box must be clipped to the image.
 func TestSizes(t *testing.T) {
 	t.Parallel()
-	d := newDetector(t, Config{MaxLevelPixels: 1 << 16})
+	d := newDetector(t, Config{MaxLevelPixels: 1 << 16, Threads: 1, Workers: 2})
 	face := testimages.LoadRGBA(t, "testdata/face.jpg")
 	for _, off := range []image.Point{{0, -50}, {-100, 0}, {60, 80}} {
 		img := image.NewRGBA(image.Rect(0, 0, 211, 187))
@@ -245,12 +258,19 @@ func TestSizes(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	t.Parallel()
-	d := newDetector(t, Config{})
+	d := newDetector(t, Config{Threads: 1, Workers: 2})
 	img := noise(2048, 2048, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := d.Detect(ctx, img); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled before: %v", err)
+	}
+	// Cancelled while both runs of the image are under way: the deadline, not the
+	// cancellation the other run's stop causes.
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := d.Detect(ctx, img); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled during the runs: %v, want the deadline", err)
 	}
 	// Cancelled while a run is under way (a 2048x2048 level takes far longer than the
 	// deadline): ONNX Runtime itself is told to stop, not merely the next level skipped.

@@ -2,12 +2,12 @@ package centernet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"math"
 	"slices"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/anonjob/anonjob/internal/detect"
 	"github.com/anonjob/anonjob/internal/limits"
@@ -71,8 +71,12 @@ func NewObjects(m *Model, cfg ObjectConfig) (*Objects, error) {
 // limits.ObjectRunPixels, which bounds ONNX Runtime's arena.
 const FineSide = 1440
 
-// The build fails when a fine run could outgrow limits.ObjectRunPixels.
-const _ uint = limits.ObjectRunPixels - FineSide*FineSide
+// The build fails when a fine run could outgrow limits.ObjectRunPixels, or a coarse one
+// limits.CoarseRunPixels.
+const (
+	_ uint = limits.ObjectRunPixels - FineSide*FineSide
+	_ uint = limits.CoarseRunPixels - MaxSide*MaxSide
+)
 
 // grow enlarges boxes a little: the network's box is tight around the object, and a box must
 // be masked whole to count as hidden.
@@ -97,23 +101,18 @@ func (o *Objects) DetectObjects(ctx context.Context, img *image.RGBA, small bool
 	if small && max(b.Dx(), b.Dy()) > MaxSide {
 		sides = append(sides, FineSide)
 	}
-	// The boxes of each run, in the order of sides whichever way the runs went.
+	// The boxes of each run, in the order of sides whichever way the runs went; an error of
+	// one run stops the other.
 	runs := make([][]Box, len(sides))
-	errs := make([]error, len(sides))
-	if o.cfg.Workers < 2 {
-		for i, side := range sides {
-			if runs[i], errs[i] = o.run(ctx, img, side, min, classes); errs[i] != nil {
-				break
-			}
-		}
-	} else {
-		var wg sync.WaitGroup
-		for i, side := range sides {
-			wg.Go(func() { runs[i], errs[i] = o.run(ctx, img, side, min, classes) })
-		}
-		wg.Wait()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, o.cfg.Workers))
+	for i, side := range sides {
+		g.Go(func() (err error) {
+			runs[i], err = o.run(gctx, img, side, min, classes)
+			return err
+		})
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	boxes := slices.Concat(runs...)

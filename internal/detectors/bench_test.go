@@ -11,7 +11,8 @@ import (
 )
 
 // BenchmarkDetectors times each detector of the set alone over the 1080p collage, with one
-// thread (its cost in core-seconds) and with two (its latency alone on this machine). The
+// thread (its runs one after another: its cost in core-seconds) and with two (its two runs
+// side by side: its latency alone on this machine). The
 // pipeline runs them side by side, so an image's detection costs about the sum of the
 // one-thread figures spread over the cores (BenchmarkClasses1080pJPEG in internal/anonymize).
 func BenchmarkDetectors(b *testing.B) {

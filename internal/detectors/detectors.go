@@ -11,7 +11,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/anonjob/anonjob/internal/anonymize"
 	"github.com/anonjob/anonjob/internal/blazeface"
@@ -35,7 +36,9 @@ type Config struct {
 	// PersonThreshold and VehicleThreshold are the scores a person or vehicle needs; 0: the
 	// defaults of package centernet.
 	PersonThreshold, VehicleThreshold float64
-	// Threads bounds the cores one image's detection uses; 0: all of them.
+	// Threads is the cores one image's detection is spread over; 0: all of them. Each
+	// detector splits its work into two runs side by side (see Open), each run on half of
+	// them, at least one thread.
 	Threads int
 }
 
@@ -59,17 +62,19 @@ func Open(cfg Config) (*Set, error) {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	// Every network run is single-threaded; an image's cores are kept busy by independent
-	// runs side by side instead (the face pyramid's finest level beside its other levels, the
-	// coarse object run beside the finer one, the plate cascade beside the character
-	// search). On 2 cores that took a 1080p photo's faces from 0.80-0.97 s to 0.71-0.77 s,
-	// faces and plates from 1.21-1.30 s to 0.96-1.23 s (docs/engine.md).
+	// Each detector's work is split into two independent runs side by side (the face
+	// pyramid's finest level beside its other levels, the coarse object run beside the finer
+	// one, the plate cascade beside the character search), each network run on half of the
+	// threads: on 2 cores, two single-threaded runs took a 1080p photo's faces from
+	// 0.80-0.97 s to 0.71-0.77 s and faces and plates from 1.21-1.30 s to 0.96-1.23 s against
+	// one run on two threads at a time (docs/engine.md).
+	perRun := max(1, threads/2)
 	faces, err := blazeface.New(cfg.ONNXRuntimeLib, blazeface.Config{Dir: cfg.Dir, Threshold: cfg.FaceThreshold,
-		Threads: 1, Workers: threads})
+		Threads: perRun, Workers: threads})
 	if err != nil {
 		return nil, fmt.Errorf("face detector: %w", err)
 	}
-	objects, err := centernet.Open(cfg.ONNXRuntimeLib, cfg.Dir, 1)
+	objects, err := centernet.Open(cfg.ONNXRuntimeLib, cfg.Dir, perRun)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("person and vehicle detector: %w", err), faces.Close())
 	}
@@ -108,23 +113,18 @@ type plateSearches struct {
 }
 
 func (ps plateSearches) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detection, error) {
-	var (
-		found [2][]detect.Detection
-		errs  [2]error
-		wg    sync.WaitGroup
-	)
-	for i, d := range []anonymize.Detector{ps.cascade, ps.chars} {
-		search := func() { found[i], errs[i] = d.Detect(ctx, img) }
-		if ps.sideBySide {
-			wg.Go(search)
-			continue
-		}
-		if search(); errs[i] != nil {
-			break
-		}
+	var found [2][]detect.Detection
+	g, gctx := errgroup.WithContext(ctx)
+	if !ps.sideBySide {
+		g.SetLimit(1)
 	}
-	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
+	for i, d := range []anonymize.Detector{ps.cascade, ps.chars} {
+		g.Go(func() (err error) {
+			found[i], err = d.Detect(gctx, img)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return detect.DropContained(slices.Concat(found[:]...)), nil

@@ -265,11 +265,13 @@ func TestNoPlatesInTheCollage(t *testing.T) {
 }
 
 // TestLeastCount holds the window tests' least counts to the densities they stand for: n
-// edge pixels of area pass share exactly when n is at least leastCount(area, share).
+// edge pixels of area pass share exactly when n is at least leastCount(area, share), for
+// every window area plateWindows tests.
 func TestLeastCount(t *testing.T) {
 	t.Parallel()
+	largest := int(slices.Max(textShapes)*float64(slices.Max(textHeights))) * slices.Max(textHeights)
 	for _, share := range []float64{minBand, minThird, 0.25, 0.5, 1} {
-		for area := 1; area <= 700; area++ {
+		for area := 1; area <= largest; area++ {
 			least := leastCount(area, share)
 			for n := int32(0); n <= int32(area); n++ {
 				if pass := float64(n)/float64(area) >= share; pass != (n >= least) {
@@ -278,4 +280,94 @@ func TestLeastCount(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWindowsByCount holds plateWindows, which compares edge counts with least counts, to the
+// same windows as the densities it stands for (plateWindowsByDensity), on random edge maps
+// of every density and on the collage.
+func TestWindowsByCount(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	var levels []*plane
+	for i := range 40 {
+		w, h := 40+r.IntN(200), 12+r.IntN(60)
+		p := &plane{w: w, h: h, pix: make([]uint8, w*h)}
+		// Stripes of characters on plain ground, with noise of a density that grows with i.
+		for y := range h {
+			for x := range w {
+				v := uint8(200)
+				if (y/4)%3 == 1 && (x/2)%3 != 0 {
+					v = 30
+				}
+				if r.IntN(40) < i {
+					v = uint8(r.IntN(256))
+				}
+				p.pix[y*w+x] = v
+			}
+		}
+		levels = append(levels, p)
+	}
+	collage := testimages.Collage(t)
+	levels = append(levels, grey(collage, image.Rect(0, 0, 640, 360).Add(image.Pt(0, 640))))
+	windows := 0
+	for i, l := range levels {
+		edges := integral(l.w, l.h, edgeMap(l))
+		got, err := plateWindows(context.Background(), l, edges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := plateWindowsByDensity(l, edges)
+		if !slices.Equal(got, want) {
+			t.Fatalf("level %d (%dx%d): %d windows by count, %d by density", i, l.w, l.h, len(got), len(want))
+		}
+		windows += len(got)
+	}
+	if windows < 100 {
+		t.Fatalf("only %d windows passed on all levels: the test shows nothing", windows)
+	}
+}
+
+// plateWindowsByDensity is plateWindows as first written, with every test a density, and
+// without its bound on the windows kept.
+func plateWindowsByDensity(l *plane, edges table) []candidate {
+	density := func(x0, y0, x1, y1 int) float64 {
+		return float64(edges.rect(x0, y0, x1, y1)) / float64((x1-x0)*(y1-y0))
+	}
+	var found []candidate
+	for _, th := range textHeights {
+		m := max(1, int(marginShare*float64(th)+0.5))
+		for y := m; y+th+m <= l.h; y++ {
+			for x := 0; x < l.w; x++ {
+				narrow := int(textShapes[0] * float64(th))
+				if x+narrow > l.w || density(x, y, x+narrow, y+th) < minBand {
+					continue
+				}
+				for _, shape := range textShapes {
+					tw := int(shape * float64(th))
+					if x+tw > l.w {
+						break
+					}
+					band := density(x, y, x+tw, y+th)
+					if band < minBand {
+						continue
+					}
+					margin := max(density(x, y-m, x+tw, y), density(x, y+th, x+tw, y+th+m))
+					if margin > maxMargin*band {
+						continue
+					}
+					t := tw / 3
+					if density(x, y, x+t, y+th) < minThird || density(x+t, y, x+2*t, y+th) < minThird ||
+						density(x+2*t, y, x+tw, y+th) < minThird {
+						continue
+					}
+					found = append(found, candidate{
+						rect:  image.Rect(x-tw/8, y-m, x+tw+tw/20+1, y+th+m).Intersect(image.Rect(0, 0, l.w, l.h)),
+						band:  image.Rect(x, y, x+tw, y+th),
+						score: band - margin,
+					})
+				}
+			}
+		}
+	}
+	return found
 }

@@ -68,6 +68,7 @@ func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 // plateWindows returns the windows of l whose edge densities are a plate's, in no order.
 func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, error) {
 	var found []candidate
+	row := func(y int) []int32 { return edges.s[y*edges.w : (y+1)*edges.w] }
 	for _, th := range textHeights {
 		m := max(1, int(marginShare*float64(th)+0.5))
 		// The narrowest shape first: a band that is not dense at its left end is no
@@ -84,7 +85,6 @@ func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, erro
 			if len(found) >= maxWindows {
 				found = byScore(found, func(c candidate) float64 { return c.score })[:maxWindows/2]
 			}
-			row := func(y int) []int32 { return edges.s[y*edges.w : (y+1)*edges.w] }
 			above, top, bottom, below := row(y-m), row(y), row(y+th), row(y+th+m)
 			for x := 0; x+narrow <= l.w; x++ {
 				if bottom[x+narrow]-top[x+narrow]-bottom[x]+top[x] < least {
