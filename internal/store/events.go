@@ -73,6 +73,40 @@ func (s *Store) EventsAfterExcept(ctx context.Context, after int64, except []int
 	return t, nil
 }
 
+// readRevisions is readTail without the events' contents.
+const readRevisions = `
+SELECT s.xmin, s.compacted, e.revision
+FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+             (SELECT compacted_revision FROM watch_history) AS compacted) s
+LEFT JOIN LATERAL (
+    SELECT revision FROM job_events WHERE revision > @after ORDER BY revision LIMIT @limit
+) e ON true
+ORDER BY e.revision`
+
+// RevisionsAfter is EventsAfter with only the revisions of the events: a reader with nobody
+// to hand the events to (a watch hub without watchers) follows the history without reading
+// and decoding the jobs.
+func (s *Store) RevisionsAfter(ctx context.Context, after int64, limit int) (Tail, error) {
+	type revRow struct {
+		XMin      int64  `db:"xmin"`
+		Compacted int64  `db:"compacted"`
+		Revision  *int64 `db:"revision"`
+	}
+	rows, _ := s.pool.Query(ctx, readRevisions, pgx.StrictNamedArgs{"after": after, "limit": limit})
+	read, err := pgx.CollectRows(rows, pgx.RowToStructByName[revRow])
+	if err != nil {
+		return Tail{}, fmt.Errorf("read revisions: %w", err)
+	}
+	var t Tail
+	for _, r := range read {
+		t.XMin, t.Compacted = r.XMin, r.Compacted
+		if r.Revision != nil {
+			t.Events = append(t.Events, job.Event{Revision: *r.Revision})
+		}
+	}
+	return t, nil
+}
+
 // readCompacted reads the newest revision pruned from the history.
 const readCompacted = `SELECT compacted_revision FROM watch_history`
 

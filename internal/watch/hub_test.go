@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,5 +424,81 @@ func TestEveryEventOnceInOrderUnderConcurrency(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// countingSource counts the hub's two kinds of reads of the history.
+type countingSource struct {
+	*store.Store
+	bare, full atomic.Int64
+}
+
+func (c *countingSource) RevisionsAfter(ctx context.Context, after int64, limit int) (store.Tail, error) {
+	c.bare.Add(1)
+	return c.Store.RevisionsAfter(ctx, after, limit)
+}
+
+func (c *countingSource) EventsAfterExcept(ctx context.Context, after int64, except []int64, limit int) (store.Tail, error) {
+	c.full.Add(1)
+	return c.Store.EventsAfterExcept(ctx, after, except, limit)
+}
+
+// TestHubWithoutWatchersReadsOnlyRevisions: with no watch open the hub follows the history by
+// revisions alone, and a watch that then resumes from before them still gets every event,
+// with its job, once and in order; with a watch open the hub reads the events again.
+func TestHubWithoutWatchersReadsOnlyRevisions(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	dbURL := harness.NewDatabase(t)
+	pool, err := store.Connect(ctx, dbURL, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := watch.NewHub(watch.Config{}, quiet)
+	src := &countingSource{Store: store.New(pool, store.Config{CommitHook: func(store.Commit) { hub.Poke() }})}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hub.Run(ctx, src) }()
+	t.Cleanup(func() { cancel(); <-done; pool.Close() })
+	<-hub.Ready()
+	f := &fixture{store: src.Store, hub: hub}
+
+	start := hub.Pos()
+	src.full.Store(0)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, f.create(t, fmt.Sprintf("bare-%d", i)).ID)
+	}
+	last := f.create(t, "bare-last")
+	ids = append(ids, last.ID)
+	waitPos(t, hub, last.Revision)
+	if n := src.full.Load(); n != 0 {
+		t.Errorf("%d reads of the events' jobs with no watch open", n)
+	}
+	if src.bare.Load() == 0 {
+		t.Fatal("no read of revisions alone")
+	}
+
+	// A watch resuming from before those events replays them from the database.
+	sub := f.subscribe(t, start)
+	more := f.create(t, "watched")
+	ids = append(ids, more.ID)
+	hub.Poke()
+	var got []string
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	for sub.Revision() < more.Revision {
+		b, err := sub.Next(rctx, time.Second)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		for _, e := range b.Events {
+			got = append(got, e.Job.ID)
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("the watch got jobs %v, want %v", got, ids)
+	}
+	if src.full.Load() == 0 {
+		t.Error("the events were not read with their jobs once a watch was open")
 	}
 }

@@ -16,8 +16,10 @@ type Subscription struct {
 	hub   *Hub
 	since int64 // every event up to since has been returned
 	live  bool
-	ch    chan Batch
-	err   error // why ch was closed; written under hub.mu before the close
+	// closed is set by the first Close, under hub.mu: the hub counts open subscriptions.
+	closed bool
+	ch     chan Batch
+	err    error // why ch was closed; written under hub.mu before the close
 	// idle is the heartbeat timer, made once and reset by each Next: a new timer per batch
 	// cost a thousand watchers at a hundred batches a second an allocation and a timer-heap
 	// insertion each.
@@ -50,6 +52,7 @@ func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error)
 		return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, since, h.compacted)
 	}
 	s := &Subscription{hub: h, since: since, ch: make(chan Batch, h.cfg.Buffer)}
+	h.watchers++
 	s.goLive() // buffering starts now, if memory covers since; else Next replays first
 	return s, nil
 }
@@ -260,6 +263,10 @@ func (s *Subscription) Close() {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		h.watchers--
+	}
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
 		close(s.ch)
