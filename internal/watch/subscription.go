@@ -52,7 +52,11 @@ func (h *Hub) Subscribe(ctx context.Context, since int64) (*Subscription, error)
 		return nil, fmt.Errorf("%w: revision %d, history starts after %d", ErrCompacted, since, h.compacted)
 	}
 	s := &Subscription{hub: h, since: since, ch: make(chan Batch, h.cfg.Buffer)}
-	h.watchers++
+	if h.watchers++; h.watchers == 1 {
+		// A read begun with no watch open is not published (see Hub.publish): read again
+		// now rather than at the next commit or the fallback.
+		h.Poke()
+	}
 	s.goLive() // buffering starts now, if memory covers since; else Next replays first
 	return s, nil
 }
@@ -98,7 +102,7 @@ func (h *Hub) reach(ctx context.Context, since int64) error {
 // queueing those as its first batch. h.mu must be held.
 func (s *Subscription) goLive() {
 	h := s.hub
-	if s.since < h.ringFloor {
+	if s.since < h.ringFloor || s.closed {
 		return
 	}
 	var evs []job.Event
