@@ -156,7 +156,7 @@ type Hub struct {
 	// watchers counts the subscriptions not yet closed, live or still replaying. With none,
 	// the hub follows the history by its revisions alone (see poll).
 	watchers int
-	closed    bool
+	closed   bool
 	// want is the highest revision a watch waits for: until pos reaches it, the hub settles
 	// revisions handed out (by any replica) even where no later event shows a gap.
 	want int64
