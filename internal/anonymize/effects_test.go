@@ -91,3 +91,47 @@ func TestParseMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestBlurLargeRegion blurs regions large enough to be blurred on a shrunk copy, with blocks
+// cut off at the region's edges: detail goes, the mean colour stays, a flat region stays
+// exactly as it was, and nothing outside changes.
+func TestBlurLargeRegion(t *testing.T) {
+	t.Parallel()
+	for _, r := range []image.Rectangle{image.Rect(17, 23, 377, 290), image.Rect(0, 0, 400, 300), image.Rect(5, 9, 398, 41)} {
+		orig := noise(400, 300)
+		img := noise(400, 300)
+		blur(img, r)
+		if before, after := detail(orig, r), detail(img, r); after > 0.05*before {
+			t.Errorf("%v: detail %.2f of %.2f left", r, after, before)
+		}
+		mean := func(m *image.RGBA) float64 {
+			var sum float64
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				for x := r.Min.X; x < r.Max.X; x++ {
+					sum += float64(m.Pix[m.PixOffset(x, y)])
+				}
+			}
+			return sum / float64(r.Dx()*r.Dy())
+		}
+		if a, b := mean(orig), mean(img); math.Abs(a-b) > 2 {
+			t.Errorf("%v: mean red %.1f before, %.1f after", r, a, b)
+		}
+		for y := 0; y < 300; y++ {
+			for x := 0; x < 400; x++ {
+				if o := img.PixOffset(x, y); !image.Pt(x, y).In(r) && img.Pix[o] != orig.Pix[o] {
+					t.Fatalf("%v: pixel %d,%d outside the region changed", r, x, y)
+				}
+			}
+		}
+		flat := image.NewRGBA(image.Rect(0, 0, 400, 300))
+		for i := range flat.Pix {
+			flat.Pix[i] = []uint8{200, 30, 90, 255}[i%4]
+		}
+		blur(flat, r)
+		for i, v := range flat.Pix {
+			if want := []uint8{200, 30, 90, 255}[i%4]; v != want {
+				t.Fatalf("%v: a flat region changed: byte %d is %d, want %d", r, i, v, want)
+			}
+		}
+	}
+}
