@@ -328,12 +328,7 @@ func (h *Hub) catchUp(ctx context.Context) (time.Duration, error) {
 // back, or a conflict consumed it); the marker tells which without waiting on a clock.
 func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 	h.mu.Lock()
-	pos, want := h.pos, h.want
-	// With no watch open or waiting, nobody needs the events' jobs: the hub reads only their
-	// revisions, to keep its position and the proof of settled revisions, and keeps no ring
-	// (a watch that starts later replays from the database). Under creates with nobody
-	// watching, reading and decoding every job was a sixth of anonjobd's CPU.
-	bare := h.watchers == 0 && want <= pos
+	pos, want, bare := h.pos, h.want, h.unwatched()
 	h.mu.Unlock()
 	held := h.held[:0:0]
 	except := make([]int64, 0, len(h.held))
@@ -415,6 +410,13 @@ func (h *Hub) settleHead(ctx context.Context, next int64) (bool, error) {
 	return true, nil
 }
 
+// unwatched reports that no watch is open or waiting. Then nobody needs the events' jobs:
+// the hub reads only their revisions, to keep its position and the proof of settled
+// revisions, and keeps no ring (a watch that starts later replays from the database). Under
+// creates with nobody watching, reading and decoding every job was a sixth of anonjobd's CPU.
+// h.mu must be held.
+func (h *Hub) unwatched() bool { return h.watchers == 0 && h.want <= h.pos }
+
 // publish moves the position to next and hands evs to the live watchers. bare events carry
 // only their revisions: then the ring is emptied, and if a watch started since the read,
 // nothing moves, so that the next read fetches the events it needs.
@@ -422,7 +424,7 @@ func (h *Hub) publish(evs []job.Event, next, compacted int64, bare bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.compacted = compacted
-	if next == h.pos || (bare && (h.watchers > 0 || h.want > h.pos)) {
+	if next == h.pos || (bare && !h.unwatched()) {
 		return
 	}
 	h.pos = next
