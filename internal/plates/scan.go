@@ -69,15 +69,16 @@ func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, error) {
 	var found []candidate
 	row := func(y int) []int32 { return edges.s[y*edges.w : (y+1)*edges.w] }
+	// between counts the edges in columns x0..x1-1 between table rows a and b.
+	between := func(a, b []int32, x0, x1 int) int32 { return b[x1] - a[x1] - b[x0] + a[x0] }
 	for _, th := range textHeights {
 		m := max(1, int(marginShare*float64(th)+0.5))
-		// The narrowest shape first: a band that is not dense at its left end is no
-		// plate's. The tests of every window compare edge counts, read from the rows of
-		// the table, with the least counts that pass (the same decisions as comparing
-		// densities, without a division per window).
-		narrow := int(textShapes[0] * float64(th))
-		least := leastCount(narrow*th, minBand)
+		// The tests of every window compare edge counts, read from the rows of the table,
+		// with the least counts that pass (the same decisions as comparing densities,
+		// without a division per window). The narrowest shape first: a band that is not
+		// dense at its left end is no plate's.
 		shapes := windowShapes(th)
+		narrow := shapes[0]
 		for y := m; y+th+m <= l.h; y++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -86,27 +87,24 @@ func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, erro
 				found = byScore(found, func(c candidate) float64 { return c.score })[:maxWindows/2]
 			}
 			above, top, bottom, below := row(y-m), row(y), row(y+th), row(y+th+m)
-			for x := 0; x+narrow <= l.w; x++ {
-				if bottom[x+narrow]-top[x+narrow]-bottom[x]+top[x] < least {
+			for x := 0; x+narrow.width <= l.w; x++ {
+				if between(top, bottom, x, x+narrow.width) < narrow.band {
 					continue
 				}
 				// Counts against least counts first (band, then its thirds), the margins'
 				// densities only for the windows that pass them.
-				count := func(x0, x1 int) int32 { return bottom[x1] - top[x1] - bottom[x0] + top[x0] }
 				for _, sh := range shapes {
 					tw, t := sh.width, sh.third
 					if x+tw > l.w {
 						break
 					}
-					n := count(x, x+tw)
-					if n < sh.band || count(x, x+t) < sh.thirds[0] ||
-						count(x+t, x+2*t) < sh.thirds[1] || count(x+2*t, x+tw) < sh.thirds[2] {
+					n := between(top, bottom, x, x+tw)
+					if n < sh.band || between(top, bottom, x, x+t) < sh.thirds[0] ||
+						between(top, bottom, x+t, x+2*t) < sh.thirds[1] || between(top, bottom, x+2*t, x+tw) < sh.thirds[2] {
 						continue
 					}
-					x1 := x + tw
 					band := float64(n) / float64(tw*th)
-					margin := max(float64(top[x1]-above[x1]-top[x]+above[x]), float64(below[x1]-bottom[x1]-below[x]+bottom[x])) /
-						float64(tw*m)
+					margin := float64(max(between(above, top, x, x+tw), between(bottom, below, x, x+tw))) / float64(tw*m)
 					if margin > maxMargin*band {
 						continue
 					}
