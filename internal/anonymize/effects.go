@@ -69,18 +69,7 @@ func blur(img *image.RGBA, r image.Rectangle) {
 		eachLine(sh, parts, max(sw, sh), func(y int, l *lineBuf) { boxLine(buf[y*sw:(y+1)*sw], 1, sw, sr, l) })
 		eachLine(sw, parts, max(sw, sh), func(x int, l *lineBuf) { boxLine(buf[x:], sw, sh, sr, l) })
 	}
-	if k == 1 {
-		for y := 0; y < h; y++ {
-			row := img.Pix[img.PixOffset(r.Min.X, r.Min.Y+y):]
-			for x := 0; x < w; x++ {
-				for c := range 4 {
-					row[4*x+c] = uint8(buf[y*w+x][c] + 0.5)
-				}
-			}
-		}
-		return
-	}
-	stretchRegion(img, r, k, buf, sw, sh, cores)
+	stretchRegion(img, r, k, buf, sw, sh, cores) // with k = 1, a copy back
 }
 
 // blurSmallRadius is the least box radius blur runs at on a shrunk copy.
@@ -91,7 +80,7 @@ const blurSmallRadius = 6
 func shrinkRegion(img *image.RGBA, r image.Rectangle, k, sw, sh, parts int) [][4]float32 {
 	buf := make([][4]float32, sw*sh)
 	w, h := r.Dx(), r.Dy()
-	eachRange(sh, parts, func(by int) {
+	eachIndex(sh, parts, func(by int) {
 		out := buf[by*sw : (by+1)*sw]
 		y1 := min(h, (by+1)*k)
 		for y := by * k; y < y1; y++ {
@@ -110,9 +99,6 @@ func shrinkRegion(img *image.RGBA, r image.Rectangle, k, sw, sh, parts int) [][4
 				}
 			}
 		}
-		if k == 1 {
-			return
-		}
 		bh := y1 - by*k
 		for bx := range out {
 			inv := 1 / float32(bh*(min(w, (bx+1)*k)-bx*k))
@@ -124,15 +110,21 @@ func shrinkRegion(img *image.RGBA, r image.Rectangle, k, sw, sh, parts int) [][4
 	return buf
 }
 
-// eachRange calls f for 0..n-1, in parts goroutines.
-func eachRange(n, parts int, f func(i int)) {
+// eachIndex calls f for 0..n-1, in parts goroutines.
+func eachIndex(n, parts int, f func(i int)) {
+	eachPart(n, parts, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			f(i)
+		}
+	})
+}
+
+// eachPart splits 0..n-1 into parts consecutive ranges and calls f for each in its own
+// goroutine.
+func eachPart(n, parts int, f func(lo, hi int)) {
 	var wg sync.WaitGroup
 	for p := range parts {
-		wg.Go(func() {
-			for i := p * n / parts; i < (p+1)*n/parts; i++ {
-				f(i)
-			}
-		})
+		wg.Go(func() { f(p*n/parts, (p+1)*n/parts) })
 	}
 	wg.Wait()
 }
@@ -156,7 +148,7 @@ func stretchRegion(img *image.RGBA, r image.Rectangle, k int, buf [][4]float32, 
 		return out
 	}
 	xt, yt := taps(r.Dx(), sw), taps(r.Dy(), sh)
-	eachRange(len(yt), parts, func(y int) {
+	eachIndex(len(yt), parts, func(y int) {
 		ty := yt[y]
 		row := img.Pix[img.PixOffset(r.Min.X, r.Min.Y+y):]
 		a, b := buf[ty.i0*sw:(ty.i0+1)*sw], buf[ty.i1*sw:(ty.i1+1)*sw]
@@ -180,16 +172,12 @@ type lineBuf struct{ prefix, out [][4]float32 }
 
 // eachLine calls f for lines 0..n-1 of at most size values, in parts goroutines.
 func eachLine(n, parts, size int, f func(i int, l *lineBuf)) {
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Go(func() {
-			l := &lineBuf{prefix: make([][4]float32, size+1), out: make([][4]float32, size)}
-			for i := p * n / parts; i < (p+1)*n/parts; i++ {
-				f(i, l)
-			}
-		})
-	}
-	wg.Wait()
+	eachPart(n, parts, func(lo, hi int) {
+		l := &lineBuf{prefix: make([][4]float32, size+1), out: make([][4]float32, size)}
+		for i := lo; i < hi; i++ {
+			f(i, l)
+		}
+	})
 }
 
 // boxLine replaces n values spaced by step with their running mean over
