@@ -309,6 +309,7 @@ func TestDataErrors(t *testing.T) {
 		{"missing library", "/nonexistent/" + onnxrt.LibraryFile, Config{}, []string{"ONNX Runtime library", "/nonexistent/", "is missing"}},
 		{"altered library", truncated, Config{}, []string{"ONNX Runtime library", truncated, "sha256"}},
 		{"threshold", installedLib, Config{Threshold: 1.5}, []string{"threshold 1.5"}},
+		{"block", installedLib, Config{Block: 4}, []string{"block 4", "8 or 16"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -317,7 +318,7 @@ func TestDataErrors(t *testing.T) {
 				_ = d.Close()
 				t.Fatal("no error")
 			}
-			if tc.name != "threshold" {
+			if tc.name != "threshold" && tc.name != "block" {
 				tc.want = append(tc.want, detect.InstallCommand)
 			}
 			for _, w := range tc.want {
