@@ -78,8 +78,9 @@ func (w *watcher) run(ctx context.Context, client anonjobv1.JobServiceClient, re
 		if err != nil {
 			return fmt.Errorf("WatchJobs: %w", err)
 		}
+		var msg anonjobv1.WatchJobsResponse // reused: SkimJobs then fills the same events again
 		for {
-			msg, err := stream.Recv()
+			err := stream.RecvMsg(&msg)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil //nolint:nilerr // the run is over, not the watcher

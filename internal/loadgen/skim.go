@@ -26,32 +26,54 @@ func (c skimCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.CodecV2.Unmarshal(data, v)
 	}
-	b := data.Materialize()
-	r.Reset()
-	return forEachField(b, func(num protowire.Number, typ protowire.Type, val []byte, n uint64) error {
+	var b []byte
+	if len(data) == 1 {
+		b = data[0].ReadOnlyData() // read before Unmarshal returns, never kept
+	} else {
+		b = data.Materialize()
+	}
+	// A receiver that passes the same message to every RecvMsg gets its events and their
+	// times back to fill again: at half a million events a second, two allocations per event
+	// were the larger part of the receivers' CPU (malloc and GC), taken from the server's cores.
+	evs := r.Events[:0]
+	r.Revision = 0
+	err := forEachField(b, func(num protowire.Number, typ protowire.Type, val []byte, n uint64) error {
 		switch {
 		case num == 1 && typ == protowire.BytesType:
-			ev, err := skimEvent(val)
-			if err != nil {
+			var ev *anonjobv1.JobEvent
+			if len(evs) < cap(evs) {
+				ev = evs[: len(evs)+1 : cap(evs)][len(evs)]
+			}
+			if ev == nil {
+				ev = &anonjobv1.JobEvent{}
+			}
+			if err := skimEvent(val, ev); err != nil {
 				return err
 			}
-			r.Events = append(r.Events, ev)
+			evs = append(evs, ev)
 		case num == 2 && typ == protowire.VarintType:
 			r.Revision = int64(n)
 		}
 		return nil
 	})
+	r.Events = evs
+	return err
 }
 
-// skimEvent reads a JobEvent's revision and event_time.
-func skimEvent(b []byte) (*anonjobv1.JobEvent, error) {
-	ev := &anonjobv1.JobEvent{}
-	err := forEachField(b, func(num protowire.Number, typ protowire.Type, val []byte, n uint64) error {
+// skimEvent reads a JobEvent's revision and event_time into ev, reusing its timestamp.
+func skimEvent(b []byte, ev *anonjobv1.JobEvent) error {
+	ev.Revision = 0
+	ts := ev.EventTime
+	ev.EventTime = nil
+	return forEachField(b, func(num protowire.Number, typ protowire.Type, val []byte, n uint64) error {
 		switch {
 		case num == 1 && typ == protowire.VarintType:
 			ev.Revision = int64(n)
 		case num == 5 && typ == protowire.BytesType:
-			ts := &timestamppb.Timestamp{}
+			if ts == nil {
+				ts = &timestamppb.Timestamp{}
+			}
+			ts.Seconds, ts.Nanos = 0, 0
 			ev.EventTime = ts
 			return forEachField(val, func(num protowire.Number, typ protowire.Type, _ []byte, n uint64) error {
 				switch {
@@ -65,7 +87,6 @@ func skimEvent(b []byte) (*anonjobv1.JobEvent, error) {
 		}
 		return nil
 	})
-	return ev, err
 }
 
 // forEachField calls f with every field of a message: its number, wire type, and its bytes

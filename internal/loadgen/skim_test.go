@@ -46,6 +46,22 @@ func TestSkimJobs(t *testing.T) {
 			}
 		}
 	}
+	// One message reused for every receive, as the watchers do: a shorter message after a
+	// longer one leaves nothing of the first behind.
+	var reused anonjobv1.WatchJobsResponse
+	short, err := proto.Marshal(&anonjobv1.WatchJobsResponse{Events: []*anonjobv1.JobEvent{{Revision: 43}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range []mem.BufferSlice{data, short} {
+		if err := (skimCodec{proto}).Unmarshal(data, &reused); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reused.GetRevision() != 0 || len(reused.GetEvents()) != 1 || reused.GetEvents()[0].GetRevision() != 43 ||
+		reused.GetEvents()[0].GetEventTime() != nil {
+		t.Errorf("reused message holds %v, want only event 43 without a time", &reused)
+	}
 	if err := (skimCodec{proto}).Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 0x05, 0x08})}, new(anonjobv1.WatchJobsResponse)); err == nil {
 		t.Error("a truncated message was accepted")
 	}
