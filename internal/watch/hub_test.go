@@ -40,6 +40,7 @@ type fixture struct {
 type poll struct {
 	next int64
 	gap  bool
+	at   time.Time
 }
 
 // newFixture starts a hub on a fresh database; writes through the store wake it.
@@ -54,7 +55,7 @@ func newFixture(t *testing.T, cfg watch.Config) *fixture {
 	f.hub = watch.NewHub(cfg, quiet)
 	watch.OnPoll(f.hub, func(next int64, gap bool) {
 		select {
-		case f.polls <- poll{next, gap}:
+		case f.polls <- poll{next, gap, time.Now()}:
 		default: // nobody is reading: the hub must not wait for the test
 		}
 	})
@@ -500,5 +501,60 @@ func TestHubWithoutWatchersReadsOnlyRevisions(t *testing.T) {
 	}
 	if src.full.Load() == 0 {
 		t.Error("the events were not read with their jobs once a watch was open")
+	}
+}
+
+// TestManyWatchersSpaceTheReads: with more watchers than FanoutRate allows at MinInterval,
+// commits in a stream are read less often, in batches of several, and every watcher still gets
+// every event once and in order.
+func TestManyWatchersSpaceTheReads(t *testing.T) {
+	t.Parallel()
+	// Ten watchers at 50 batches a second: one read per 200ms at most.
+	const spacing = 200 * time.Millisecond
+	f := newFixture(t, watch.Config{MinInterval: time.Millisecond, FanoutRate: 50, MaxInterval: time.Hour, Fallback: time.Hour})
+	var subs []*watch.Subscription
+	for range 10 {
+		subs = append(subs, f.subscribe(t, 0))
+	}
+	var want []int64
+	reads := make(chan poll, 64)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case p := <-f.polls:
+				reads <- p
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for i := range 8 {
+		want = append(want, f.create(t, fmt.Sprintf("spaced-%d", i)).Revision)
+		f.hub.Poke()
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i, sub := range subs {
+		if got := collect(t, sub, want[len(want)-1]); !slices.Equal(got, want) {
+			t.Fatalf("watcher %d got revisions %v, want %v", i, got, want)
+		}
+	}
+	var polls []poll
+	for len(reads) > 0 {
+		polls = append(polls, <-reads)
+	}
+	if len(polls) < 2 {
+		t.Fatalf("%d reads for 8 commits over 160ms; want the commits read in spaced batches", len(polls))
+	}
+	for i := 1; i < len(polls); i++ {
+		if polls[i-1].gap {
+			continue // a read after a gap comes at GapRetry, not at the interval
+		}
+		// Each poll is reported once its read is done, and reads take their own time: half
+		// the spacing still tells spaced reads from reads at MinInterval.
+		if d := polls[i].at.Sub(polls[i-1].at); d < spacing/2 {
+			t.Errorf("reads %d and %d only %v apart, want about %v", i-1, i, d, spacing)
+		}
 	}
 }
