@@ -34,6 +34,7 @@ func defaultVars() kong.Vars {
 		"job_retention":                 d(server.DefaultJobRetention),
 		"key_cache_ttl":                 d(server.DefaultKeyCacheTTL),
 		"max_watches_per_customer":      fmt.Sprint(server.DefaultMaxWatchesPerCustomer),
+		"watch_fanout_rate":             fmt.Sprint(server.DefaultWatchFanoutRate),
 		"claim_lease":                   d(server.DefaultClaimLease),
 		"callback_token_ttl":            d(server.DefaultCallbackTokenTTL),
 		"shutdown_timeout":              d(server.DefaultShutdownTimeout),

@@ -60,6 +60,7 @@ type serveCmd struct {
 	CallbackAllowCIDR     []string      `name:"callback-allow-cidr" config:"CallbackAllowCIDRs" help:"A network a callback_url may lead to although private, loopback or link-local (repeatable; for tests and private deployments)." env:"ANONJOB_CALLBACK_ALLOW_CIDR"`
 	KeyCacheTTL           time.Duration `name:"key-cache-ttl" help:"How long a checked API key is trusted before it is read again; a revoked key stops working within it." default:"${key_cache_ttl}" env:"ANONJOB_KEY_CACHE_TTL"`
 	MaxWatchesPerCustomer int           `name:"max-watches-per-customer" help:"Concurrent watch streams one customer may hold." default:"${max_watches_per_customer}" env:"ANONJOB_MAX_WATCHES_PER_CUSTOMER"`
+	WatchFanoutRate       float64       `name:"watch-fanout-rate" help:"Most watch batches a second handed out, summed over all watch streams: with many watchers a stream of commits is read less often, in larger batches (reads at most every 100ms). Raise it on a machine with more cores." default:"${watch_fanout_rate}" env:"ANONJOB_WATCH_FANOUT_RATE"`
 	ReplicaID             string        `name:"replica-id" help:"Stable name of this replica, unique among the live ones: at start it releases the job claims it held when it died. Empty: kept in --data-dir with the embedded database, else new per run." env:"ANONJOB_REPLICA_ID"`
 	ClaimLease            time.Duration `name:"claim-lease" help:"How long a claimed job stays reserved without renewal (work under way renews it every third): bounds how soon a dead replica's jobs go to another." default:"${claim_lease}" env:"ANONJOB_CLAIM_LEASE"`
 	CORSOrigin            []string      `name:"cors-origin" config:"CORSOrigins" help:"A browser origin (https://host[:port]) allowed to call the REST API from another origin, preflight included (repeatable; none by default)." env:"ANONJOB_CORS_ORIGINS"`
@@ -112,6 +113,7 @@ func (c *serveCmd) config(log *slog.Logger) (server.Config, error) {
 	cfg.ONNXRuntimeLib, cfg.FaceThreshold = c.ONNXRuntimeLib, c.FaceThreshold
 	cfg.PersonThreshold, cfg.VehicleThreshold = c.PersonThreshold, c.VehicleThreshold
 	cfg.KeyCacheTTL, cfg.MaxWatchesPerCustomer = c.KeyCacheTTL, c.MaxWatchesPerCustomer
+	cfg.WatchFanoutRate = c.WatchFanoutRate
 	cfg.GroupCommit.Batch, cfg.GroupCommit.Writers = c.GroupCommitBatch, c.GroupCommitWriters
 	cfg.GroupCommit.TransitionWriters = c.TransitionWriters
 	cfg.JobRetention = c.JobRetention

@@ -118,6 +118,10 @@ type Config struct {
 	// MaxWatchesPerCustomer bounds the concurrent WatchJobs streams of one customer. 0:
 	// DefaultMaxWatchesPerCustomer.
 	MaxWatchesPerCustomer int
+	// WatchFanoutRate is the most watch batches a second the hub aims to hand out, summed over
+	// all watchers: with many watchers, a stream of commits is read less often and sent in
+	// larger batches (at most every 100ms). 0: DefaultWatchFanoutRate.
+	WatchFanoutRate float64
 	// ReplicaID names this replica in the claims it takes; at start it releases the claims
 	// recorded under it (left by a crash). Empty: kept in DataDir with the embedded database,
 	// else made up per run. Two live processes must never share one.

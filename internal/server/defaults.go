@@ -7,6 +7,7 @@ import (
 	"github.com/anonjob/anonjob/internal/limits"
 	"github.com/anonjob/anonjob/internal/providerhook"
 	"github.com/anonjob/anonjob/internal/store"
+	"github.com/anonjob/anonjob/internal/watch"
 	"github.com/anonjob/anonjob/service"
 )
 
@@ -49,6 +50,9 @@ const (
 	DefaultKeyCacheTTL = 10 * time.Second
 	// DefaultMaxWatchesPerCustomer bounds the concurrent watch streams of one customer.
 	DefaultMaxWatchesPerCustomer = 100
+	// DefaultWatchFanoutRate is the most watch batches a second the hub aims to hand out,
+	// summed over the watchers.
+	DefaultWatchFanoutRate = watch.DefaultFanoutRate
 	// DefaultClaimLease is how long a claimed job stays reserved without renewal.
 	DefaultClaimLease = 15 * time.Second
 	// MinClaimLease is the shortest ClaimLease: it is renewed every third of it, and a
@@ -146,6 +150,9 @@ func (c Config) withDefaults() Config {
 	set(&c.KeyCacheTTL, DefaultKeyCacheTTL)
 	if c.MaxWatchesPerCustomer == 0 {
 		c.MaxWatchesPerCustomer = DefaultMaxWatchesPerCustomer
+	}
+	if c.WatchFanoutRate == 0 {
+		c.WatchFanoutRate = DefaultWatchFanoutRate
 	}
 	set(&c.ClaimLease, DefaultClaimLease)
 	set(&c.ReadyInterval, DefaultReadyInterval)

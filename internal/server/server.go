@@ -139,7 +139,7 @@ func (s *Server) openDatabase(ctx context.Context) error {
 	if err := store.Migrate(ctx, pool, s.cfg.Log); err != nil {
 		return err
 	}
-	s.Hub = watch.NewHub(watch.Config{}, s.cfg.Log)
+	s.Hub = watch.NewHub(watch.Config{FanoutRate: s.cfg.WatchFanoutRate}, s.cfg.Log)
 	s.waker = store.NewReplicaWaker(pool, s.cfg.NotifyInterval, s.cfg.Log)
 	// Local watchers wake at once; other replicas through a batched NOTIFY.
 	box, err := OpenSecretsBox(s.cfg.SecretsKeyFile, s.cfg.DataDir, s.embedded != nil, s.cfg.Log)

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -112,6 +113,9 @@ func (c Config) limitErrors(d Config) []error {
 	v.atLeast("MaxUploadBytes", d.MaxUploadBytes, 0, "want 1 or more (0: the default)")
 	v.atLeast("MaxDBConns", int64(d.MaxDBConns), 0, "want 1 or more (0: the default)")
 	v.atLeast("MaxWatchesPerCustomer", int64(d.MaxWatchesPerCustomer), 0, "want 1 or more (0: the default)")
+	if r := d.WatchFanoutRate; math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
+		v.fail("WatchFanoutRate", fmt.Sprint(d.WatchFanoutRate), "want batches per second above 0 (0: the default)")
+	}
 	v.atLeast("MaxImagePixels", d.MaxImagePixels, 0, "want 1 or more (0: the default)")
 	v.atLeast("MaxInflightUploadBytes", c.MaxInflightUploadBytes, 0, "want 0 (no bound) or more")
 	v.atLeast("RateBurst", int64(c.RateBurst), 0, "want 0 or more")

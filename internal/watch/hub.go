@@ -25,6 +25,10 @@ type Source interface {
 	TxMarker(ctx context.Context) (int64, error)
 }
 
+// DefaultFanoutRate is Config.FanoutRate's default: what two cores shared with the database
+// and the receivers sustained.
+const DefaultFanoutRate = 32_000
+
 // Config tunes a Hub. Zero values take the defaults noted.
 type Config struct {
 	// Fallback is how often the hub reads the history with no wake-up (default 1s): it bounds
@@ -43,7 +47,7 @@ type Config struct {
 	// each wake-up would otherwise cost a read of its own; merged, one read takes them all.
 	MinInterval time.Duration
 	// FanoutRate is the most batches a second the hub aims to hand out, summed over its
-	// watchers (default 32,000): each read is a batch for every watcher, and each batch is a
+	// watchers (default DefaultFanoutRate): each read is a batch for every watcher, and each batch is a
 	// message to send and to receive, so with many watchers a stream of commits is read less
 	// often, in larger batches. 1,000 watchers of 500 events/s read every 10ms made 100,000
 	// messages a second, and the senders fell behind by seconds on two cores; read every 30ms
@@ -77,7 +81,7 @@ func (c Config) withDefaults() Config {
 		c.MinInterval = 10 * time.Millisecond
 	}
 	if c.FanoutRate <= 0 {
-		c.FanoutRate = 32_000
+		c.FanoutRate = DefaultFanoutRate
 	}
 	if c.MaxInterval <= 0 {
 		c.MaxInterval = 100 * time.Millisecond
