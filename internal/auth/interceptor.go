@@ -31,6 +31,8 @@ type Authenticator struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]cached // by hash of the whole key
+
+	streams openStreams
 }
 
 type cached struct {
@@ -42,7 +44,8 @@ type cached struct {
 // effect within ttl. exempt lists full-method prefixes open without a key, e.g.
 // "/grpc.health.v1.Health/".
 func New(keys KeyReader, ttl time.Duration, exempt ...string) *Authenticator {
-	return &Authenticator{keys: keys, ttl: ttl, exempt: exempt, cache: map[[32]byte]cached{}}
+	return &Authenticator{keys: keys, ttl: ttl, exempt: exempt, cache: map[[32]byte]cached{},
+		streams: openStreams{byKey: map[string]*keyStreams{}}}
 }
 
 type customerKey struct{}
@@ -173,9 +176,7 @@ func (a *Authenticator) Stream() grpc.StreamServerInterceptor {
 		}
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
-		done := make(chan struct{})
-		defer close(done)
-		go a.recheck(ctx, key, cancel, done)
+		defer a.follow(key, cancel)()
 		err = handler(srv, &stream{ServerStream: ss, ctx: ctx})
 		if errors.Is(context.Cause(ctx), errKeyRevoked) {
 			return errKeyRevokedStatus
@@ -189,28 +190,6 @@ var (
 	errKeyRevoked       = errors.New("api key revoked")
 	errKeyRevokedStatus = apierr.New(codes.Unauthenticated, "KEY_REVOKED", "the API key was revoked while the stream was open", nil, "")
 )
-
-// recheck checks a stream's key again every ttl (through the cache, so at most one database
-// read per key and ttl however many streams use it) and ends the stream once the key no longer
-// works. A database that cannot answer is not a revocation: the stream goes on.
-func (a *Authenticator) recheck(ctx context.Context, key string, cancel context.CancelCauseFunc, done <-chan struct{}) {
-	every := max(a.ttl, 10*time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := a.Check(ctx, key); status.Code(err) == codes.Unauthenticated {
-			cancel(errKeyRevoked)
-			return
-		}
-	}
-}
 
 type stream struct {
 	grpc.ServerStream

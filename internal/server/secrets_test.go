@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -20,30 +22,48 @@ import (
 	"github.com/anonjob/anonjob/internal/store"
 )
 
-// TestRevokedKeyEndsOpenWatch: a watch opened with a key ends with UNAUTHENTICATED once the key
-// is revoked, without the client doing anything.
+// TestRevokedKeyEndsOpenWatch: every watch opened with a key ends with UNAUTHENTICATED once
+// the key is revoked, without the client doing anything, also after another watch of that key
+// came and went; a watch of another key, open all along, goes on.
 func TestRevokedKeyEndsOpenWatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *server.Config) { c.KeyCacheTTL = 50 * time.Millisecond })
 	key := createKey(t, e, "acme")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w, _ := watchJobs(ctx, t, anonjobv1.NewJobServiceClient(dial(t, e.srv.GRPCAddr().String(), key)), &anonjobv1.WatchJobsRequest{})
+	jobs := anonjobv1.NewJobServiceClient(dial(t, e.srv.GRPCAddr().String(), key))
+	other, _ := watchJobs(ctx, t, e.jobs, &anonjobv1.WatchJobsRequest{})
+	first, _ := watchJobs(ctx, t, jobs, &anonjobv1.WatchJobsRequest{})
+	goneCtx, cancelGone := context.WithCancel(ctx)
+	watchJobs(goneCtx, t, jobs, &anonjobv1.WatchJobsRequest{})
+	cancelGone()
+	second, _ := watchJobs(ctx, t, jobs, &anonjobv1.WatchJobsRequest{})
 	if err := e.srv.Store.RevokeAPIKey(ctx, strings.Split(key, "_")[1]); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, err := w.Recv()
-		if err == nil {
-			continue // heartbeats until the re-check
+	for i, w := range []grpc.ServerStreamingClient[anonjobv1.WatchJobsResponse]{first, second} {
+		for {
+			_, err := w.Recv()
+			if err == nil {
+				continue // heartbeats until the re-check
+			}
+			if status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("watch %d ended with %v, want UNAUTHENTICATED", i, err)
+			}
+			break
 		}
-		if status.Code(err) != codes.Unauthenticated {
-			t.Fatalf("stream ended with %v, want UNAUTHENTICATED", err)
-		}
-		break
 	}
-	// Another key's watch on the same server is unaffected.
-	watchJobs(ctx, t, e.jobs, &anonjobv1.WatchJobsRequest{})
+	// The other key's watch, open before the revocation, still gets its customer's events.
+	j := e.createJob(t)
+	for {
+		msg, err := other.Recv()
+		if err != nil {
+			t.Fatalf("the other key's watch: %v", err)
+		}
+		if slices.ContainsFunc(msg.GetEvents(), func(ev *anonjobv1.JobEvent) bool { return ev.GetJob().GetId() == j.GetId() }) {
+			break
+		}
+	}
 }
 
 // TestWebhookSecretCapAndRevokePrevious: however often a customer rotates, two secrets sign at
