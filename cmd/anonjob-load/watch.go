@@ -21,13 +21,14 @@ type watchCmd struct {
 	Writers     int           `help:"Concurrent callers driving the events." default:"16"`
 	Duration    time.Duration `help:"How long events are driven." default:"10s"`
 	Drain       time.Duration `help:"Longest wait after the last event for every watcher to receive it." default:"10s"`
+	Idle        time.Duration `help:"How long the open watchers stay idle before events are driven: a window to read the server's memory per idle watcher." default:"0s"`
 	DecodeJobs  bool          `help:"Decode every event's job in full, as a real client does. By default the watchers read only revisions and event times: decoding the jobs takes about half of this command's CPU, on the cores anonjobd shares."`
 }
 
 func (c *watchCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if c.Watchers < 1 || c.Conns < 1 || c.Writers < 1 || c.Rate <= 0 || c.Rate > 100_000 ||
-		c.Duration <= 0 || c.Duration > time.Hour {
-		return errors.New("--watchers, --conns and --writers must be at least 1, --rate in (0, 100000], --duration in (0, 1h]")
+		c.Duration <= 0 || c.Duration > time.Hour || c.Idle < 0 || c.Idle > time.Hour {
+		return errors.New("--watchers, --conns and --writers must be at least 1, --rate in (0, 100000], --duration in (0, 1h], --idle in [0, 1h]")
 	}
 	img, err := loadgen.TinyPNG()
 	if err != nil {
@@ -53,6 +54,14 @@ func (c *watchCmd) Run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer f.Stop()
+	if c.Idle > 0 {
+		log.Info("watchers open and idle", "for", c.Idle)
+		select {
+		case <-time.After(c.Idle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 
 	log.Info("driving events", "rate", c.Rate, "writers", c.Writers, "duration", c.Duration)
 	d := driver.Run(ctx)
