@@ -59,7 +59,8 @@ func (a *Authenticator) follow(key string, cancel context.CancelCauseFunc) (rele
 // and ttl) and ends its streams once it no longer works. A database that cannot answer is not
 // a revocation: the streams go on.
 func (a *Authenticator) recheck(key string, ks *keyStreams) {
-	t := time.NewTicker(max(a.ttl, 10*time.Millisecond))
+	every := max(a.ttl, 10*time.Millisecond)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -67,7 +68,12 @@ func (a *Authenticator) recheck(key string, ks *keyStreams) {
 			return
 		case <-t.C:
 		}
-		if _, err := a.Check(ks.ctx, key); status.Code(err) != codes.Unauthenticated {
+		// Bounded: a read stuck on the database would hold back the revocation of every
+		// stream of the key.
+		ctx, cancel := context.WithTimeout(ks.ctx, every)
+		_, err := a.Check(ctx, key)
+		cancel()
+		if status.Code(err) != codes.Unauthenticated {
 			continue
 		}
 		a.revoked(key, ks)
@@ -80,12 +86,17 @@ func (a *Authenticator) recheck(key string, ks *keyStreams) {
 func (a *Authenticator) revoked(key string, ks *keyStreams) {
 	o := &a.streams
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	cancels := make([]context.CancelCauseFunc, 0, len(ks.cancels))
 	for _, cancel := range ks.cancels {
-		cancel(errKeyRevoked)
+		cancels = append(cancels, cancel)
 	}
 	if o.byKey[key] == ks {
 		delete(o.byKey, key)
 	}
+	o.mu.Unlock()
 	ks.end()
+	// Outside the lock: the streams of other keys open and close meanwhile.
+	for _, cancel := range cancels {
+		cancel(errKeyRevoked)
+	}
 }

@@ -120,7 +120,7 @@ type Config struct {
 	MaxWatchesPerCustomer int
 	// WatchFanoutRate is the most watch batches a second the hub aims to hand out, summed over
 	// all watchers: with many watchers, a stream of commits is read less often and sent in
-	// larger batches (at most every 100ms). 0: DefaultWatchFanoutRate.
+	// larger batches (the gap between reads stays within 10ms and 100ms). 0: DefaultWatchFanoutRate.
 	WatchFanoutRate float64
 	// ReplicaID names this replica in the claims it takes; at start it releases the claims
 	// recorded under it (left by a crash). Empty: kept in DataDir with the embedded database,

@@ -23,8 +23,8 @@ import (
 )
 
 // TestRevokedKeyEndsOpenWatch: every watch opened with a key ends with UNAUTHENTICATED once
-// the key is revoked, without the client doing anything, also after another watch of that key
-// came and went; a watch of another key, open all along, goes on.
+// the key is revoked, without the client doing anything, also the one opened after another
+// watch of that key came and went; a watch of another key, open all along, goes on.
 func TestRevokedKeyEndsOpenWatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *server.Config) { c.KeyCacheTTL = 50 * time.Millisecond })

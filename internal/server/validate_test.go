@@ -58,6 +58,7 @@ func TestValidate(t *testing.T) {
 			c.ProviderConcurrency, c.MaxDBConns, c.RateBurst, c.GroupCommit.Batch = -1, -1, -1, -1
 		}, want: []string{"GroupCommit.Batch", "MaxDBConns", "ProviderConcurrency", "RateBurst"}},
 		"fan-out rate":         {set: func(c *server.Config) { c.WatchFanoutRate = math.Inf(1) }, want: []string{"WatchFanoutRate"}, says: "above 0"},
+		"NaN fan-out":          {set: func(c *server.Config) { c.WatchFanoutRate = math.NaN() }, want: []string{"WatchFanoutRate"}, says: "above 0"},
 		"negative fan-out":     {set: func(c *server.Config) { c.WatchFanoutRate = -1 }, want: []string{"WatchFanoutRate"}, says: "above 0"},
 		"face threshold":       {set: func(c *server.Config) { c.FaceThreshold = 1.5 }, want: []string{"FaceThreshold"}, says: "0 to 1"},
 		"cert without key":     {set: func(c *server.Config) { c.TLSCert = "x.pem" }, want: []string{"TLSKey"}, says: "both or neither"},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -51,7 +52,9 @@ type Config struct {
 	// message to send and to receive, so with many watchers a stream of commits is read less
 	// often, in larger batches. 1,000 watchers of 500 events/s read every 10ms made 100,000
 	// messages a second, and the senders fell behind by seconds on two cores; read every 30ms
-	// they kept up. The gap between reads stays within MinInterval and MaxInterval.
+	// they kept up. The gap between reads stays within MinInterval and MaxInterval. The gap
+	// counts every open watcher, although a batch goes only to the watchers of the customers
+	// it holds: with many customers' watchers it is wider than their messages need.
 	FanoutRate float64
 	// MaxInterval bounds the gap between reads that FanoutRate asks for (default 100ms).
 	MaxInterval time.Duration
@@ -80,7 +83,7 @@ func (c Config) withDefaults() Config {
 	if c.MinInterval <= 0 {
 		c.MinInterval = 10 * time.Millisecond
 	}
-	if c.FanoutRate <= 0 {
+	if !(c.FanoutRate > 0) || math.IsInf(c.FanoutRate, 0) { // NaN too
 		c.FanoutRate = DefaultFanoutRate
 	}
 	if c.MaxInterval <= 0 {
@@ -264,6 +267,10 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 			h.log.Warn("read event history", "err", err)
 			wait = h.cfg.Fallback
 		}
+		if iv := h.interval(); iv > h.cfg.MinInterval {
+			// A retry after a gap hands out a batch too: keep it to the watchers' pace.
+			wait = max(wait, time.Until(last.Add(iv)))
+		}
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -284,8 +291,11 @@ func (h *Hub) interval() time.Duration {
 
 // readInterval spaces reads so that n watchers get at most FanoutRate batches a second.
 func (c Config) readInterval(n int) time.Duration {
-	d := time.Duration(float64(n) / c.FanoutRate * float64(time.Second))
-	return min(max(d, c.MinInterval), c.MaxInterval)
+	secs := float64(n) / c.FanoutRate
+	if secs >= c.MaxInterval.Seconds() { // also before a huge value overflows a Duration
+		return c.MaxInterval
+	}
+	return max(time.Duration(secs*float64(time.Second)), c.MinInterval)
 }
 
 // start sets pos to the newest revision handed out, once all revisions up to it are settled.

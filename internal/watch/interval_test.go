@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -25,6 +26,13 @@ func TestReadInterval(t *testing.T) {
 		if got := cfg.readInterval(tc.watchers); got != tc.want {
 			t.Errorf("%d watchers: interval %v, want %v", tc.watchers, got, tc.want)
 		}
+	}
+	// A rate so small that the gap would overflow a Duration is the widest gap; NaN the default.
+	if got := (Config{FanoutRate: 1e-12}).withDefaults().readInterval(1000); got != 100*time.Millisecond {
+		t.Errorf("tiny rate: interval %v, want 100ms", got)
+	}
+	if got := (Config{FanoutRate: math.NaN()}).withDefaults().readInterval(1000); got != 31250*time.Microsecond {
+		t.Errorf("NaN rate: interval %v, want the default's 31.25ms", got)
 	}
 	// A MaxInterval below MinInterval does not undercut it.
 	narrow := Config{MinInterval: 50 * time.Millisecond, MaxInterval: 20 * time.Millisecond}.withDefaults()
