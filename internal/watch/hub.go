@@ -244,12 +244,13 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var last time.Time
+	gap := h.cfg.MinInterval // the least time between reads, for the watchers at the last read
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-h.wake:
-			if d := time.Until(last.Add(h.interval())); d > 0 {
+			if d := time.Until(last.Add(gap)); d > 0 {
 				select {
 				case <-ctx.Done():
 					return nil
@@ -267,9 +268,9 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 			h.log.Warn("read event history", "err", err)
 			wait = h.cfg.Fallback
 		}
-		if iv := h.interval(); iv > h.cfg.MinInterval {
+		if gap = h.interval(); gap > h.cfg.MinInterval {
 			// A retry after a gap hands out a batch too: keep it to the watchers' pace.
-			wait = max(wait, time.Until(last.Add(iv)))
+			wait = max(wait, time.Until(last.Add(gap)))
 		}
 		if !timer.Stop() {
 			select {
