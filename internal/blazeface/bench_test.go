@@ -63,7 +63,7 @@ func BenchmarkLevel(b *testing.B) {
 	for _, l := range levels {
 		b.Run(fmt.Sprintf("scale=%.3f/%dx%d", l.scale, l.pw, l.ph), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := d.runLevel(context.Background(), l); err != nil {
+				if _, err := d.runLevel(context.Background(), l, candidateFloor); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -83,12 +83,16 @@ type Config struct {
 	// Threads is the number of threads one network run may use; 0 means
 	// one per core.
 	Threads int
-	// Workers is 2 (or more) for the finest pyramid level, half of the work,
-	// to run beside the other levels, which run one after another: at most
-	// two runs at once. Two single-threaded runs side by side kept two cores
-	// busier than one run on two threads, whose layers wait for each other.
-	// 0 or 1: one level at a time.
+	// Workers is 2 (or more) for two network runs side by side (pyramid levels,
+	// or regions of the finest one). Two single-threaded runs side by side kept
+	// two cores busier than one run on two threads, whose layers wait for each
+	// other. 0 or 1: one run at a time.
 	Workers int
+	// GateFloor is the score of a small anchor box on the coarser levels that
+	// marks a region of the finest level for its run (see regions); at most the
+	// candidate floor. 0 means DefaultGateFloor, negative runs the whole finest
+	// level.
+	GateFloor float64
 	// MaxLevelPixels bounds the finest pyramid level; a larger photo is
 	// searched from half (a quarter, ...) of its size. 0 means
 	// DefaultMaxLevelPixels.
@@ -104,6 +108,7 @@ type Config struct {
 const (
 	DefaultThreshold      = 0.25
 	DefaultMinSupport     = 1.0
+	DefaultGateFloor      = 0.1
 	DefaultMaxLevelPixels = limits.FaceLevelPixels // 4 MP: a 2560x1600 photo at full size
 )
 
@@ -145,6 +150,12 @@ func New(lib string, cfg Config) (*Detector, error) {
 	}
 	if cfg.MinSupport == 0 {
 		cfg.MinSupport = DefaultMinSupport
+	}
+	if cfg.GateFloor == 0 {
+		cfg.GateFloor = DefaultGateFloor
+	}
+	if cfg.GateFloor > candidateFloor {
+		return nil, fmt.Errorf("face gate floor %v is above the candidate floor %v", cfg.GateFloor, candidateFloor)
 	}
 	if cfg.MaxLevelPixels <= 0 {
 		cfg.MaxLevelPixels = DefaultMaxLevelPixels
@@ -200,6 +211,9 @@ func (d *Detector) Detect(ctx context.Context, img *image.RGBA) ([]detect.Detect
 // of sqrt(2) below it: the network sees every face at two sizes per
 // octave, which both finds more of the small faces and gives each real
 // face enough support to tell it from texture.
+//
+// The levels below the finest run first; their weak anchors pick the regions of the finest
+// level worth its run (see regions), unless the gate is off.
 func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate, error) {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	if w < 1 || h < 1 {
@@ -211,59 +225,90 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 	} else {
 		first = shrinkRGBA(img, k)
 	}
-	// The finest level's run goes first: it is half of the work. The levels below only read
-	// it, as the network does. With one worker they run after it; an error of either side
-	// stops the other.
-	var finestCands, coarser []candidate
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(min(2, max(1, d.cfg.Workers)))
-	g.Go(func() (err error) {
-		finestCands, err = d.runLevel(gctx, first)
-		return err
-	})
-	g.Go(func() (err error) {
-		coarser, err = d.coarserLevels(gctx, first)
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	floor := min(candidateFloor, d.cfg.Threshold)
+	gated := d.cfg.GateFloor > 0
+	coarser := coarserLevels(first)
+	runFloor := floor
+	if gated {
+		runFloor = min(floor, d.cfg.GateFloor)
+	}
+	// The finest level alone is half of the work: without the gate it runs beside the others.
+	levels := coarser
+	if !gated {
+		levels = append([]*level{first}, coarser...)
+	}
+	found, err := d.runLevels(ctx, levels, runFloor)
+	if err != nil {
 		return nil, err
 	}
-	// In pyramid order whichever way the levels ran, so the merge sees the same list.
-	return append(finestCands, coarser...), nil
-}
-
-// coarserLevels runs every level below first: the chain of halvings, then the second chain a
-// factor of sqrt(2) below it.
-func (d *Detector) coarserLevels(ctx context.Context, first *level) ([]candidate, error) {
-	second := first.scaled(1 / math.Sqrt2)
 	var all []candidate
-	run := func(l *level) error {
-		cs, err := d.runLevel(ctx, l)
-		all = append(all, cs...)
-		return err
-	}
-	l := first
-	for l.coarser(coarsest) {
-		l = l.halve()
-		if err := run(l); err != nil {
+	if gated {
+		var gates []candidate
+		for _, cs := range found {
+			gates = append(gates, cs...)
+		}
+		crops := []*level{first}
+		if rs, full := regions(first, gates); !full {
+			crops = crops[:0]
+			for _, r := range rs {
+				crops = append(crops, first.crop(r))
+			}
+		}
+		fine, err := d.runLevels(ctx, crops, floor)
+		if err != nil {
 			return nil, err
 		}
+		found = append(fine, found...)
 	}
-	// The second chain fills the octaves between the first one's levels and stops above its
-	// coarsest.
-	for b := second; b.scale > l.scale; b = b.halve() {
-		if err := run(b); err != nil {
-			return nil, err
-		}
-		if min(b.w, b.h) < 2 {
-			break
+	// In pyramid order whichever way the levels ran, so the merge sees the same list.
+	for _, cs := range found {
+		for _, c := range cs {
+			// The gate's weak anchors only choose regions.
+			if runFloor == floor || c.score >= floor {
+				all = append(all, c)
+			}
 		}
 	}
 	return all, nil
 }
 
+// coarserLevels builds every level below first: the chain of halvings, then the second chain
+// a factor of sqrt(2) below it, which fills the octaves between the first one's levels and
+// stops above its coarsest.
+func coarserLevels(first *level) []*level {
+	var out []*level
+	l := first
+	for l.coarser(coarsest) {
+		l = l.halve()
+		out = append(out, l)
+	}
+	for b := first.scaled(1 / math.Sqrt2); b.scale > l.scale; b = b.halve() {
+		out = append(out, b)
+		if min(b.w, b.h) < 2 {
+			break
+		}
+	}
+	return out
+}
+
+// runLevels runs the network over each level, up to Workers runs at once (at most two), and
+// returns each level's candidates above floor in the order of levels. An error of one run
+// stops the others.
+func (d *Detector) runLevels(ctx context.Context, levels []*level, floor float64) ([][]candidate, error) {
+	found := make([][]candidate, len(levels))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(min(2, max(1, d.cfg.Workers)))
+	for i, l := range levels {
+		g.Go(func() (err error) {
+			found[i], err = d.runLevel(gctx, l, floor)
+			return err
+		})
+	}
+	return found, g.Wait()
+}
+
 // runLevel is one network run over one pyramid level.
-func (d *Detector) runLevel(ctx context.Context, l *level) ([]candidate, error) {
+func (d *Detector) runLevel(ctx context.Context, l *level, floor float64) ([]candidate, error) {
 	outs, err := d.session.Run(ctx, []int64{1, int64(l.ph), int64(l.pw), 3}, l.data)
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
@@ -276,7 +321,7 @@ func (d *Detector) runLevel(ctx context.Context, l *level) ([]candidate, error) 
 	}
 	var all []candidate
 	for i, hd := range heads() {
-		cs, err := decode(l, hd, outs[i].Data, outs[i+2].Data, min(candidateFloor, d.cfg.Threshold))
+		cs, err := decode(l, hd, outs[i].Data, outs[i+2].Data, floor)
 		if err != nil {
 			return nil, err
 		}

@@ -277,7 +277,7 @@ func TestCancel(t *testing.T) {
 	l := fromRGBA(img)
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := d.runLevel(ctx, l); !errors.Is(err, context.DeadlineExceeded) || !onnxrt.Stopped(err) {
+	if _, err := d.runLevel(ctx, l, candidateFloor); !errors.Is(err, context.DeadlineExceeded) || !onnxrt.Stopped(err) {
 		t.Errorf("cancelled during a run: %v, want the deadline and ONNX Runtime's stop", err)
 	}
 }

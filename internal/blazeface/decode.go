@@ -2,6 +2,7 @@ package blazeface
 
 import (
 	"fmt"
+	"image"
 	"math"
 	"sort"
 )
@@ -64,6 +65,10 @@ func decode(l *level, hd head, scores, boxes []float32, threshold float64) ([]ca
 		cell := i / hd.anchors
 		ax := (float64(cell%gw) + 0.5) * float64(hd.stride)
 		ay := (float64(cell/gw) + 0.5) * float64(hd.stride)
+		if !l.keep.Empty() && !image.Pt(int(ax), int(ay)).In(l.keep) {
+			continue
+		}
+		ax, ay = ax+float64(l.ox), ay+float64(l.oy)
 		r := boxes[i*regressors:]
 		cx, cy := ax+float64(r[0]), ay+float64(r[1])
 		hw, hh := float64(r[2])/2, float64(r[3])/2

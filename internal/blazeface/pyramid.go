@@ -17,6 +17,10 @@ type level struct {
 	pw    int     // padded width
 	ph    int     // padded height
 	data  []float32
+	// A crop of a larger level (see crop) sits at ox, oy in it and keeps only the anchors
+	// inside keep (in its own pixels); a whole level has keep empty.
+	ox, oy int
+	keep   image.Rectangle
 }
 
 func newLevel(scale float64, w, h int) *level {
