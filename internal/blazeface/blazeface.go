@@ -247,12 +247,13 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 		for _, cs := range found {
 			gates = append(gates, cs...)
 		}
-		crops := []*level{first}
-		if rs, full := regions(first, gates); !full {
-			crops = crops[:0]
-			for _, r := range rs {
-				crops = append(crops, first.crop(r))
-			}
+		var crops []*level
+		rs, full := regions(first, gates)
+		if full {
+			crops = []*level{first}
+		}
+		for _, r := range rs {
+			crops = append(crops, first.crop(r))
 		}
 		fine, err := d.runLevels(ctx, crops, floor)
 		if err != nil {

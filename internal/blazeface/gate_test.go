@@ -70,7 +70,6 @@ func TestRegions(t *testing.T) {
 			[]image.Rectangle{image.Rect(64, 64, 192, 192)}, false},
 		{"apart ones stay apart", []candidate{box(100, 100, 110, 112), box(500, 200, 510, 210)},
 			[]image.Rectangle{image.Rect(64, 64, 160, 160), image.Rect(448, 160, 544, 256)}, false},
-		{"a box scaled into a half-size level", nil, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
