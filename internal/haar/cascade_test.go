@@ -117,7 +117,7 @@ func TestEvaluateTiny(t *testing.T) {
 	}
 	for _, cs := range cases {
 		it := mk(cs.img)
-		e := newEvaluator(c, it.stride)
+		e := newEvaluator(c, it)
 		if got := e.runAt(it, 0, 0); got != cs.want {
 			t.Errorf("%s: runAt = %d, want %d", cs.name, got, cs.want)
 		}

@@ -58,8 +58,13 @@ func luma(r, g, b uint32) uint8 {
 // resize scales src to w x h bilinearly with OpenCV's pixel-centre mapping
 // (INTER_LINEAR), which the pyramid uses like cv::CascadeClassifier does.
 func resize(src *image.Gray, w, h int) *image.Gray {
+	return resizeInto(nil, src, w, h)
+}
+
+// resizeInto is resize writing into buf when it is large enough.
+func resizeInto(buf []uint8, src *image.Gray, w, h int) *image.Gray {
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
-	dst := image.NewGray(image.Rect(0, 0, w, h))
+	dst := &image.Gray{Pix: grow(buf, w*h), Stride: w, Rect: image.Rect(0, 0, w, h)}
 	if w == sw && h == sh {
 		for y := 0; y < h; y++ {
 			copy(dst.Pix[y*dst.Stride:], src.Pix[y*src.Stride:][:w])
@@ -72,11 +77,12 @@ func resize(src *image.Gray, w, h int) *image.Gray {
 		r0 := src.Pix[y0[y]*src.Stride:]
 		r1 := src.Pix[y1[y]*src.Stride:]
 		wy := fy[y]
-		out := dst.Pix[y*dst.Stride:]
-		for x := 0; x < w; x++ {
-			wx := fx[x]
-			top := float32(r0[x0[x]]) + wx*(float32(r0[x1[x]])-float32(r0[x0[x]]))
-			bot := float32(r1[x0[x]]) + wx*(float32(r1[x1[x]])-float32(r1[x0[x]]))
+		out := dst.Pix[y*dst.Stride:][:w]
+		x0, x1 := x0[:w], x1[:w]
+		for x, wx := range fx[:w] {
+			a, b := x0[x], x1[x]
+			top := float32(r0[a]) + wx*(float32(r0[b])-float32(r0[a]))
+			bot := float32(r1[a]) + wx*(float32(r1[b])-float32(r1[a]))
 			out[x] = uint8(top + wy*(bot-top) + 0.5)
 		}
 	}

@@ -62,7 +62,7 @@ func TestTiltedRectSum(t *testing.T) {
 	it := newIntegral(ones, true)
 	for _, r := range []WeightedRect{{X: 10, Y: 2, W: 4, H: 3}, {X: 12, Y: 5, W: 6, H: 6}, {X: 8, Y: 0, W: 1, H: 1}, {X: 20, Y: 1, W: 3, H: 9}} {
 		c := &Cascade{Width: 30, Height: 30, Features: []Feature{{Tilted: true, Rects: []WeightedRect{{X: r.X, Y: r.Y, W: r.W, H: r.H, Weight: 1}, {}}}}}
-		o := newEvaluator(c, it.stride).feats[0].ofs[0]
+		o := newEvaluator(c, it).feats[0].ofs[0]
 		got := it.tilted[o[0]] - it.tilted[o[1]] - it.tilted[o[2]] + it.tilted[o[3]]
 		if want := int32(2 * r.W * r.H); got != want {
 			t.Errorf("tilted %dx%d at %d,%d covers %d pixels, want %d", r.W, r.H, r.X, r.Y, got, want)

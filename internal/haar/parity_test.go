@@ -87,10 +87,11 @@ func TestOpenCVParity(t *testing.T) {
 func referenceCascade(t *testing.T, name string) *Cascade {
 	t.Helper()
 	sums := map[string]string{
-		"haarcascade_frontalface_default.xml": "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
-		"haarcascade_frontalface_alt2.xml":    "7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4",
-		"haarcascade_profileface.xml":         "b39a4a3be45539db146a7fc1d3e761a292c196eb88421185e6a615b3055e612d",
-		RussianPlate:                          "814cb5954682af570e58361f9e5f8b5b513a4112776bb9ecacef9f0e4ca6c2d7",
+		"haarcascade_frontalface_default.xml":     "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
+		"haarcascade_frontalface_alt2.xml":        "7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4",
+		"haarcascade_profileface.xml":             "b39a4a3be45539db146a7fc1d3e761a292c196eb88421185e6a615b3055e612d",
+		"haarcascade_frontalcatface_extended.xml": "ffd0d1d28f07d0376c89db4c9845009c2855cc76c8cff763d5331dc9361da854",
+		RussianPlate: "814cb5954682af570e58361f9e5f8b5b513a4112776bb9ecacef9f0e4ca6c2d7",
 	}
 	data, err := os.ReadFile(filepath.Join(opencvDataDir, name))
 	if err != nil {

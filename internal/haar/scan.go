@@ -53,12 +53,13 @@ func Run(ctx context.Context, g *image.Gray, jobs []Job, opt Options) ([][]Group
 	workers := max(1, min(opt.Workers, len(factors)))
 	for range workers {
 		wg.Go(func() {
+			var tb tables
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(factors) || ctx.Err() != nil {
 					return
 				}
-				hits := scanLevel(g, jobs, factors[i], opt)
+				hits := scanLevel(g, jobs, factors[i], opt, &tb)
 				mu.Lock()
 				for j := range hits {
 					raw[j] = append(raw[j], hits[j]...)
@@ -148,8 +149,9 @@ func (j Job) active(f float64, w, h int) bool {
 	return ww >= minW && wh >= minH && ww <= maxW && wh <= maxH
 }
 
-// scanLevel resizes g by 1/f and slides every active job's window over it.
-func scanLevel(g *image.Gray, jobs []Job, f float64, opt Options) [][]image.Rectangle {
+// scanLevel resizes g by 1/f and slides every active job's window over it. The layer and its
+// tables are made in the memory of tb.
+func scanLevel(g *image.Gray, jobs []Job, f float64, opt Options, tb *tables) [][]image.Rectangle {
 	dense := opt.DenseStep
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	lw, lh := roundInt(float64(w)/f), roundInt(float64(h)/f)
@@ -159,7 +161,9 @@ func scanLevel(g *image.Gray, jobs []Job, f float64, opt Options) [][]image.Rect
 			needTilted = true
 		}
 	}
-	it := newIntegral(resize(g, lw, lh), needTilted)
+	layer := resizeInto(tb.gray, g, lw, lh)
+	tb.gray = layer.Pix
+	it := tb.integral(layer, needTilted)
 	hits := make([][]image.Rectangle, len(jobs))
 	for ji, j := range jobs {
 		if !j.active(f, w, h) || lw < j.Cascade.Width || lh < j.Cascade.Height {
@@ -169,7 +173,7 @@ func scanLevel(g *image.Gray, jobs []Job, f float64, opt Options) [][]image.Rect
 		if f <= 2 && !dense && !j.DenseStep {
 			step = 2
 		}
-		e := newEvaluator(j.Cascade, it.stride)
+		e := newEvaluator(j.Cascade, it)
 		ww, wh := roundInt(float64(j.Cascade.Width)*f), roundInt(float64(j.Cascade.Height)*f)
 		// Like OpenCV, the last position tried puts the window's right
 		// (bottom) edge on the layer's last pixel.
