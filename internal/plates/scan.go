@@ -1,8 +1,10 @@
 package plates
 
 import (
+	"cmp"
 	"context"
 	"image"
+	"slices"
 )
 
 // The plate model on one pyramid level, in level pixels. A window is a plate's character
@@ -69,16 +71,9 @@ func scanLevel(ctx context.Context, l *plane) ([]candidate, error) {
 func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, error) {
 	var found []candidate
 	row := func(y int) []int32 { return edges.s[y*edges.w : (y+1)*edges.w] }
-	// between counts the edges in columns x0..x1-1 between table rows a and b.
-	between := func(a, b []int32, x0, x1 int) int32 { return b[x1] - a[x1] - b[x0] + a[x0] }
 	for _, th := range textHeights {
-		m := max(1, int(marginShare*float64(th)+0.5))
-		// The tests of every window compare edge counts, read from the rows of the table,
-		// with the least counts that pass (the same decisions as comparing densities,
-		// without a division per window). The narrowest shape first: a band that is not
-		// dense at its left end is no plate's.
-		shapes := windowShapes(th)
-		narrow := shapes[0]
+		r := newRowScan(th, edges.w)
+		m := r.margin
 		for y := m; y+th+m <= l.h; y++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -86,39 +81,121 @@ func plateWindows(ctx context.Context, l *plane, edges table) ([]candidate, erro
 			if len(found) >= maxWindows {
 				found = byScore(found, func(c candidate) float64 { return c.score })[:maxWindows/2]
 			}
-			above, top, bottom, below := row(y-m), row(y), row(y+th), row(y+th+m)
-			for x := 0; x+narrow.width <= l.w; x++ {
-				if between(top, bottom, x, x+narrow.width) < narrow.band {
-					continue
-				}
-				// Counts against least counts first (band, then its thirds), the margins'
-				// densities only for the windows that pass them.
-				for _, sh := range shapes {
-					tw, t := sh.width, sh.third
-					if x+tw > l.w {
-						break
-					}
-					n := between(top, bottom, x, x+tw)
-					if n < sh.band || between(top, bottom, x, x+t) < sh.thirds[0] ||
-						between(top, bottom, x+t, x+2*t) < sh.thirds[1] || between(top, bottom, x+2*t, x+tw) < sh.thirds[2] {
-						continue
-					}
-					band := float64(n) / float64(tw*th)
-					margin := float64(max(between(above, top, x, x+tw), between(bottom, below, x, x+tw))) / float64(tw*m)
-					if margin > maxMargin*band {
-						continue
-					}
-					found = append(found, candidate{
-						rect:  image.Rect(x-tw/8, y-m, x+tw+tw/20+1, y+th+m).Intersect(image.Rect(0, 0, l.w, l.h)),
-						band:  image.Rect(x, y, x+tw, y+th),
-						score: band - margin,
-					})
-				}
-			}
+			found = r.scan(found, l, y, row(y-m), row(y), row(y+th), row(y+th+m))
 		}
 	}
 	return found, nil
 }
+
+// rowScan finds the windows of one band height along the rows of a level. The tests of
+// every window compare edge counts with the least counts that pass (the same decisions as
+// comparing densities, without a division per window). The narrowest shape first: a band
+// that is not dense at its left end is no plate's.
+type rowScan struct {
+	th, margin int
+	shapes     []windowShape
+	// skip[d] is the step to the next narrow window that may pass when this one is d
+	// edges short: one step right adds at most a column of th edges, so the windows up to
+	// the one that could make them up fail too.
+	skip []int
+	// next[i] is the first position of the row where shapes[i] may pass the margins' test:
+	// a window whose margins fail plainMargins fails it at the next positions too.
+	next []int
+	// band[x] is the number of edges left of column x in the character band of the row:
+	// every count in the band is a difference of two of its entries. It is filled only
+	// where the narrow window passes, as far as the widest shape reaches.
+	band []int32
+}
+
+func newRowScan(th, tableWidth int) *rowScan {
+	r := &rowScan{th: th, margin: max(1, int(marginShare*float64(th)+0.5)), shapes: windowShapes(th), band: make([]int32, tableWidth)}
+	r.next = make([]int, len(r.shapes))
+	r.skip = make([]int, r.shapes[0].band+1)
+	for d := 1; d < len(r.skip); d++ {
+		r.skip[d] = 1 + (d-1)/th
+	}
+	return r
+}
+
+// scan appends to found the windows whose band starts on row y of l, given the rows of the
+// edge table at the margin's top (above), the band's top and bottom, and the margin's
+// bottom (below).
+func (r *rowScan) scan(found []candidate, l *plane, y int, above, top, bottom, below []int32) []candidate {
+	// between counts the edges in columns x0..x1-1 between table rows a and b.
+	between := func(a, b []int32, x0, x1 int) int32 { return b[x1] - a[x1] - b[x0] + a[x0] }
+	th, m, narrow, band := r.th, r.margin, r.shapes[0], r.band
+	widest := r.shapes[len(r.shapes)-1].width
+	clear(r.next)
+	filled := 0 // band is set from the current position to filled
+	for x := 0; x+narrow.width <= l.w; {
+		if n := between(top, bottom, x, x+narrow.width); n < narrow.band {
+			x += r.skip[narrow.band-n]
+			continue
+		}
+		filled = max(filled, x)
+		for end := min(x+widest, l.w); filled <= end; filled++ {
+			band[filled] = bottom[filled] - top[filled]
+		}
+		// Counts against least counts first (band, then its thirds), the margins'
+		// densities only for the windows that pass them.
+		for i, sh := range r.shapes {
+			tw, t := sh.width, sh.third
+			if x+tw > l.w {
+				break
+			}
+			if x < r.next[i] {
+				continue
+			}
+			b0, b1, b2, b3 := band[x], band[x+t], band[x+2*t], band[x+tw]
+			n := b3 - b0
+			// One test of the four counts: a difference below zero is a count short.
+			if (n-sh.band)|(b1-b0-sh.thirds[0])|(b2-b1-sh.thirds[1])|(b3-b2-sh.thirds[2]) < 0 {
+				continue
+			}
+			edgy := max(between(above, top, x, x+tw), between(bottom, below, x, x+tw))
+			if over := -plainMargins(edgy, n, m, th); over > 0 {
+				// Fits 32 bits (see plainMargins), where division is quicker.
+				r.next[i] = x + 1 + int(uint32(over-1)/uint32(27*th*m))
+				continue
+			}
+			density := float64(n) / float64(tw*th)
+			margin := float64(edgy) / float64(tw*m)
+			if margin > maxMargin*density {
+				continue
+			}
+			found = append(found, candidate{
+				rect:  image.Rect(x-tw/8, y-m, x+tw+tw/20+1, y+th+m).Intersect(image.Rect(0, 0, l.w, l.h)),
+				band:  image.Rect(x, y, x+tw, y+th),
+				score: density - margin,
+			})
+		}
+		x++
+	}
+	return found
+}
+
+// plainMargins compares the densities of a window's margins and band without dividing:
+// with edgy edges in the busier margin, m rows tall, and n in the band, th rows tall, the
+// margins are plain when edgy/(w*m) <= maxMargin*n/(w*th), which is 20*edgy*th <= 7*n*m
+// for maxMargin = 7/20. It is negative when they are not, positive when they are, and zero
+// when the two sides are equal. Only then can the rounding of the float densities that
+// plateWindows computes decide: their relative error is below 1e-15, and two different
+// integer sides (at most 20*edgy*th <= 20*(7*10*3)*10 = 42000) differ by more than 2e-5 of
+// themselves. So a negative result is the float test's answer too.
+func plainMargins(edgy, n int32, m, th int) int64 {
+	return 7*int64(n)*int64(m) - 20*int64(edgy)*int64(th)
+}
+
+// A window whose margins fail plainMargins by over = -plainMargins(edgy, n, m, th) > 0
+// fails it at the next (over-1)/(27*th*m) positions of the row too: one step right removes
+// at most a column of m edges from the busier margin and adds at most a column of th to
+// the band, so over shrinks by at most 20*th*m + 7*m*th per step.
+
+// plainMargins is written for maxMargin = 7/20: either constant fails to compile otherwise.
+const (
+	_ uint = 20*maxMargin - 7
+	_ uint = 7 - 20*maxMargin
+)
 
 // windowShape is one window width of plateWindows for a band th pixels tall, with the least
 // edge counts its band and each of its thirds need.
@@ -156,7 +233,8 @@ func leastCount(area int, share float64) int32 {
 // none overlapping a better one.
 func pickPlates(ctx context.Context, l *plane, edges table, found []candidate) ([]candidate, error) {
 	var out []candidate
-	for i, c := range byScore(found, func(c candidate) float64 { return c.score }) {
+	for i, k := range bestFirst(found) {
+		c := &found[k]
 		if i == maxChecks || len(out) == maxPlates {
 			break
 		}
@@ -168,11 +246,35 @@ func pickPlates(ctx context.Context, l *plane, edges table, found []candidate) (
 		if overlaps(c.rect, out) || !strokes(edges, c.band) {
 			continue
 		}
-		if verify(l, c) {
-			out = append(out, extend(edges, c, l.w))
+		if verify(l, *c) {
+			out = append(out, extend(edges, *c, l.w))
 		}
 	}
 	return out, nil
+}
+
+// bestFirst is the order of byScore(cs, score) as indices of cs: sorting them moves
+// less memory than sorting the candidates. Ties go by index, as in the stable sort.
+func bestFirst(cs []candidate) []int32 {
+	type ranked struct {
+		score float64
+		i     int32
+	}
+	rs := make([]ranked, len(cs))
+	for i, c := range cs {
+		rs[i] = ranked{c.score, int32(i)}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	order := make([]int32, len(rs))
+	for i, r := range rs {
+		order[i] = r.i
+	}
+	return order
 }
 
 // overlaps reports whether r overlaps one of the plates in cs: the same plate found again

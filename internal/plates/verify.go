@@ -27,9 +27,6 @@ func verify(l *plane, c candidate) bool {
 		return false
 	}
 	mid := (lo + hi) / 2
-	if bimodality(&hist, n) < minBimodality {
-		return false
-	}
 	light := 0
 	for v := mid + 1; v < 256; v++ {
 		light += hist[v]
@@ -48,6 +45,10 @@ func verify(l *plane, c candidate) bool {
 		}
 	}
 	if cnt > 0 && sum/cnt < mid {
+		return false
+	}
+	// The costliest tests last: every test must pass, so their order decides nothing.
+	if bimodality(&hist, n) < minBimodality {
 		return false
 	}
 	// Characters along the middle: dark runs no wider than a character, light gaps no
@@ -117,8 +118,13 @@ func quantile(hist *[256]int, k int) int {
 const minBimodality = 0.8
 
 func bimodality(hist *[256]int, n int) float64 {
+	// A grey level no pixel has changes no sum, and leaves the split after it as good as the
+	// one before, so only the levels present are visited: a band has few of the 256.
 	var sum, sumSq float64
 	for v, c := range hist {
+		if c == 0 {
+			continue
+		}
 		sum += float64(v * c)
 		sumSq += float64(v * v * c)
 	}
@@ -129,6 +135,9 @@ func bimodality(hist *[256]int, n int) float64 {
 	}
 	best, w0, s0 := 0.0, 0.0, 0.0
 	for v, c := range hist[:255] {
+		if c == 0 {
+			continue
+		}
 		w0 += float64(c)
 		s0 += float64(v * c)
 		w1 := float64(n) - w0
