@@ -75,8 +75,8 @@ func TestWatchFromTheFuture(t *testing.T) {
 	}
 }
 
-// blockDatabase makes the database refuse every connection and ends those open: an outage of
-// this test's database alone. The returned func ends it.
+// blockDatabase makes the database refuse every connection and ends those open, returning once
+// they have ended: an outage of this test's database alone. The returned func ends it.
 func blockDatabase(t *testing.T, dbURL string) (unblock func()) {
 	t.Helper()
 	u, err := url.Parse(dbURL)
@@ -99,7 +99,9 @@ func blockDatabase(t *testing.T, dbURL string) (unblock func()) {
 	}
 	ident := pgx.Identifier{name}.Sanitize()
 	admin("ALTER DATABASE " + ident + " ALLOW_CONNECTIONS false")
-	admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + name + "'")
+	// Terminating only signals a backend; one still alive could commit the record the test
+	// means to lose. So wait (up to 10 s each) until they are gone.
+	admin("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '" + name + "'")
 	return func() { admin("ALTER DATABASE " + ident + " ALLOW_CONNECTIONS true") }
 }
 
