@@ -68,7 +68,7 @@ type optFeature struct {
 
 // newEvaluator lays out c for layers of the size of it.
 func newEvaluator(c *Cascade, it *integral) *evaluator {
-	if c.HasTilted && it.tilted == nil {
+	if hasTilted(c) && it.tilted == nil {
 		// The stump path would read the missing table out of bounds, unchecked.
 		panic("haar: a cascade with tilted features on a layer without the tilted table")
 	}
@@ -83,6 +83,17 @@ func newEvaluator(c *Cascade, it *integral) *evaluator {
 	e.sureVar = 100.01 * e.normArea * e.normArea
 	e.flatten(c)
 	return e
+}
+
+// hasTilted reports whether a feature of c is tilted, whatever c.HasTilted says: a stump that
+// reads the tilted table must never run on a layer without it.
+func hasTilted(c *Cascade) bool {
+	for _, f := range c.Features {
+		if f.Tilted {
+			return true
+		}
+	}
+	return false
 }
 
 func newOptFeature(f Feature, stride int) optFeature {
@@ -131,7 +142,9 @@ func stumpsOnly(c *Cascade) bool {
 
 // flatten lays out the weak classifiers of stages in evaluation order, with each stage's end
 // and threshold. It needs e.feats set, and takes the stump path when c allows it (every
-// opencv-data cascade of stumps does); other cascades go through the general tree path.
+// opencv-data cascade of stumps does); other cascades go through the general tree path,
+// which compares feature values as OpenCV does (v/norm < threshold, where the stump path
+// compares v - threshold*norm: the two can differ on a window at a tie).
 func (e *evaluator) flatten(c *Cascade) {
 	scale, ok := leafScale(c.Stages)
 	e.stumps = ok && stumpsOnly(c) && e.offsetsFit()
@@ -179,9 +192,16 @@ func (e *evaluator) offsetsFit() bool {
 func leafScale(stages []Stage) (int, bool) {
 	k := math.MinInt
 	for _, s := range stages {
+		if math.IsNaN(s.Threshold) {
+			return 0, false
+		}
 		for _, w := range s.Weak {
 			for _, l := range w.Leaves {
-				if l32 := float64(float32(l)); l32 != 0 {
+				l32 := float64(float32(l))
+				if math.IsNaN(l32) || math.IsInf(l32, 0) {
+					return 0, false
+				}
+				if l32 != 0 {
 					// l32 = frac * 2^exp with 53 bits of frac, the lowest set one at exp-53+tz.
 					frac, exp := math.Frexp(math.Abs(l32))
 					tz := bits.TrailingZeros64(uint64(math.Ldexp(frac, 53)))
@@ -244,6 +264,9 @@ func (e *evaluator) newStumps(s Stage, scale int) []stump {
 // when sum*2^-scale >= thr. It is clamped to +-2^54, beyond any stage's sum.
 func stageMin(thr float64, scale int) int64 {
 	t := math.Ceil(math.Ldexp(thr, scale))
+	if thr > 0 && t <= 0 {
+		t = 1 // a positive threshold too small for 2^scale to keep: only a positive sum passes
+	}
 	return int64(max(-(1 << 54), min(1<<54, t)))
 }
 

@@ -33,8 +33,8 @@ func TestStumpsMatchPlainEvaluation(t *testing.T) {
 				if !e.stumps {
 					t.Fatal("the cascade does not take the stump path")
 				}
-				for y := 0; y+c.Height < it.h; y++ {
-					for x := 0; x+c.Width < it.w; x++ {
+				for y := 0; y+c.Height <= it.h; y++ {
+					for x := 0; x+c.Width <= it.w; x++ {
 						want := plainRunAt(c, it, x, y)
 						if got := e.runAt(it, x, y); got != want {
 							t.Fatalf("layer 1/%g, window at %d,%d: runAt = %d, the plain evaluation %d", f, x, y, got, want)
@@ -58,8 +58,22 @@ func TestStumpsMatchPlainEvaluation(t *testing.T) {
 
 // plainRunAt is runAt for a cascade of stumps, written from the cascade's definition.
 func plainRunAt(c *Cascade, it *integral, x, y int) int {
-	if x+c.Width >= it.w+1 || y+c.Height >= it.h+1 {
+	sums := plainStageSums(c, it, x, y)
+	if sums == nil {
 		return -1
+	}
+	if last := len(sums) - 1; sums[last] < c.Stages[last].Threshold {
+		return -last
+	}
+	return 1
+}
+
+// plainStageSums are the leaf sums of the stages the window at x, y reaches, in order, up to
+// and including the one that rejects it: every stump in file order, float32 leaves summed in
+// float64. nil: the window is outside the layer or too flat for any stage.
+func plainStageSums(c *Cascade, it *integral, x, y int) []float64 {
+	if x < 0 || y < 0 || x+c.Width > it.w || y+c.Height > it.h {
+		return nil
 	}
 	p := y*it.stride + x
 	upright := func(r WeightedRect) int32 {
@@ -76,10 +90,11 @@ func plainRunAt(c *Cascade, it *integral, x, y int) int {
 	area := float64((c.Width - 2) * (c.Height - 2))
 	nf := area*float64(valsq) - float64(valsum)*float64(valsum)
 	if nf <= 100*area*area || area*float64(float32(1/math.Sqrt(nf))) >= 0.1 {
-		return -1
+		return nil
 	}
 	norm := float32(math.Sqrt(nf))
-	for si, s := range c.Stages {
+	var sums []float64
+	for _, s := range c.Stages {
 		var sum float64
 		for _, w := range s.Weak {
 			nd := w.Nodes[0]
@@ -98,9 +113,10 @@ func plainRunAt(c *Cascade, it *integral, x, y int) int {
 			}
 			sum += float64(float32(leaf))
 		}
+		sums = append(sums, sum)
 		if sum < s.Threshold {
-			return -si
+			break
 		}
 	}
-	return 1
+	return sums
 }

@@ -157,7 +157,7 @@ func scanLevel(g *image.Gray, jobs []Job, f float64, opt Options, tb *tables) []
 	lw, lh := roundInt(float64(w)/f), roundInt(float64(h)/f)
 	needTilted := false
 	for _, j := range jobs {
-		if j.active(f, w, h) && j.Cascade.HasTilted {
+		if j.active(f, w, h) && hasTilted(j.Cascade) {
 			needTilted = true
 		}
 	}
