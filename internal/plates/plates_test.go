@@ -327,6 +327,49 @@ func TestWindowsByCount(t *testing.T) {
 	}
 }
 
+// TestWindowsByCountOnColumnEdges compares the two on edge maps made of whole columns of
+// edges over bands of every text height: there a step right adds or drops a full column,
+// so the counts land exactly on the bounds the search skips by, and on their neighbours.
+func TestWindowsByCountOnColumnEdges(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(9, 10))
+	windows := 0
+	for i := range 60 {
+		th := textHeights[i%len(textHeights)]
+		m := max(1, int(marginShare*float64(th)+0.5))
+		w, h := 60+r.IntN(160), th+2*m+r.IntN(4)
+		edges := make([]uint8, w*h)
+		share := 0.2 + 0.6*r.Float64() // of the columns that carry edges
+		top := m + r.IntN(h-th-2*m+1)
+		for x := range w {
+			if r.Float64() >= share {
+				continue
+			}
+			// A column of the band; now and then reaching into the margins.
+			y0, y1 := top, top+th
+			if r.IntN(8) == 0 {
+				y0 = max(0, y0-1-r.IntN(m))
+			}
+			for y := y0; y < y1; y++ {
+				edges[y*w+x] = 1
+			}
+		}
+		l := &plane{w: w, h: h, pix: make([]uint8, w*h)}
+		table := integral(w, h, edges)
+		got, err := plateWindows(context.Background(), l, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := plateWindowsByDensity(l, table); !slices.Equal(got, want) {
+			t.Fatalf("map %d (%dx%d, text %d px): %d windows by count, %d by density", i, w, h, th, len(got), len(want))
+		}
+		windows += len(got)
+	}
+	if windows < 1000 {
+		t.Fatalf("only %d windows passed: the test shows nothing", windows)
+	}
+}
+
 // plateWindowsByDensity is plateWindows as first written, with every test a density, and
 // without its bound on the windows kept.
 func plateWindowsByDensity(l *plane, edges table) []candidate {
