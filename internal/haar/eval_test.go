@@ -24,7 +24,7 @@ func TestStumpsMatchPlainEvaluation(t *testing.T) {
 			// Counts of windows by the stage that rejected them, to show the test reaches
 			// deep stages and full passes, not only flat windows.
 			reached := map[int]int{}
-			for _, f := range []float64{3, 5, 8, 4.5} {
+			for _, f := range []float64{6, 10, 8} {
 				w, h := roundInt(float64(g.Rect.Dx())/f), roundInt(float64(g.Rect.Dy())/f)
 				layer := resizeInto(tb.gray, g, w, h)
 				tb.gray = layer.Pix
