@@ -30,15 +30,20 @@ type readiness struct {
 
 	mu       sync.Mutex
 	problems map[string]string // check -> what is wrong; absent when fine
-	ready    bool
-	checked  bool // the first round has run
-	closed   bool
-	health   *health.Server
+	// seq counts the calls of down; downAt is the count at each check's last one. A round
+	// that began before a check went down must not clear it: it may have found the check
+	// fine a moment before the failure.
+	seq     uint64
+	downAt  map[string]uint64
+	ready   bool
+	checked bool // the first round has run
+	closed  bool
+	health  *health.Server
 }
 
 func newReadiness(every time.Duration, log *slog.Logger) *readiness {
 	return &readiness{log: log, every: every, kick: make(chan struct{}, 1),
-		problems: map[string]string{"startup": "starting"}}
+		problems: map[string]string{"startup": "starting"}, downAt: map[string]uint64{}}
 }
 
 // attach makes the gRPC health server follow the verdict.
@@ -61,23 +66,30 @@ func (r *readiness) publish() {
 	r.health.SetServingStatus("", st)
 }
 
-// set records the outcome of the checks in problems (all of them when full), logs a change of
-// verdict, and publishes it.
-func (r *readiness) set(results map[string]string, full bool) {
+// set records the outcome of the checks in problems (all of them when full, from a round that
+// began when seq was since), logs a change of verdict, and publishes it.
+func (r *readiness) set(results map[string]string, full bool, since uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return // shutting down: not ready for good
 	}
 	if full {
+		old := r.problems
 		r.problems = map[string]string{}
 		r.checked = true
+		for k, at := range r.downAt {
+			if why, ok := old[k]; ok && at > since {
+				r.problems[k] = why // went down during the round: the next round decides
+			}
+		}
 	}
 	for k, v := range results {
-		if v == "" {
-			delete(r.problems, k)
-		} else {
+		switch {
+		case v != "":
 			r.problems[k] = v
+		case !full || r.downAt[k] <= since:
+			delete(r.problems, k)
 		}
 	}
 	ready := r.checked && len(r.problems) == 0
@@ -105,8 +117,19 @@ func describe(problems map[string]string) string {
 
 // down marks a check failed at once, before the next round, and has the loop check again soon.
 func (r *readiness) down(check, why string) {
-	r.set(map[string]string{check: why}, false)
+	r.mu.Lock()
+	r.seq++
+	r.downAt[check] = r.seq
+	r.mu.Unlock()
+	r.set(map[string]string{check: why}, false, 0)
 	r.check()
+}
+
+// round is the seq a round of checks begins at.
+func (r *readiness) round() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
 }
 
 // check has the loop run a round now.
@@ -130,6 +153,7 @@ func (r *readiness) run(ctx context.Context, checks map[string]func(context.Cont
 	t := time.NewTicker(r.every)
 	defer t.Stop()
 	for {
+		since := r.round()
 		results := make(map[string]string, len(checks))
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -150,7 +174,7 @@ func (r *readiness) run(ctx context.Context, checks map[string]func(context.Cont
 		if ctx.Err() != nil {
 			return
 		}
-		r.set(results, true)
+		r.set(results, true, since)
 		select {
 		case <-ctx.Done():
 			return
