@@ -343,21 +343,34 @@ func (s *scaleSetup) enginesCmd(t *testing.T, args ...string) string {
 // gets no new ones.
 func TestEnginePool(t *testing.T) {
 	s := newScaleSetup(t, 2, "2s")
-	dead, alive := s.engines[0], s.engines[1]
 	n := 24
 	if v, err := strconv.Atoi(os.Getenv("ANONJOB_TEST_POOL_JOBS")); err == nil && v > 0 {
 		n = v
 	}
 	first := s.create(t, n/2)
-	// Kill the first engine while it holds jobs.
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if s.processingAt(t, dead.id()) > 0 {
+	// Kill an engine while it holds jobs: the first one seen holding some. Both have room for
+	// the whole first batch, so the dispatchers may send all of it to either one; and should
+	// the jobs finish between two looks, more are created.
+	killAt := -1
+	for deadline, more := time.Now().Add(60*time.Second), time.Now().Add(200*time.Millisecond); killAt < 0; time.Sleep(5 * time.Millisecond) {
+		for i, e := range s.engines {
+			if s.processingAt(t, e.id()) > 0 {
+				killAt = i
+				break
+			}
+		}
+		if killAt >= 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no job reached engine %s; log:\n%s", dead.id(), s.replicas[0].logs())
+			t.Fatalf("no job reached an engine; log:\n%s", s.replicas[0].logs())
+		}
+		if time.Now().After(more) && len(first) < 4*n {
+			first = append(first, s.create(t, 2)...)
+			more = time.Now().Add(200 * time.Millisecond)
 		}
 	}
+	dead, alive := s.engines[killAt], s.engines[1-killAt]
 	if err := dead.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +396,7 @@ func TestEnginePool(t *testing.T) {
 	// The dead engine comes back with its files: the files given up there are deleted there,
 	// and the late webhooks it sends for any it finishes first change nothing.
 	dead = startEngine(t, s.bin, dead.addr, dead.dataDir)
-	s.engines[0] = dead
+	s.engines[killAt] = dead
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(s.enginesCmd(t, "list"), dead.id()+" "); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("engine not listed")
