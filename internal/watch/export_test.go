@@ -1,9 +1,12 @@
 package watch
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // OnPoll makes h report every read of the history to f; call it before Run.
-func OnPoll(h *Hub, f func(next int64, gap bool)) { h.polled = f }
+func OnPoll(h *Hub, f func(next int64, gap bool, began time.Time)) { h.polled = f }
 
 // WaitPos waits until h has published every event up to rev: the hub signals each move of its
 // position, so nothing polls.

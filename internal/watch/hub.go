@@ -188,8 +188,8 @@ type Hub struct {
 	marker  *marker // pending proof that the revisions up to its ceiling are final
 	settled int64   // every revision up to settled is final: committed or never will be
 	// polled, when set (by tests, before Run), sees every read of the history: the position
-	// it reached and whether a gap holds back what lies past it.
-	polled func(next int64, gap bool)
+	// it reached, whether a gap holds back what lies past it, and when the read began.
+	polled func(next int64, gap bool, began time.Time)
 	// held are events read past a gap (a revision still in flight below them), ascending and
 	// all past pos: the next read leaves them out instead of reading and decoding them again.
 	held []job.Event
@@ -372,6 +372,7 @@ func (h *Hub) catchUp(ctx context.Context) (time.Duration, error) {
 // missing below a visible one is either in flight or will never commit (its transaction rolled
 // back, or a conflict consumed it); the marker tells which without waiting on a clock.
 func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
+	began := time.Now()
 	h.mu.Lock()
 	pos, want, bare := h.pos, h.want, h.unwatched()
 	h.mu.Unlock()
@@ -435,7 +436,7 @@ func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
 	}
 	h.publish(out, next, t.Compacted, bare)
 	if h.polled != nil {
-		h.polled(next, gap)
+		h.polled(next, gap, began)
 	}
 	return full, gap, nil
 }
