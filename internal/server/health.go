@@ -74,22 +74,23 @@ func (r *readiness) set(results map[string]string, full bool, since uint64) {
 	if r.closed {
 		return // shutting down: not ready for good
 	}
+	old := r.problems
 	if full {
-		old := r.problems
 		r.problems = map[string]string{}
 		r.checked = true
+	}
+	for k, v := range results {
+		if v == "" {
+			delete(r.problems, k)
+		} else {
+			r.problems[k] = v
+		}
+	}
+	if full {
 		for k, at := range r.downAt {
 			if why, ok := old[k]; ok && at > since {
 				r.problems[k] = why // went down during the round: the next round decides
 			}
-		}
-	}
-	for k, v := range results {
-		switch {
-		case v != "":
-			r.problems[k] = v
-		case !full || r.downAt[k] <= since:
-			delete(r.problems, k)
 		}
 	}
 	ready := r.checked && len(r.problems) == 0

@@ -372,7 +372,10 @@ func (h *Hub) catchUp(ctx context.Context) (time.Duration, error) {
 // missing below a visible one is either in flight or will never commit (its transaction rolled
 // back, or a conflict consumed it); the marker tells which without waiting on a clock.
 func (h *Hub) poll(ctx context.Context) (full, gap bool, err error) {
-	began := time.Now()
+	var began time.Time
+	if h.polled != nil {
+		began = time.Now()
+	}
 	h.mu.Lock()
 	pos, want, bare := h.pos, h.want, h.unwatched()
 	h.mu.Unlock()
