@@ -55,13 +55,9 @@ func luma(r, g, b uint32) uint8 {
 	return uint8((4899*r + 9617*g + 1868*b + 8192) >> 14)
 }
 
-// resize scales src to w x h bilinearly with OpenCV's pixel-centre mapping
-// (INTER_LINEAR), which the pyramid uses like cv::CascadeClassifier does.
-func resize(src *image.Gray, w, h int) *image.Gray {
-	return resizeInto(nil, src, w, h)
-}
-
-// resizeInto is resize writing into buf when it is large enough.
+// resizeInto scales src to w x h bilinearly with OpenCV's pixel-centre mapping
+// (INTER_LINEAR), which the pyramid uses like cv::CascadeClassifier does, writing into buf
+// when it is large enough.
 func resizeInto(buf []uint8, src *image.Gray, w, h int) *image.Gray {
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
 	dst := &image.Gray{Pix: grow(buf, w*h), Stride: w, Rect: image.Rect(0, 0, w, h)}

@@ -31,13 +31,8 @@ type tables struct {
 	gray  []uint8    // the resized layer
 }
 
-// newIntegral computes the tables for g. withTilted adds the tilted table.
-func newIntegral(g *image.Gray, withTilted bool) *integral {
-	return (&tables{}).integral(g, withTilted)
-}
-
 // integral computes the tables for g in the memory of tb, which the result
-// shares: it is valid until the next call.
+// shares: it is valid until the next call. withTilted adds the tilted table.
 func (tb *tables) integral(g *image.Gray, withTilted bool) *integral {
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	s := w + 1

@@ -16,6 +16,14 @@ func randomGray(w, h int, seed uint64) *image.Gray {
 	return g
 }
 
+// newIntegral computes the tables for g in memory of their own.
+func newIntegral(g *image.Gray, withTilted bool) *integral {
+	return (&tables{}).integral(g, withTilted)
+}
+
+// resize is resizeInto new memory.
+func resize(src *image.Gray, w, h int) *image.Gray { return resizeInto(nil, src, w, h) }
+
 // TestIntegralTables checks all three summed-area tables against their
 // definitions, computed by brute force.
 func TestIntegralTables(t *testing.T) {
