@@ -241,7 +241,6 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 	if err != nil {
 		return nil, err
 	}
-	var all []candidate
 	if gated {
 		var gates []candidate
 		for _, cs := range found {
@@ -261,11 +260,12 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 		}
 		found = append(fine, found...)
 	}
-	// In pyramid order whichever way the levels ran, so the merge sees the same list.
+	// In pyramid order whichever way the levels ran, so the merge sees the same list. The
+	// gate's weak anchors (under floor) only chose regions.
+	var all []candidate
 	for _, cs := range found {
 		for _, c := range cs {
-			// The gate's weak anchors only choose regions.
-			if runFloor == floor || c.score >= floor {
+			if c.score >= floor {
 				all = append(all, c)
 			}
 		}
