@@ -4,6 +4,7 @@ import (
 	"context"
 	"image"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/anonjob/anonjob/internal/testimages"
@@ -152,4 +153,22 @@ func sameBoxes(a, b []goldenBox, tol int) bool {
 		}
 	}
 	return true
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{GateFloor: candidateFloor + 0.01}, "gate floor"},
+		{Config{Threshold: 1.5}, "face threshold"},
+		{Config{GateFloor: 1}, "gate floor"},
+		{Config{Block: 12}, "block 12"},
+	} {
+		_, err := New(installedLib, tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want an error naming %q", tc.cfg, err, tc.want)
+		}
+	}
 }
