@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -80,6 +82,14 @@ func Connect(ctx context.Context, url string, maxConns int32, opts ...PoolOption
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	// A cancelled call must stop its work in the server, not only stop waiting for it: a
+	// group's batch, COMMIT included, is sent at once, so a statement waiting for a lock (or a
+	// database coming back) would otherwise commit after its callers gave up. So a
+	// cancellation sends PostgreSQL a cancel request, and closes the connection a second
+	// later if the server does not answer.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
 	}
 	for _, o := range opts {
 		o(cfg)

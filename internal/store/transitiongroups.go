@@ -135,6 +135,10 @@ func (s *Store) TransitionAfter(ctx context.Context, id string, first, c Change)
 func (s *Store) transitioned(ctx context.Context, r *transitionReq) (job.Job, job.Status, error) {
 	c, id := r.change, r.id
 	if r.err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller's deadline cut the write short: say so first.
+			return job.Job{}, "", fmt.Errorf("%w: %w", cerr, r.err)
+		}
 		return job.Job{}, "", r.err
 	}
 	if r.found {
@@ -218,6 +222,11 @@ func changeArgs(run []*transitionReq) pgx.StrictNamedArgs {
 func (s *Store) writeTransitions(ctx context.Context, group []*transitionReq) {
 	ctx, cancel := context.WithTimeout(ctx, groupWriteTimeout)
 	defer cancel()
+	// Not past the last caller's deadline either: a change nobody waits for any more must
+	// not commit later (a dispatcher that gave up on its record deletes the engine's file,
+	// and a write held up by an outage or a lock would record it once the database is back).
+	ctx, cancelLate := context.WithDeadline(ctx, latestDeadline(group))
+	defer cancelLate()
 	// Stable: two changes of one job keep the order they came in.
 	slices.SortStableFunc(group, func(a, b *transitionReq) int { return cmp.Compare(a.id, b.id) })
 	err := s.sendTransitions(ctx, group, s.lockTimeout)
@@ -234,8 +243,26 @@ func (s *Store) writeTransitions(ctx context.Context, group []*transitionReq) {
 			r.finish(cerr)
 			continue
 		}
-		s.finishTransitions([]*transitionReq{r}, s.sendTransitions(ctx, []*transitionReq{r}, wait))
+		rctx, cancel := context.WithDeadline(ctx, latestDeadline([]*transitionReq{r}))
+		s.finishTransitions([]*transitionReq{r}, s.sendTransitions(rctx, []*transitionReq{r}, wait))
+		cancel()
 	}
+}
+
+// latestDeadline is the last deadline of the callers of group; if one of them has none, the
+// write's own timeout from now.
+func latestDeadline(group []*transitionReq) time.Time {
+	var last time.Time
+	for _, r := range group {
+		d, ok := r.ctx.Deadline()
+		if !ok {
+			return time.Now().Add(groupWriteTimeout) // bounded by the write's own timeout
+		}
+		if d.After(last) {
+			last = d
+		}
+	}
+	return last
 }
 
 func (s *Store) finishTransitions(group []*transitionReq, err error) {
@@ -349,8 +376,8 @@ func newGroups[R groupReq](batch, writers int) *groups[R] {
 
 // submit queues rs, together and in order, and returns once they are written (each says how)
 // or their context ends. A caller whose context ends after its request was taken into a group
-// gets the context's error although the change may commit, as with any write whose answer is
-// lost.
+// waits a little more for that write (see settle), which its deadline also cuts short in the
+// server: it then learns whether its change committed, unless the write takes longer still.
 func (g *groups[R]) submit(write func(context.Context, []R), rs ...R) error {
 	g.mu.Lock()
 	g.queue = append(g.queue, rs...)
@@ -377,7 +404,10 @@ func (g *groups[R]) await(r R, write func(context.Context, []R)) error {
 		case <-done:
 			return nil
 		case <-ctx.Done():
-			return g.abandon(r)
+			if g.abandon(r) {
+				return ctx.Err()
+			}
+			return settle(ctx, done)
 		case g.slots <- struct{}{}:
 			group := g.take()
 			if len(group) == 0 {
@@ -387,7 +417,7 @@ func (g *groups[R]) await(r R, write func(context.Context, []R)) error {
 				case <-done:
 					return nil
 				case <-ctx.Done():
-					return ctx.Err()
+					return settle(ctx, done)
 				}
 			}
 			// The write runs on its own, so that this caller, like every other in the group,
@@ -421,16 +451,34 @@ func (g *groups[R]) take() []R {
 	return group
 }
 
-// abandon answers a caller whose context ended: if r is still queued it is removed and never
-// written.
-func (g *groups[R]) abandon(r R) error {
+// abandon removes r, whose caller's context ended, from the queue, and reports whether it was
+// still there (and so is never written).
+func (g *groups[R]) abandon(r R) bool {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	for i, q := range g.queue {
 		if any(q) == any(r) {
 			g.queue = append(g.queue[:i:i], g.queue[i+1:]...)
-			break
+			return true
 		}
 	}
-	g.mu.Unlock()
-	return r.context().Err()
+	return false
+}
+
+// settleWait bounds how long a caller whose context ended waits for the write its request is
+// in. The write's own deadline is the latest of its callers' (see writeTransitions), and
+// cancelling it cancels the statement in the server, so it usually ends well within this.
+const settleWait = 2 * time.Second
+
+// settle waits for the write of a request whose caller's context ended: nil when it finished
+// (the request says how), the context's error when it has not within settleWait.
+func settle(ctx context.Context, done <-chan struct{}) error {
+	t := time.NewTimer(settleWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return ctx.Err()
+	}
 }

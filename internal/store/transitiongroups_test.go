@@ -187,6 +187,39 @@ func TestTransitionCallerGoneBeforeItsGroup(t *testing.T) {
 	}
 }
 
+// A group write held up (here by a row lock) past its caller's deadline is cancelled in the
+// server, and the caller learns so: the dispatcher whose record timed out deletes the engine's
+// file, so the change must not commit once the hold ends.
+func TestTransitionNotWrittenAfterItsCallerGaveUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1,
+		LockTimeout: 10 * time.Second}})
+	id := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 1, pgtest.Job{}))[0]
+	tx, err := pool.Begin(ctx)
+	must(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, id)
+	must(t, err)
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, _, err = s.Transition(short, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-given-up"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Transition past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+	must(t, tx.Rollback(ctx)) // the hold ends
+	// With one writer, this change is written after whatever the first group does.
+	j, _, err := s.Transition(ctx, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-retry"})
+	if err != nil {
+		t.Fatalf("the retry's transition: %v (job %s with file %q)", err, j.Status, j.ProviderFileID)
+	}
+	if j.ProviderFileID != "f-retry" {
+		t.Fatalf("job has file %q, want the retry's f-retry", j.ProviderFileID)
+	}
+}
+
 // With one transition writer, a group that meets row locks held elsewhere waits only for the
 // lock timeout: then its calls are written one by one, the calls on the locked jobs fail with
 // job.ErrBusy, and the other call commits while the locks are still held.
