@@ -71,6 +71,15 @@ class Converter:
         self.out_nodes, self.inits = [], []
         self.done = {}    # tf tensor name -> onnx name
         self.stride = {}  # tf tensor name -> spatial stride relative to the input
+        # tf tensor name -> s: the ONNX tensor holds the TF tensor divided by s (see hard())
+        self.scale = {}
+        self.convs = {}   # tf tensor name -> (weight, bias) initializer indices of its Conv
+        self.unit = {}    # onnx name -> the same tensor at scale 1, once materialized
+        self.users = {}
+        for n in self.nodes.values():
+            for i in n.get("input") or []:
+                self.users.setdefault(i.split(":")[0], []).append(n["name"])
+        self.hard_cache = {}
         self.count = 0
 
     def const(self, tfname):
@@ -80,8 +89,76 @@ class Converter:
 
     def add_init(self, arr, hint):
         name = f"c{len(self.inits)}_{hint}"
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
         return name
+
+    def only_user(self, name, user):
+        return self.users.get(name) == [user]
+
+    def hard(self, node):
+        """("HardSwish" | "HardSigmoid", x, k) when node ends one of MobileNetV3's hard
+        activations, written as TensorFlow.js does: hard swish x * k * relu6(x + 3), hard sigmoid
+        k * relu6(x + 3), with k the float16 of 1/6. ONNX Runtime fuses ONNX's HardSwish and
+        HardSigmoid into the convolution before them and keeps its blocked layout through
+        them; the five operations written out leave that layout and come back around each
+        one (a sixth of the run). The ONNX operators compute clip(x + 3, 0, 6) / 6, so the
+        output is the TF tensor divided by s = 6k; the scale is carried to the next linear
+        operation and folded into its weights, which keeps every value of the graph."""
+        if node["name"] in self.hard_cache:
+            return self.hard_cache[node["name"]]
+        found = None
+        if node["op"] == "Mul" and len(node.get("input") or []) == 2:
+            a, b = [self.nodes[i.split(":")[0]] for i in node["input"]]
+            for relu6, other in ((a, b), (b, a)):
+                if relu6["op"] != "Relu6" or not self.only_user(relu6["name"], node["name"]):
+                    continue
+                add = self.nodes[relu6["input"][0].split(":")[0]]
+                if add["op"] != "Add" or not self.only_user(add["name"], relu6["name"]):
+                    continue
+                operands = [self.nodes[i.split(":")[0]] for i in add["input"]]
+                consts = [o for o in operands if o["op"] == "Const"]
+                xs = [o for o in operands if o["op"] != "Const"]
+                if len(consts) != 1 or len(xs) != 1 or self.const(consts[0]["name"]).size != 1 or \
+                        float(self.const(consts[0]["name"])) != 3.0:
+                    continue
+                x = xs[0]["name"]
+                if other["op"] == "Const":
+                    kind, k = "HardSigmoid", self.const(other["name"])
+                elif other["op"] == "Mul" and self.only_user(other["name"], node["name"]):
+                    mo = [self.nodes[i.split(":")[0]] for i in other["input"]]
+                    kc = [o for o in mo if o["op"] == "Const"]
+                    if len(kc) != 1 or [o["name"] for o in mo if o["op"] != "Const"] != [x]:
+                        continue
+                    kind, k = "HardSwish", self.const(kc[0]["name"])
+                else:
+                    continue
+                if k.size == 1 and float(k) > 0:
+                    found = (kind, x, float(k))
+                    break
+        self.hard_cache[node["name"]] = found
+        return found
+
+    def at_unit_scale(self, tfname):
+        """The ONNX name of a converted TF tensor at scale 1, multiplying it out if needed."""
+        name, s = self.done[tfname], self.scale.get(tfname, 1.0)
+        if s == 1.0:
+            return name
+        if name not in self.unit:
+            self.unit[name] = self.emit("Mul", [name, self.add_init(np.array(s, np.float32), "scale")], "scale")
+        return self.unit[name]
+
+    def rescale_conv(self, tfname, s):
+        """Divide the output of the Conv that wrote tfname by s (weights and bias), so that it
+        can be added to a tensor carrying scale s. Only when the Conv has no other user."""
+        if tfname not in self.convs or len(self.users.get(tfname, [])) != 1 or self.scale.get(tfname, 1.0) != 1.0:
+            return False
+        for idx in self.convs[tfname]:
+            if idx is not None:
+                t = self.inits[idx]
+                arr = (numpy_helper.to_array(t) / np.float32(s)).astype(np.float32)
+                self.inits[idx] = numpy_helper.from_array(arr, t.name)
+        self.scale[tfname] = s
+        return True
 
     def emit(self, op, inputs, hint, **attrs):
         self.count += 1
@@ -110,6 +187,9 @@ class Converter:
         return self.done[name]
 
     def data_inputs(self, node):
+        h = self.hard(node)
+        if h:
+            return [h[1]]
         return [i for i in (node.get("input") or []) if self.nodes[i.split(":")[0]]["op"] != "Const"]
 
     def stride_of(self, node):
@@ -120,7 +200,19 @@ class Converter:
         op, name, ins = node["op"], node["name"], (node.get("input") or [])
         s = self.stride_of(node)
         self.stride[name] = s
-        x = lambda i: self.tensor(ins[i])
+        src = lambda i: ins[i].split(":")[0]
+        x = lambda i: (self.tensor(ins[i]), self.at_unit_scale(src(i)))[1]  # noqa: E731
+
+        def raw(i):  # the ONNX name and the scale it carries
+            return self.tensor(ins[i]), self.scale.get(src(i), 1.0)
+
+        h = self.hard(node)
+        if h:
+            kind, tx, k = h
+            self.tensor(tx)
+            self.scale[name] = 6 * k
+            attrs = {"alpha": 1 / 6, "beta": 0.5} if kind == "HardSigmoid" else {}
+            return self.emit(kind, [self.at_unit_scale(tx)], kind.lower(), **attrs)
         if op == "Placeholder":
             self.stride[name] = 1
             return self.emit("Transpose", ["input"], "nhwc_to_nchw", perm=[0, 3, 1, 2])
@@ -149,9 +241,13 @@ class Converter:
                     raise ConvertError(f"{name}: fused operations {fused}")
                 if int(node["attr"]["num_args"]["i"]) != 1:
                     raise ConvertError(f"{name}: num_args {node['attr']['num_args']['i']}")
-            inputs = [x(0), self.add_init(kern, "w")]
+            data, scale = raw(0)
+            inputs = [data, self.add_init(kern * np.float32(scale), "w")]
+            w_idx, b_idx = len(self.inits) - 1, None
             if fused:
                 inputs.append(self.add_init(self.const(ins[2].split(":")[0]).reshape(-1), "b"))
+                b_idx = len(self.inits) - 1
+            self.convs[name] = (w_idx, b_idx)
             y = self.emit("Conv", inputs, name.split("/")[-2] if "/" in name else name,
                           kernel_shape=list(kern.shape[2:]), strides=[strides[1], strides[2]], group=group,
                           auto_pad="SAME_UPPER" if pad == "SAME" else "VALID")
@@ -162,6 +258,16 @@ class Converter:
         if op in ("Add", "Mul", "Sub"):
             a, b = [self.nodes[i.split(":")[0]] for i in ins]
             if a["op"] != "Const" and b["op"] != "Const":
+                (na, sa), (nb, sb) = raw(0), raw(1)
+                if op == "Mul":
+                    self.scale[name] = sa * sb
+                    return self.emit(op, [na, nb], "elementwise")
+                if op == "Add" and sa != sb and (
+                        (sa == 1.0 and self.rescale_conv(src(0), sb)) or (sb == 1.0 and self.rescale_conv(src(1), sa))):
+                    sa = sb = self.scale[src(0)]
+                if op == "Add" and sa == sb:
+                    self.scale[name] = sa
+                    return self.emit(op, [na, nb], "elementwise")
                 return self.emit(op, [x(0), x(1)], "elementwise")
             t, c = (0, b) if b["op"] == "Const" else (1, a)
             v = self.const(c["name"])
@@ -179,12 +285,14 @@ class Converter:
         if op == "Sigmoid":
             return self.emit("Sigmoid", [x(0)], "sigmoid")
         if op == "Identity":
-            return x(0)
+            y, self.scale[name] = raw(0)
+            return y
         if op == "Mean":
             axes = self.const(ins[1].split(":")[0]).reshape(-1).tolist()
             if sorted(axes) != [1, 2] or not node["attr"]["keep_dims"]["b"]:
                 raise ConvertError(f"{name}: mean over {axes}")
-            return self.emit("GlobalAveragePool", [x(0)], "mean")
+            y, self.scale[name] = raw(0)  # a mean is linear
+            return self.emit("GlobalAveragePool", [y], "mean")
         if op == "ConcatV2":
             axis = int(self.const(ins[-1].split(":")[0]))
             if axis not in (3, -1):
@@ -215,14 +323,15 @@ def convert(graph_path, bin_path):
     for tf_name, onnx_name in OUTPUTS.items():
         if tf_name not in c.nodes:
             raise ConvertError(f"graph has no output {tf_name}")
-        y = c.tensor(tf_name)
+        c.tensor(tf_name)
+        y = c.at_unit_scale(tf_name)
         c.out_nodes.append(helper.make_node("Transpose", [y], [onnx_name], name=f"to_nhwc_{onnx_name}", perm=[0, 2, 3, 1]))
         channels = 80 if onnx_name == "heatmap" else 4
         outs.append(helper.make_tensor_value_info(onnx_name, TensorProto.FLOAT, [1, "h4", "w4", channels]))
     g = helper.make_graph(c.out_nodes, "centernet",
                           [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, "h", "w", 3])],
                           outs, initializer=c.inits)
-    model = helper.make_model(g, producer_name="anonjob convert-centernet", opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(g, producer_name="anonjob convert-centernet", opset_imports=[helper.make_opsetid("", 14)])
     model.ir_version = 7
     onnx.checker.check_model(model)
     return model

@@ -18,7 +18,7 @@ import (
 // The converted model, as scripts/install-detector-data.sh writes it.
 const (
 	ModelFile   = "centernet.onnx"
-	ModelSHA256 = "fc2f297e6760926c38345f3a6055eed4a7a6a02b6bfe2ab030f7f88fc1225496"
+	ModelSHA256 = "878fc5cc5f5292749a511a269e50222576b2cc7c8b6f27b6c7706ca52f180a5a"
 )
 
 // Classes is the number of COCO classes of the heatmap; Stride its step in input pixels.
