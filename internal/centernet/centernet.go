@@ -18,12 +18,14 @@ import (
 // The converted model, as scripts/install-detector-data.sh writes it.
 const (
 	ModelFile   = "centernet.onnx"
-	ModelSHA256 = "878fc5cc5f5292749a511a269e50222576b2cc7c8b6f27b6c7706ca52f180a5a"
+	ModelSHA256 = "620ae58359cb9fe8c82686408d4299458c3fd64d7f7473b9fcb2fcce54100bbc"
 )
 
-// Classes is the number of COCO classes of the heatmap; Stride its step in input pixels.
+// Classes is the number of classes of the heatmap: the first eight of COCO's 80 (person,
+// bicycle, car, motorcycle, airplane, bus, train, truck), the ones persons and vehicles are
+// made of; the converter drops the others. Stride is the heatmap's step in input pixels.
 const (
-	Classes = 80
+	Classes = 8
 	Stride  = 4
 )
 

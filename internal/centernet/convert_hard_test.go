@@ -28,7 +28,7 @@ const sixth = 0.16662598
 //	h1  = c1 * sixth * relu6(c1 + 3)     hard swish: HardSwish, scale carried
 //	res = conv(h1) + h1                  the project convolution is rescaled to h1's scale
 //	se  = sixth * relu6(conv(relu(conv(mean(res)))) + 3) * res   hard sigmoid, scales multiply
-//	heatmap = sigmoid(conv(se))          both scales folded into the weights
+//	heatmap = sigmoid(conv(se))          both scales folded into the weights; 80 classes, 8 kept
 //	h4  = c1 * sixth * relu6(c1 + 3) with relu6 used twice: written out, not fused
 //	wh  = conv(h4 + relu6(c1 + 3) + relu(h1))   relu needs h1 at scale 1
 type hardGraph struct {
@@ -102,7 +102,7 @@ func newHardGraph(seed uint64) *hardGraph {
 	g.node("s2/Relu6", "Relu6", "s2/add")
 	g.node("hs", "Mul", "sixth", "s2/Relu6")
 	g.node("se", "Mul", "hs", "res")
-	g.conv(rng, "c3", "se", 8, Classes, false)
+	g.conv(rng, "c3", "se", 8, cocoClasses, false)
 	g.node("heat", "Sigmoid", "c3")
 	g.node("tower_0/keypoints", "Identity", "heat")
 	swish("h4", "c1")
@@ -188,7 +188,7 @@ func (g *hardGraph) reference(img []float32, n int) (heat, wh []float64) {
 		for i := range se {
 			se[i] = float64(float32(sixth)) * relu6(s2[i]+3) * ress[p][i]
 		}
-		for _, v := range g.conv1x1("c3", se) {
+		for _, v := range g.conv1x1("c3", se)[:Classes] { // the classes the converter keeps
 			heat = append(heat, 1/(1+math.Exp(-v)))
 		}
 		c1, h1 := c1s[p], swish(c1s[p])

@@ -12,29 +12,39 @@ import (
 const converter = "../../scripts/convert-centernet.py"
 
 // tinyGraph is a TensorFlow.js graph in the shape of CenterNet's: a 1x1 convolution from the
-// input to both heads, with extra as the operation of the heatmap head.
+// input to the box head (4 channels) and one to the heatmap's 80 classes, with extra as the
+// heatmap's operation (CenterNet's is Sigmoid). The weights are the box head's 48 bytes, then
+// the heatmap's 960.
 func tinyGraph(extra string) map[string]any {
 	node := func(name, op string, inputs ...string) map[string]any {
 		return map[string]any{"name": name, "op": op, "input": inputs, "attr": map[string]any{}}
 	}
-	conv := node("conv", "Conv2D", "tower_0/images", "w")
-	conv["attr"] = map[string]any{
-		"data_format": map[string]any{"s": "TkhXQw=="}, // NHWC
-		"padding":     map[string]any{"s": "U0FNRQ=="}, // SAME
-		"strides":     map[string]any{"list": map[string]any{"i": []string{"1", "1", "1", "1"}}},
+	conv := func(name, w string) map[string]any {
+		n := node(name, "Conv2D", "tower_0/images", w)
+		n["attr"] = map[string]any{
+			"data_format": map[string]any{"s": "TkhXQw=="}, // NHWC
+			"padding":     map[string]any{"s": "U0FNRQ=="}, // SAME
+			"strides":     map[string]any{"list": map[string]any{"i": []string{"1", "1", "1", "1"}}},
+		}
+		return n
 	}
 	return map[string]any{
 		"format": "graph-model",
 		"modelTopology": map[string]any{"node": []any{
-			node("tower_0/images", "Placeholder"), node("w", "Const"), conv,
-			node("head", extra, "conv"), node("tower_0/keypoints", "Identity", "head"),
+			node("tower_0/images", "Placeholder"), node("w", "Const"), node("wk", "Const"),
+			conv("conv", "w"), conv("convk", "wk"),
+			node("head", extra, "convk"), node("tower_0/keypoints", "Identity", "head"),
 			node("tower_0/wh", "Identity", "conv"),
 		}},
 		"weightsManifest": []any{map[string]any{"paths": []string{"m.bin"}, "weights": []any{
 			map[string]any{"name": "w", "shape": []int{1, 1, 3, 4}, "dtype": "float32"},
+			map[string]any{"name": "wk", "shape": []int{1, 1, 3, cocoClasses}, "dtype": "float32"},
 		}}},
 	}
 }
+
+// cocoClasses is the number of classes of the original graph's heatmap.
+const cocoClasses = 80
 
 func runConverter(t *testing.T, graph map[string]any, weightBytes int) (string, error) {
 	t.Helper()
@@ -75,10 +85,11 @@ func TestConverter(t *testing.T) {
 		weights int
 		want    string // "" for success
 	}{
-		{"supported", "Sigmoid", 48, ""},
-		{"unsupported operation", "Tanh", 48, "unsupported operation Tanh (node head)"},
-		{"truncated weights", "Sigmoid", 47, "weights file truncated: w needs bytes 0..48, the file has 47"},
-		{"weights beyond the manifest", "Sigmoid", 52, "weights file has 4 bytes beyond its manifest"},
+		{"supported", "Sigmoid", 1008, ""},
+		{"unsupported operation", "Tanh", 1008, "unsupported operation Tanh (node head)"},
+		{"heatmap not a sigmoid", "Relu", 1008, "the heatmap is not the sigmoid of a convolution used for nothing else"},
+		{"truncated weights", "Sigmoid", 1007, "weights file truncated: wk needs bytes 48..1008, the file has 1007"},
+		{"weights beyond the manifest", "Sigmoid", 1012, "weights file has 4 bytes beyond its manifest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -24,7 +24,7 @@ type Box struct {
 	Score          float64
 }
 
-// Decode turns the heads into boxes of the wanted classes scoring at least min, as the
+// Decode turns the heads into boxes of the wanted classes (of the first Classes) scoring at least min, as the
 // original graph's own decoding does: a cell counts when it is the maximum of its 3x3
 // neighbourhood in its class, its box is the cell centre (4x, 4y) minus the first two
 // distances and plus the last two.
@@ -33,6 +33,9 @@ func Decode(hd Heads, min float64, classes []int) []Box {
 	for y := range hd.H4 {
 		for x := range hd.W4 {
 			for _, c := range classes {
+				if c < 0 || c >= Classes {
+					continue // not in the converted heatmap
+				}
 				v := hd.Heatmap[(y*hd.W4+x)*Classes+c]
 				if float64(v) < min || !peak(hd, x, y, c, v) {
 					continue

@@ -148,7 +148,10 @@ func (s *Session) Run(ctx context.Context, shape []int64, data []float32) ([]Out
 		if !ok {
 			return nil, fmt.Errorf("output %d is %T, want a float32 tensor", i, v)
 		}
-		res[i] = Output{Shape: t.GetShape(), Data: append([]float32(nil), t.GetData()...)}
+		// onnxruntime_go has already copied the output into Go memory, which the tensor
+		// only wraps: Destroy releases the wrapper and the slice stays valid, so a second
+		// copy would buy nothing.
+		res[i] = Output{Shape: t.GetShape(), Data: t.GetData()}
 	}
 	return res, nil
 }
