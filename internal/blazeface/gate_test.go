@@ -105,7 +105,8 @@ func TestCropKeepsItsAnchors(t *testing.T) {
 	t.Parallel()
 	l := newLevel(1, 256, 128)
 	c := l.crop(image.Rect(96, 32, 160, 96))
-	if c.ox != 32 || c.oy != 0 || c.pw != 192 || c.ph != 128 || c.keep != image.Rect(64, 32, 128, 96) {
+	// One cell of context (cropContext), clipped at the top.
+	if c.ox != 64 || c.oy != 0 || c.pw != 128 || c.ph != 128 || c.keep != image.Rect(32, 32, 96, 96) {
 		t.Fatalf("crop at (%d,%d) %dx%d keep %v", c.ox, c.oy, c.pw, c.ph, c.keep)
 	}
 	hd := heads()[0] // stride 16, 2 anchors
