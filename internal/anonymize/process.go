@@ -68,6 +68,9 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 	}
 	sortDetections(dets)
 	anonymized := req.Method != Detect
+	// The masks need only the boxes: they are encoded while the image is hidden, which
+	// runs on one core.
+	masks := encodeMasks(img.Rect.Size(), dets, anonymized)
 	_ = clock.run(ctx, StageAnonymize, func(context.Context) error {
 		if anonymized {
 			for _, det := range dets {
@@ -77,7 +80,7 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 		return nil
 	})
 	if err := clock.run(ctx, StageEncode, func(context.Context) (err error) {
-		res, err = encode(img, f, q, dets, anonymized)
+		res, err = encode(img, f, q, dets, anonymized, masks)
 		return err
 	}); err != nil {
 		return nil, err
@@ -121,20 +124,31 @@ func sortDetections(dets []detect.Detection) {
 	})
 }
 
+// maskJob is the two masks being encoded; they are ready once wg is done.
+type maskJob struct {
+	wg               sync.WaitGroup
+	binary, instance []byte
+	binErr, instErr  error
+}
+
+// encodeMasks starts encoding both masks of dets, each on its own goroutine.
+func encodeMasks(size image.Point, dets []detect.Detection, anonymized bool) *maskJob {
+	m := &maskJob{}
+	m.wg.Go(func() { m.binary, m.binErr = encodeMask("binary mask", binaryMask(size, dets, anonymized)) })
+	m.wg.Go(func() { m.instance, m.instErr = encodeMask("instance mask", instanceMask(size, dets)) })
+	return m
+}
+
 // encode writes every output of the hidden img: the image in its own format f at quality q,
-// both masks and the metadata.
-func encode(img *image.RGBA, f Format, q int, dets []detect.Detection, anonymized bool) (*Result, error) {
+// the masks being encoded, and the metadata.
+func encode(img *image.RGBA, f Format, q int, dets []detect.Detection, anonymized bool, masks *maskJob) (*Result, error) {
 	size := img.Rect.Size()
 	res := &Result{Format: f, Detections: dets, Size: size}
-	// The three images are independent and each encoder runs on one core: side by side they
-	// take about the time of the largest, not of all three.
-	var wg sync.WaitGroup
-	var errs [3]error
-	wg.Go(func() { res.Anonymized, errs[0] = Encode(img, f, q) })
-	wg.Go(func() { res.BinaryMask, errs[1] = encodeMask("binary mask", binaryMask(size, dets, anonymized)) })
-	wg.Go(func() { res.InstanceMask, errs[2] = encodeMask("instance mask", instanceMask(size, dets)) })
-	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
+	var imgErr error
+	res.Anonymized, imgErr = Encode(img, f, q)
+	masks.wg.Wait()
+	res.BinaryMask, res.InstanceMask = masks.binary, masks.instance
+	if err := errors.Join(imgErr, masks.binErr, masks.instErr); err != nil {
 		return nil, err
 	}
 	var err error
