@@ -9,12 +9,14 @@
 package blazeface
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"math"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/cpu"
@@ -293,13 +295,23 @@ func coarserLevels(first *level) []*level {
 }
 
 // runLevels runs the network over each level, up to Workers runs at once (at most two), and
-// returns each level's candidates above floor in the order of levels. An error of one run
+// returns each level's candidates above floor in the order of levels. The largest levels
+// start first: a run costs about its pixels, and the 1376x768 level of a 1080p image,
+// started last, kept one run going long after the other had finished. An error of one run
 // stops the others.
 func (d *Detector) runLevels(ctx context.Context, levels []*level, floor float64) ([][]candidate, error) {
 	found := make([][]candidate, len(levels))
+	order := make([]int, len(levels))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(levels[b].pw*levels[b].ph, levels[a].pw*levels[a].ph)
+	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(min(2, max(1, d.cfg.Workers)))
-	for i, l := range levels {
+	for _, i := range order {
+		l := levels[i]
 		g.Go(func() (err error) {
 			found[i], err = d.runLevel(gctx, l, floor)
 			return err
