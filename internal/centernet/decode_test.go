@@ -19,9 +19,11 @@ func TestDecode(t *testing.T) {
 	set(2, 1, COCOPerson, 0.8) // next to a stronger one: no peak
 	set(3, 2, COCOCar, 0.6)
 	set(0, 0, COCOCar, 0.1) // below the floor
-	set(0, 2, 15, 0.99)     // a class not asked for
+	set(0, 2, 6, 0.99)      // a class not asked for (train)
 	copy(hd.WH[(1*4+1)*4:], []float32{2, 3, 4, 5})
-	got := Decode(hd, 0.2, []int{COCOPerson, COCOCar})
+	// 15 (bird) is not in the converted heatmap: asking for it finds nothing, and reads
+	// nothing of the other classes' cells.
+	got := Decode(hd, 0.2, []int{COCOPerson, COCOCar, 15, -1})
 	want := []Box{{Class: COCOPerson, X1: 2, Y1: 1, X2: 8, Y2: 9, Score: 0.9}, {Class: COCOCar, X1: 12, Y1: 8, X2: 12, Y2: 8, Score: 0.6}}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -33,6 +35,17 @@ func TestDecode(t *testing.T) {
 		w.Score = float64(float32(w.Score))
 		if g != w {
 			t.Errorf("box %d: got %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+// TestObjectClassesInHeatmap: every class that makes a person or a vehicle is one of the
+// heatmap's (the converter keeps the first Classes of COCO's 80).
+func TestObjectClassesInHeatmap(t *testing.T) {
+	t.Parallel()
+	for _, c := range append([]int{COCOPerson}, VehicleClasses...) {
+		if c < 0 || c >= Classes {
+			t.Errorf("COCO class %d is not in the %d classes of the converted heatmap", c, Classes)
 		}
 	}
 }
