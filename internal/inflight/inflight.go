@@ -4,14 +4,16 @@ package inflight
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
 
 // Budget is a server-wide bound in bytes. A nil *Budget has no bound.
 type Budget struct {
-	sem *semaphore.Weighted
-	max int64
+	sem  *semaphore.Weighted
+	max  int64
+	held atomic.Int64 // what the reservations hold, for InUse
 }
 
 // New returns a budget of max bytes; max <= 0 returns nil, no bound.
@@ -30,6 +32,14 @@ func (b *Budget) Max() int64 {
 	return b.max
 }
 
+// InUse is the bytes held now (0 when there is no bound).
+func (b *Budget) InUse() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.held.Load()
+}
+
 // TryReserve holds n bytes if they are free now; it never waits, because a request that
 // would wait holds its connection and memory anyway. A nil budget always succeeds.
 func (b *Budget) TryReserve(n int64) (*Reservation, bool) {
@@ -39,6 +49,7 @@ func (b *Budget) TryReserve(n int64) (*Reservation, bool) {
 	if n > b.max || !b.sem.TryAcquire(n) {
 		return nil, false
 	}
+	b.held.Add(n)
 	return &Reservation{b: b, held: n}, true
 }
 
@@ -69,6 +80,7 @@ func (r *Reservation) TryGrow(n int64) bool {
 	if n > r.b.max || !r.b.sem.TryAcquire(n-r.held) {
 		return false
 	}
+	r.b.held.Add(n - r.held)
 	r.held = n
 	return true
 }
@@ -85,6 +97,7 @@ func (r *Reservation) Shrink(n int64) {
 		n = 0
 	}
 	if n < r.held {
+		r.b.held.Add(n - r.held)
 		r.b.sem.Release(r.held - n)
 		r.held = n
 	}

@@ -9,21 +9,33 @@ import (
 func TestReserveShrinkRelease(t *testing.T) {
 	t.Parallel()
 	b := New(100)
+	inUse := func(want int64) {
+		t.Helper()
+		if got := b.InUse(); got != want {
+			t.Fatalf("InUse %d, want %d", got, want)
+		}
+	}
 	r1, ok := b.TryReserve(60)
 	if !ok {
 		t.Fatal("60 of 100 refused")
 	}
+	inUse(60)
 	if _, ok := b.TryReserve(50); ok {
 		t.Fatal("50 more fit into the 40 left")
 	}
+	inUse(60)
 	r1.Shrink(10) // the upload turned out small
+	inUse(10)
 	r2, ok := b.TryReserve(90)
 	if !ok {
 		t.Fatal("90 refused though only 10 are held")
 	}
+	inUse(100)
 	r1.Release()
-	r1.Release()   // twice is harmless
+	r1.Release() // twice is harmless
+	inUse(90)
 	r2.Shrink(200) // growing is not shrinking: still 90 held
+	inUse(90)
 	if _, ok := b.TryReserve(11); ok {
 		t.Fatal("11 reserved with 90 held of 100")
 	}
@@ -83,6 +95,9 @@ func TestGrowUnderConcurrency(t *testing.T) {
 		t.Fatal("no reservation ever grew")
 	}
 	// Everything came back: the whole budget is free again.
+	if n := b.InUse(); n != 0 {
+		t.Fatalf("InUse %d after every reservation was released", n)
+	}
 	if _, ok := b.TryReserve(budget); !ok {
 		t.Fatal("the budget leaked")
 	}

@@ -135,9 +135,23 @@ func TestUploadBudgetRefusesWhenFull(t *testing.T) {
 		_ = resp.Body.Close()
 		held <- resp.StatusCode
 	}()
-	// A write returns once the server reads it: the upload is past the budget and holding it.
+	// A write returns once the client's transport has taken the bytes, which can be before
+	// the server has checked the key and reserved the upload: wait until the budget's gauge
+	// shows it held.
 	if _, err := pw.Write(make([]byte, 64<<10)); err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		body := scrape(t, e)
+		if v, _ := sample(body, "anonjob_upload_bytes_in_flight"); v >= 1<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the held upload never took the budget:\n%s", linesWith(body, "anonjob_upload_bytes"))
+		}
+	}
+	if v, _ := sample(scrape(t, e), "anonjob_upload_bytes_limit"); v != 1<<20+64<<10 {
+		t.Fatalf("anonjob_upload_bytes_limit %v, want %d", v, 1<<20+64<<10)
 	}
 	// 100 KiB does not fit into the 64 KiB left.
 	padded := noisyPNG(t, 256)
@@ -164,6 +178,16 @@ func TestUploadBudgetRefusesWhenFull(t *testing.T) {
 	}
 	if r.status != http.StatusOK {
 		t.Fatalf("upload after the budget was released: %d %s", r.status, r.raw)
+	}
+	// Its handler releases the bytes a moment after the answer is sent.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		v, _ := sample(scrape(t, e), "anonjob_upload_bytes_in_flight")
+		if v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("anonjob_upload_bytes_in_flight %v with no upload under way, want 0", v)
+		}
 	}
 	if _, err := e.jobs.CreateJob(context.Background(), &anonjobv1.CreateJobRequest{Image: &httpbody.HttpBody{ContentType: "image/png", Data: testPNG(t)}, Face: true}); err != nil {
 		t.Fatalf("gRPC upload after the budget was released: %v", err)

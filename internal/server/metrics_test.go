@@ -58,6 +58,17 @@ func sample(body, family string, labels ...string) (sum float64, found bool) {
 	return sum, found
 }
 
+// linesWith returns the lines of body that contain substr, for a failure message.
+func linesWith(body, substr string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // TestMetricsFamilies scrapes /metrics of a running server and checks the families it must
 // always expose: Go runtime, process and database pool statistics.
 func TestMetricsFamilies(t *testing.T) {
@@ -68,6 +79,7 @@ func TestMetricsFamilies(t *testing.T) {
 		"go_goroutines", "go_memstats_alloc_bytes", "process_cpu_seconds_total", "process_open_fds",
 		"pgxpool_acquired_conns", "pgxpool_idle_conns", "pgxpool_total_conns", "pgxpool_max_conns 8",
 		"pgxpool_acquires_total", "pgxpool_acquire_duration_seconds_total", "pgxpool_new_conns_total",
+		"anonjob_upload_bytes_in_flight 0", "anonjob_upload_bytes_limit",
 	} {
 		if !strings.Contains(body, "\n"+family) {
 			t.Errorf("/metrics lacks %q", family)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -55,6 +56,9 @@ func (s *Server) registerServices(ctx context.Context) error {
 	if err := s.Metrics.Register(rpcMetrics); err != nil {
 		return fmt.Errorf("register gRPC metrics: %w", err)
 	}
+	if err := registerUploadGauges(s.Metrics, guards.uploads); err != nil {
+		return err
+	}
 	s.grpc = grpc.NewServer(s.grpcServerOptions(guards, rpcMetrics)...)
 	policy := netguard.NewPolicy(s.cfg.CallbackAllowCIDRs, false).WithPorts(s.cfg.CallbackAllowPorts)
 	s.sender = clientwebhook.NewSender(s.Store, clientwebhook.Config{
@@ -92,6 +96,24 @@ type callGuards struct {
 	sizes   methodLimits
 	gate    *gate
 	maxMsg  int // the gRPC receive and send limit
+}
+
+// registerUploadGauges reports the upload budget: what uploads hold now against its bound, so
+// that an operator sees a replica refusing uploads coming before it does.
+func registerUploadGauges(reg prometheus.Registerer, uploads *inflight.Budget) error {
+	for _, g := range []prometheus.GaugeFunc{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonjob_upload_bytes_in_flight",
+			Help: "Bytes held by uploads being received (REST and gRPC)."},
+			func() float64 { return float64(uploads.InUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonjob_upload_bytes_limit",
+			Help: "The bound on anonjob_upload_bytes_in_flight (--max-inflight-upload-bytes); 0: none."},
+			func() float64 { return float64(uploads.Max()) }),
+	} {
+		if err := reg.Register(g); err != nil {
+			return fmt.Errorf("register upload gauges: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) newCallGuards() callGuards {
