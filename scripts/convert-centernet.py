@@ -85,6 +85,8 @@ class Converter:
         for n in self.nodes.values():
             for i in n.get("input") or []:
                 self.users.setdefault(i.split(":")[0], []).append(n["name"])
+        for out in OUTPUTS:  # a graph output is a user too: it must not be rescaled or cut
+            self.users.setdefault(out, []).append("<output>")
         self.hard_cache = {}
         self.heat_conv, self.heat_cut = self.find_heat_conv(), False
         self.count = 0
@@ -96,7 +98,10 @@ class Converter:
 
     def add_init(self, arr, hint):
         name = f"c{len(self.inits)}_{hint}"
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.kind == "f":
+            arr = arr.astype(np.float32)
+        self.inits.append(numpy_helper.from_array(arr, name))
         return name
 
     def find_heat_conv(self):
@@ -104,6 +109,8 @@ class Converter:
         n = self.nodes.get("tower_0/keypoints")
         while n is not None and n["op"] == "Identity":
             n = self.nodes.get(n["input"][0].split(":")[0])
+            if n is not None and len(self.users.get(n["name"], [])) != 1:
+                return None  # the cut channels would reach another user
         if n is None or n["op"] != "Sigmoid":
             return None
         conv = n["input"][0].split(":")[0]
@@ -140,13 +147,13 @@ class Converter:
                 if len(consts) != 1 or len(xs) != 1 or self.const(consts[0]["name"]).size != 1 or \
                         float(self.const(consts[0]["name"])) != 3.0:
                     continue
-                x = xs[0]["name"]
+                x = [i for i in add["input"] if self.nodes[i.split(":")[0]]["op"] != "Const"][0]
                 if other["op"] == "Const":
                     kind, k = "HardSigmoid", self.const(other["name"])
                 elif other["op"] == "Mul" and self.only_user(other["name"], node["name"]):
                     mo = [self.nodes[i.split(":")[0]] for i in other["input"]]
                     kc = [o for o in mo if o["op"] == "Const"]
-                    if len(kc) != 1 or [o["name"] for o in mo if o["op"] != "Const"] != [x]:
+                    if len(kc) != 1 or [i for i in other["input"] if self.nodes[i.split(":")[0]]["op"] != "Const"] != [x]:
                         continue
                     kind, k = "HardSwish", self.const(kc[0]["name"])
                 else:
@@ -231,7 +238,7 @@ class Converter:
             self.tensor(tx)
             self.scale[name] = 6 * k
             attrs = {"alpha": 1 / 6, "beta": 0.5} if kind == "HardSigmoid" else {}
-            return self.emit(kind, [self.at_unit_scale(tx)], kind.lower(), **attrs)
+            return self.emit(kind, [self.at_unit_scale(tx.split(":")[0])], kind.lower(), **attrs)
         if op == "Placeholder":
             self.stride[name] = 1
             return self.emit("Transpose", ["input"], "nhwc_to_nchw", perm=[0, 3, 1, 2])

@@ -69,7 +69,7 @@ func Process(ctx context.Context, ds Detectors, data []byte, req Request) (*Resu
 	sortDetections(dets)
 	anonymized := req.Method != Detect
 	// The masks need only the boxes: they are encoded while the image is hidden, which
-	// runs on one core.
+	// for most boxes runs on one core (only large regions spread over more).
 	masks := encodeMasks(img.Rect.Size(), dets, anonymized)
 	_ = clock.run(ctx, StageAnonymize, func(context.Context) error {
 		if anonymized {

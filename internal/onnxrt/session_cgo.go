@@ -148,9 +148,9 @@ func (s *Session) Run(ctx context.Context, shape []int64, data []float32) ([]Out
 		if !ok {
 			return nil, fmt.Errorf("output %d is %T, want a float32 tensor", i, v)
 		}
-		// onnxruntime_go has already copied the output into Go memory, which the tensor
-		// only wraps: Destroy releases the wrapper and the slice stays valid, so a second
-		// copy would buy nothing.
+		// onnxruntime_go (v1.27.0, createTensorWithCData) has already copied the output
+		// into Go memory, which the tensor only wraps: Destroy releases the wrapper and the
+		// slice stays valid, so a second copy would buy nothing. Recheck on an upgrade.
 		res[i] = Output{Shape: t.GetShape(), Data: t.GetData()}
 	}
 	return res, nil

@@ -121,6 +121,7 @@ func TestUploadBudgetRefusesWhenFull(t *testing.T) {
 		c.MaxInflightUploadBytes = 1<<20 + 64<<10 // one upload's worth
 	})
 	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pw.CloseWithError(io.ErrUnexpectedEOF) }) // a failure ends it too
 	held := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, e.base+"/v1/jobs?face=true", pr)

@@ -103,7 +103,7 @@ type callGuards struct {
 func registerUploadGauges(reg prometheus.Registerer, uploads *inflight.Budget) error {
 	for _, g := range []prometheus.GaugeFunc{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonjob_upload_bytes_in_flight",
-			Help: "Bytes held by uploads being received (REST and gRPC)."},
+			Help: "Bytes held from the upload budget: uploads being received (REST and gRPC) and calls of methods open without a key."},
 			func() float64 { return float64(uploads.InUse()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonjob_upload_bytes_limit",
 			Help: "The bound on anonjob_upload_bytes_in_flight (--max-inflight-upload-bytes); 0: none."},
