@@ -71,11 +71,7 @@ func BenchmarkLevel(b *testing.B) {
 	}
 	b.Run("build-pyramid", func(b *testing.B) {
 		for b.Loop() {
-			first := fromRGBA(img)
-			for l := first; l.coarser(coarsest); l = l.halve() {
-			}
-			for l := first.scaled(1 / math.Sqrt2); l.scale > last; l = l.halve() {
-			}
+			coarserLevels(fromRGBA(img))
 		}
 	})
 }

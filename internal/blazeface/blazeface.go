@@ -278,20 +278,33 @@ func (d *Detector) candidates(ctx context.Context, img *image.RGBA) ([]candidate
 // coarserLevels builds every level below first: the chain of halvings, then the second chain
 // a factor of sqrt(2) below it, which fills the octaves between the first one's levels and
 // stops above its coarsest.
+//
+// The two chains are built side by side: they read only first, and building them is the
+// face search's last step before its first run.
 func coarserLevels(first *level) []*level {
+	// The first chain's coarsest scale, from the sizes alone: the second chain stops above it.
+	last := &level{scale: first.scale, w: first.w, h: first.h}
+	for last.coarser(coarsest) {
+		last = &level{scale: last.scale / 2, w: last.w / 2, h: last.h / 2}
+	}
+	var second []*level
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := first.scaled(1 / math.Sqrt2); b.scale > last.scale; b = b.halve() {
+			second = append(second, b)
+			if min(b.w, b.h) < 2 {
+				break
+			}
+		}
+	}()
 	var out []*level
-	l := first
-	for l.coarser(coarsest) {
+	for l := first; l.coarser(coarsest); {
 		l = l.halve()
 		out = append(out, l)
 	}
-	for b := first.scaled(1 / math.Sqrt2); b.scale > l.scale; b = b.halve() {
-		out = append(out, b)
-		if min(b.w, b.h) < 2 {
-			break
-		}
-	}
-	return out
+	<-done
+	return append(out, second...)
 }
 
 // runLevels runs the network over each level, up to Workers runs at once (at most two), and
