@@ -310,7 +310,7 @@ func coarserLevels(first *level) []*level {
 // runLevels runs the network over each level, up to Workers runs at once (at most two), and
 // returns each level's candidates above floor in the order of levels. The largest levels
 // start first: a run costs about its pixels, and the 1376x768 level of a 1080p image,
-// started last, kept one run going long after the other had finished. An error of one run
+// started fourth of six, kept one run going long after the other had finished. An error of one run
 // stops the others.
 func (d *Detector) runLevels(ctx context.Context, levels []*level, floor float64) ([][]candidate, error) {
 	found := make([][]candidate, len(levels))
