@@ -352,7 +352,7 @@ func TestEnginePool(t *testing.T) {
 	// the whole first batch, so the dispatchers may send all of it to either one; and should
 	// the jobs finish between two looks, more are created.
 	killAt := -1
-	for deadline, more := time.Now().Add(60*time.Second), time.Now().Add(200*time.Millisecond); killAt < 0; time.Sleep(5 * time.Millisecond) {
+	for deadline, more := time.Now().Add(60*time.Second), time.Now().Add(200*time.Millisecond); ; time.Sleep(5 * time.Millisecond) {
 		for i, e := range s.engines {
 			if s.processingAt(t, e.id()) > 0 {
 				killAt = i

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/anonjob/anonjob/internal/job"
@@ -187,25 +188,34 @@ func TestTransitionCallerGoneBeforeItsGroup(t *testing.T) {
 	}
 }
 
+// lockedJobs makes n queued jobs in a store with one transition writer and the given lock
+// timeout, and locks the first locked of them in tx, which the test ends (or its cleanup).
+func lockedJobs(t *testing.T, lockTimeout time.Duration, n, locked int) (*store.Store, []string, pgx.Tx) {
+	t.Helper()
+	ctx := context.Background()
+	pool := newPool(t)
+	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1, LockTimeout: lockTimeout}})
+	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, n, pgtest.Job{}))
+	tx, err := pool.Begin(ctx)
+	must(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = ANY($1) FOR UPDATE`, ids[:locked])
+	must(t, err)
+	return s, ids, tx
+}
+
 // A group write held up (here by a row lock) past its caller's deadline is cancelled in the
 // server, and the caller learns so: the dispatcher whose record timed out deletes the engine's
 // file, so the change must not commit once the hold ends.
 func TestTransitionNotWrittenAfterItsCallerGaveUp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := newPool(t)
-	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1,
-		LockTimeout: 10 * time.Second}})
-	id := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 1, pgtest.Job{}))[0]
-	tx, err := pool.Begin(ctx)
-	must(t, err)
-	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, id)
-	must(t, err)
+	s, ids, tx := lockedJobs(t, 10*time.Second, 1, 1)
+	id := ids[0]
 
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	_, _, err = s.Transition(short, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-given-up"})
+	_, _, err := s.Transition(short, id, store.Change{To: job.StatusProcessing, ProviderFileID: "f-given-up"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Transition past its deadline: %v, want context.DeadlineExceeded", err)
 	}
@@ -226,15 +236,7 @@ func TestTransitionNotWrittenAfterItsCallerGaveUp(t *testing.T) {
 func TestTransitionGroupLockWaitIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := newPool(t)
-	s := store.New(pool, store.Config{GroupCommit: store.GroupCommit{TransitionWriters: 1,
-		LockTimeout: 200 * time.Millisecond}})
-	ids := jobIDs(pgtest.Factory{Store: s}.Jobs(t, 4, pgtest.Job{})) // three locked, one free
-	tx, err := pool.Begin(ctx)
-	must(t, err)
-	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = ANY($1) FOR UPDATE`, ids[:3])
-	must(t, err)
+	s, ids, _ := lockedJobs(t, 200*time.Millisecond, 4, 3) // three locked, one free, to the end
 
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
@@ -254,9 +256,7 @@ func TestTransitionGroupLockWaitIsBounded(t *testing.T) {
 	if errs[3] != nil {
 		t.Errorf("transition of the free job: %v", errs[3])
 	}
-	var status string
-	must(t, pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, ids[3]).Scan(&status))
-	if status != string(job.StatusProcessing) {
-		t.Errorf("free job is %s, want PROCESSING", status)
+	if j, err := s.GetJob(ctx, ids[3]); err != nil || j.Status != job.StatusProcessing {
+		t.Errorf("free job is %s, %v; want PROCESSING", j.Status, err)
 	}
 }
